@@ -1,0 +1,5 @@
+//! Job files: parsing (phase one), validation into a resolved [`Job`] (phase two).
+
+mod model;
+
+pub use model::*;

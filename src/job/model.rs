@@ -1,0 +1,186 @@
+//! The resolved, validated job: what the rest of orgsync trusts. Built only
+//! by `job::load` (phase two of loading); nothing here parses files.
+
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use reqwest::Url;
+use serde_json::{Map, Value};
+
+use crate::secret::Secret;
+
+/// One validated job file.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// `[a-z0-9_-]+`; defaults to the file stem.
+    pub name: String,
+    pub description: Option<String>,
+    /// The job file this came from (as given on the command line).
+    pub source: PathBuf,
+    pub api: Api,
+    pub auth: Auth,
+    pub query: Query,
+    pub incremental: Option<Incremental>,
+    pub rate_limit: RateLimit,
+    pub retry: Retry,
+    pub output: Output,
+}
+
+#[derive(Debug, Clone)]
+pub struct Api {
+    /// Scheme + host (+ port); `https` unless the host is loopback.
+    pub base_url: Url,
+    /// Organizations endpoint path, e.g. `/api/v3/organizations/`.
+    pub path: String,
+    pub timeout: Duration,
+    pub records: RecordsAt,
+}
+
+impl Api {
+    /// The organizations endpoint.
+    pub fn endpoint(&self) -> Url {
+        self.base_url
+            .join(&self.path)
+            .expect("validated path joins the base URL")
+    }
+
+    /// The count endpoint: `<path>count/`.
+    pub fn count_endpoint(&self) -> Url {
+        let path = format!("{}/count/", self.path.trim_end_matches('/'));
+        self.base_url
+            .join(&path)
+            .expect("validated path joins the base URL")
+    }
+}
+
+/// Where the records sit in a response body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordsAt {
+    /// A bare JSON array, or the array under `result` / `results`.
+    Auto,
+    /// The array under this top-level key.
+    Key(String),
+}
+
+#[derive(Debug, Clone)]
+pub enum Auth {
+    ClientCredentials {
+        token_url: Url,
+        client_id: String,
+        client_secret: Secret,
+        scope: Option<String>,
+        client_auth: ClientAuth,
+    },
+    JwtRefresh {
+        token_url: Url,
+        refresh_token: Secret,
+    },
+}
+
+impl Auth {
+    pub fn token_url(&self) -> &Url {
+        match self {
+            Auth::ClientCredentials { token_url, .. } | Auth::JwtRefresh { token_url, .. } => {
+                token_url
+            }
+        }
+    }
+}
+
+/// How the client credentials travel to the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `client_id` and `client_secret` as form fields.
+    Body,
+    /// HTTP Basic (RFC 6749 section 2.3.1).
+    Basic,
+}
+
+#[derive(Debug, Clone)]
+pub struct Query {
+    /// `FI`, `SE`, `NO`, `DK` or `NL`.
+    pub database: String,
+    /// Field paths asked of the API, in column order. Non-empty.
+    pub fields: Vec<String>,
+    /// The VQL filter, `{"?ALL": []}` when the job gives none.
+    pub filter: Value,
+    pub order: Option<String>,
+    /// 1..=100.
+    pub page_size: u32,
+    /// Field whose value identifies a record; duplicates are dropped.
+    pub key: Option<String>,
+    /// Other body keys, passed through verbatim.
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Incremental {
+    pub field: String,
+    /// Zone-less, read as UTC.
+    pub start: NaiveDateTime,
+    pub lag: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct RateLimit {
+    pub requests_per_second: f64,
+    pub burst: NonZeroU32,
+    pub concurrency: NonZeroUsize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Retry {
+    pub max_attempts: u32,
+    pub initial_delay: Duration,
+    pub max_delay: Duration,
+    pub max_elapsed: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub format: Format,
+    /// The path template, placeholders not yet filled: `{job}` `{date}` `{time}` `{run_id}`.
+    pub path: String,
+    /// Schema file, resolved against the job file's folder.
+    pub schema: Option<PathBuf>,
+    pub compression: Compression,
+    pub rows_per_file: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Parquet,
+    Csv,
+    Jsonl,
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Parquet => "parquet",
+            Format::Csv => "csv",
+            Format::Jsonl => "jsonl",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+    Snappy,
+}
+
+impl Compression {
+    /// Suffix added after the format extension for CSV / JSON Lines.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Compression::None | Compression::Snappy => "",
+            Compression::Gzip => ".gz",
+            Compression::Zstd => ".zst",
+        }
+    }
+}

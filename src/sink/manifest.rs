@@ -1,0 +1,98 @@
+//! `_manifest.json`: what a snapshot holds and how it was made (SPEC
+//! section 6). A plain data type; the snapshot writer fills `files` and
+//! `records` and writes it. It never holds a secret: the request body it
+//! records is the organizations request, which carries none.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::schema::Column;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub job: String,
+    pub run_id: String,
+    pub orgsync_version: String,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    /// RFC 3339, UTC; set when the snapshot is finished.
+    pub finished_at: String,
+    pub api: ManifestApi,
+    pub request: ManifestRequest,
+    pub incremental: Option<Window>,
+    pub format: String,
+    pub compression: String,
+    /// Records written, over all files.
+    pub records: u64,
+    /// What the count endpoint (or a page envelope) said, when known.
+    pub expected_records: Option<u64>,
+    pub duplicates_dropped: u64,
+    /// Values that did not fit their column and were written as null, per column.
+    pub type_errors: BTreeMap<String, u64>,
+    pub files: Vec<PartFile>,
+    pub schema: Vec<SchemaColumn>,
+    pub stats: Stats,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ManifestApi {
+    pub base_url: String,
+    pub path: String,
+    pub database: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ManifestRequest {
+    /// The organizations request body without `offset`/`limit`.
+    pub body: Value,
+    /// sha256 of `body` serialized compactly, hex.
+    pub sha256: String,
+}
+
+/// The incremental window `[from, to]`, zone-less UTC timestamps.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Window {
+    pub field: String,
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PartFile {
+    pub name: String,
+    pub records: u64,
+    pub bytes: u64,
+    /// sha256 of the file's bytes, hex.
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SchemaColumn {
+    pub name: String,
+    pub path: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub nullable: bool,
+}
+
+impl From<&Column> for SchemaColumn {
+    fn from(c: &Column) -> Self {
+        SchemaColumn {
+            name: c.name.clone(),
+            path: c.path.as_str().to_string(),
+            kind: c.kind.name().to_string(),
+            nullable: c.nullable,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Stats {
+    pub requests: u64,
+    pub retries: u64,
+    pub throttled: u64,
+    pub token_requests: u64,
+    pub elapsed_secs: f64,
+}
