@@ -6,6 +6,8 @@
 //! [`sandbox`] is the simulated API the tests and `make run` use.
 
 pub mod auth;
+pub mod cli;
+pub mod commands;
 pub mod exit;
 pub mod fetch;
 pub mod job;

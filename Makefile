@@ -1,0 +1,32 @@
+# orgsync: the two commands a newcomer runs are `make run` and `make test`.
+CARGO ?= cargo
+BIN := target/debug/orgsync
+RUN_OUT := out
+
+.PHONY: all build run test fmt lint unit bench clean
+
+all: build
+
+build:
+	$(CARGO) build
+
+## Build, then run the example job against the built-in sandbox API.
+run: build
+	$(BIN) run --sandbox --overwrite --out-dir $(RUN_OUT) jobs/fi_software.toml
+
+## fmt check + clippy (-D warnings) + every test; what CI runs.
+test: fmt lint unit
+
+fmt:
+	$(CARGO) fmt --check
+
+lint:
+	$(CARGO) clippy --all-targets -- -D warnings
+
+unit:
+	$(CARGO) test --all-targets
+	VAINU_CLIENT_ID=ci VAINU_CLIENT_SECRET=ci $(BIN) validate jobs/
+
+clean:
+	$(CARGO) clean
+	rm -rf $(RUN_OUT)

@@ -1,0 +1,131 @@
+//! The command line (SPEC section 2): clap definitions only. What each
+//! command does lives in `commands/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "orgsync", version, about = "Export Vainu organization data into CSV, Parquet and JSON Lines snapshots")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Log line format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// More detail: -v for each page and request, -vv for everything.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run job files (a DIR means every *.toml in it).
+    Run(RunArgs),
+    /// Check job and schema files; no network. Every problem at once.
+    Validate {
+        #[arg(required = true, value_name = "JOB|DIR")]
+        jobs: Vec<PathBuf>,
+    },
+    /// Get a token and print its type, scope and lifetime (never the token).
+    Auth {
+        #[command(subcommand)]
+        command: AuthCommand,
+    },
+    /// Print how many records match the job's query (count endpoint).
+    Count(SingleJobArgs),
+    /// Serve the simulated Vainu API on 127.0.0.1 until Ctrl-C.
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Get a token and print its type, scope and lifetime.
+    Check(SingleJobArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SingleJobArgs {
+    #[arg(value_name = "JOB")]
+    pub job: PathBuf,
+    /// Use the built-in sandbox API instead of the job's base_url.
+    #[arg(long)]
+    pub sandbox: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[arg(required = true, value_name = "JOB|DIR")]
+    pub jobs: Vec<PathBuf>,
+    /// Start the built-in simulated API in-process and point the jobs at it.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Root for relative output and state paths.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out_dir: PathBuf,
+    /// Stop after N records (trying a job out).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_records: Option<u64>,
+    /// Validate, authenticate, count; fetch and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Replace an existing snapshot at the same path.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Stop at the first failed job (default: run the rest, report all).
+    #[arg(long)]
+    pub fail_fast: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Port on 127.0.0.1 (0 = any free port).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Organizations per database.
+    #[arg(long, default_value_t = 1000)]
+    pub records: u64,
+    /// Seed of the data set: same seed, same records.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Server rate limit in requests/s (429 + Retry-After above it).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Fraction of organizations requests answered with a 5xx.
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_rate: f64,
+    /// Latency added to every API answer.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Access token lifetime.
+    #[arg(long, default_value_t = 3600)]
+    pub token_ttl_secs: u64,
+    /// Shape of organizations answers.
+    #[arg(long, value_enum, default_value_t = EnvelopeArg::Bare)]
+    pub envelope: EnvelopeArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EnvelopeArg {
+    /// A bare JSON array.
+    Bare,
+    /// `{"result": [...], "count": N, "next": ...}`.
+    Result,
+    /// `{"results": [...], "count": N, "next": ...}`.
+    Results,
+}

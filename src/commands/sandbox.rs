@@ -1,0 +1,55 @@
+//! `orgsync sandbox`: serve the simulated API until Ctrl-C or SIGTERM.
+
+use crate::cli::{EnvelopeArg, SandboxArgs};
+use crate::exit::Exit;
+use crate::sandbox::{Envelope, Sandbox, SandboxConfig};
+
+pub fn config(args: &SandboxArgs) -> Result<SandboxConfig, String> {
+    if !(0.0..=1.0).contains(&args.fail_rate) {
+        return Err(format!("--fail-rate {} is outside 0..=1", args.fail_rate));
+    }
+    if let Some(rate) = args.rate
+        && !(rate.is_finite() && rate > 0.0)
+    {
+        return Err(format!("--rate {rate} must be a positive number of requests per second"));
+    }
+    if args.token_ttl_secs == 0 {
+        return Err("--token-ttl-secs must be at least 1".into());
+    }
+    Ok(SandboxConfig {
+        records: args.records,
+        seed: args.seed,
+        rate: args.rate,
+        fail_rate: args.fail_rate,
+        latency: std::time::Duration::from_millis(args.latency_ms),
+        token_ttl: std::time::Duration::from_secs(args.token_ttl_secs),
+        envelope: match args.envelope {
+            EnvelopeArg::Bare => Envelope::Bare,
+            EnvelopeArg::Result => Envelope::Result,
+            EnvelopeArg::Results => Envelope::Results,
+        },
+    })
+}
+
+pub async fn serve(args: SandboxArgs) -> Exit {
+    let config = match config(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("orgsync: {e}");
+            return Exit::Invalid;
+        }
+    };
+    let sandbox = match Sandbox::start(config, args.port).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("orgsync: cannot listen on 127.0.0.1:{}: {e}: pick another --port (0 = any free port)", args.port);
+            return Exit::Failed;
+        }
+    };
+    println!("orgsync sandbox listening on {}", sandbox.base_url());
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    super::shutdown_signal().await;
+    sandbox.shutdown().await;
+    Exit::Ok
+}

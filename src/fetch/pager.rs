@@ -1,0 +1,180 @@
+//! Offset paging: up to `concurrency` pages in flight, handed out strictly
+//! in offset order. Stops at the first short or empty page, at
+//! `--max-records`, and never asks for an offset twice. When the total is
+//! known, it does not run ahead past it (one probe at the total is allowed,
+//! so records added since the count are still found).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use reqwest::Url;
+use serde_json::{Map, Value};
+use tokio::task::JoinHandle;
+
+use super::client::ApiClient;
+use super::error::FetchError;
+use super::records::extract_records;
+use crate::job::RecordsAt;
+
+/// What to page through.
+#[derive(Debug, Clone)]
+pub struct PagerPlan {
+    pub url: Url,
+    /// The request body without `offset` / `limit`.
+    pub body: Map<String, Value>,
+    pub page_size: u64,
+    pub concurrency: usize,
+    pub records_at: RecordsAt,
+    /// Stop after this many records (`--max-records`).
+    pub max_records: Option<u64>,
+    /// The total from the count endpoint, if known.
+    pub expected: Option<u64>,
+    /// First offset (a resumed run starts past its finished parts).
+    pub start_offset: u64,
+}
+
+/// One page of records, at its offset.
+#[derive(Debug)]
+pub struct Page {
+    pub offset: u64,
+    pub limit: u64,
+    pub records: Vec<Value>,
+    /// `count` from a response envelope.
+    pub envelope_count: Option<u64>,
+}
+
+impl Page {
+    fn is_last(&self) -> bool {
+        (self.records.len() as u64) < self.limit
+    }
+}
+
+pub struct Pager {
+    client: Arc<ApiClient>,
+    plan: PagerPlan,
+    next_offset: u64,
+    in_flight: VecDeque<JoinHandle<Result<Page, FetchError>>>,
+    finished: bool,
+}
+
+impl Pager {
+    pub fn new(client: Arc<ApiClient>, plan: PagerPlan) -> Pager {
+        Pager {
+            next_offset: plan.start_offset,
+            client,
+            plan,
+            in_flight: VecDeque::new(),
+            finished: false,
+        }
+    }
+
+    /// The end of the offsets this run may ask for.
+    fn offset_end(&self) -> Option<u64> {
+        self.plan.max_records.map(|m| self.plan.start_offset + m)
+    }
+
+    fn may_issue(&self) -> bool {
+        if let Some(end) = self.offset_end()
+            && self.next_offset >= end
+        {
+            return false;
+        }
+        match self.plan.expected {
+            // Up to and including one page at the total (the probe).
+            Some(total) => self.next_offset <= total,
+            None => true,
+        }
+    }
+
+    fn issue(&mut self) {
+        let offset = self.next_offset;
+        let mut limit = self.plan.page_size;
+        if let Some(end) = self.offset_end() {
+            limit = limit.min(end - offset);
+        }
+        self.next_offset += limit;
+        let mut body = self.plan.body.clone();
+        body.insert("offset".into(), Value::from(offset));
+        body.insert("limit".into(), Value::from(limit));
+        let bytes = Bytes::from(serde_json::to_vec(&Value::Object(body)).expect("a JSON value serializes"));
+        let client = self.client.clone();
+        let url = self.plan.url.clone();
+        let records_at = self.plan.records_at.clone();
+        self.in_flight.push_back(tokio::spawn(async move {
+            let answer = client.post(&url, bytes, Some(offset)).await?;
+            let started = std::time::Instant::now();
+            let value: Value = serde_json::from_slice(&answer).map_err(|e| FetchError::BadBody {
+                url: url.clone(),
+                offset: Some(offset),
+                detail: format!("not JSON: {e}"),
+            })?;
+            let (records, envelope_count) = extract_records(value, &records_at).map_err(|detail| FetchError::BadBody {
+                url: url.clone(),
+                offset: Some(offset),
+                detail,
+            })?;
+            tracing::debug!(
+                offset,
+                records = records.len(),
+                parse_ms = started.elapsed().as_millis() as u64,
+                "page fetched"
+            );
+            Ok(Page {
+                offset,
+                limit,
+                records,
+                envelope_count,
+            })
+        }));
+    }
+
+    /// The next page in offset order, or `None` when paging is over.
+    pub async fn next(&mut self) -> Option<Result<Page, FetchError>> {
+        if self.finished {
+            return None;
+        }
+        while self.in_flight.len() < self.plan.concurrency && self.may_issue() {
+            self.issue();
+        }
+        let Some(handle) = self.in_flight.pop_front() else {
+            self.finished = true;
+            return None;
+        };
+        let page = match handle.await {
+            Ok(result) => result,
+            Err(join) => {
+                self.stop();
+                std::panic::resume_unwind(join.into_panic());
+            }
+        };
+        match &page {
+            Ok(p) if p.is_last() => self.stop(),
+            Ok(p) => {
+                // A full page at or past the expected total: the data grew
+                // since the count; keep paging until a short page.
+                if let Some(total) = self.plan.expected
+                    && p.offset + p.limit > total
+                {
+                    self.plan.expected = None;
+                }
+            }
+            Err(_) => self.stop(),
+        }
+        Some(page)
+    }
+
+    /// Stop paging: abandon what is in flight (offsets past the end).
+    pub fn stop(&mut self) {
+        self.finished = true;
+        for handle in self.in_flight.drain(..) {
+            handle.abort();
+        }
+    }
+}
+
+impl Drop for Pager {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
