@@ -361,3 +361,44 @@ fn unsupported_options_create_nothing() {
         assert!(names(dir.path()).is_empty(), "{what}");
     }
 }
+
+#[test]
+fn disk_full_names_the_file_and_drop_removes_the_temp_folder() {
+    let Ok(full) = OpenOptions::new().write(true).open("/dev/full") else {
+        return; // no /dev/full here: nothing to simulate a full disk with
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("snap");
+    let o = opts(Format::Csv, Compression::Zstd, 100_000);
+    let mut w = SnapshotWriter::create(&target, o.clone()).unwrap();
+    // Point the current part at a device that always answers ENOSPC.
+    let sink = PartSink::from_file(full, Path::new("/dev/full"));
+    w.current = Some(OpenPart {
+        name: "part-00000.csv.zst".into(),
+        records: 0,
+        encoder: open_encoder(o.format, o.compression, &o.columns, sink).unwrap(),
+    });
+    let records: Vec<Value> = (0..5000).map(record).collect();
+    let err = match w.write(&records) {
+        Ok(()) => w.finish(manifest(), false).map(|_| ()),
+        Err(e) => {
+            drop(w);
+            Err(e)
+        }
+    };
+    match err {
+        Err(SinkError::Io { path, source }) => {
+            assert_eq!(path, Path::new("/dev/full"));
+            assert_eq!(source.kind(), std::io::ErrorKind::StorageFull);
+        }
+        other => panic!("expected an Io error naming the file, got {other:?}"),
+    }
+    assert!(names(dir.path()).is_empty(), "{:?}", names(dir.path()));
+}
+
+#[test]
+fn writer_can_move_between_threads() {
+    fn assert_send<T: Send>() {}
+    assert_send::<SnapshotWriter>();
+    assert_send::<Box<dyn PartEncoder>>();
+}
