@@ -1,6 +1,20 @@
 //! Sinks: part-file encoders (CSV, JSON Lines), the snapshot folder, the
-//! manifest and the atomic publish.
+//! manifest and the atomic publish. This file only declares and re-exports.
 
+mod compress;
+mod csv;
+mod encoder;
+mod error;
+mod jsonl;
 mod manifest;
+mod snapshot;
+mod target;
 
+pub use compress::{Compressed, PartSink, SinkSummary, compression_name};
+pub use encoder::{PartEncoder, WRITE_BUFFER_BYTES, check_supported, open_encoder, write_json};
+pub use error::SinkError;
 pub use manifest::*;
+pub use snapshot::{
+    MANIFEST_FILE, Published, SUCCESS_FILE, SnapshotOptions, SnapshotWriter, write_manifest,
+};
+pub use target::check_target;

@@ -1,0 +1,235 @@
+//! CSV part encoder (SPEC section 4): RFC 4180 via the `csv` crate, `\n`
+//! line ends, a header row of column names, UTF-8 without BOM. Strings are
+//! written raw; numbers as serde_json's own text; bools `true`/`false`;
+//! null or missing as an empty field; lists and objects as compact JSON.
+//! It does not type-check values against the column types.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::compress::{Compressed, PartSink, SinkSummary};
+use super::encoder::{PartEncoder, WRITE_BUFFER_BYTES, write_json};
+use super::error::SinkError;
+use crate::job::Compression;
+use crate::schema::{Column, Extracted, FieldPath};
+
+pub struct CsvEncoder {
+    writer: csv::Writer<Compressed>,
+    paths: Vec<FieldPath>,
+    names: Vec<String>,
+    path: PathBuf,
+    /// Reused for numbers, lists and objects.
+    scratch: Vec<u8>,
+}
+
+impl CsvEncoder {
+    /// Starts a part: wraps `sink` in `compression` and writes the header row.
+    pub fn new(
+        columns: &[Column],
+        sink: PartSink,
+        compression: Compression,
+    ) -> Result<CsvEncoder, SinkError> {
+        let path = sink.path().to_path_buf();
+        let out = Compressed::new(sink, compression, "csv")?;
+        let writer = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
+            .quote_style(csv::QuoteStyle::Necessary)
+            .buffer_capacity(WRITE_BUFFER_BYTES)
+            .has_headers(false)
+            .from_writer(out);
+        let mut encoder = CsvEncoder {
+            writer,
+            paths: columns.iter().map(|c| c.path.clone()).collect(),
+            names: columns.iter().map(|c| c.name.clone()).collect(),
+            path,
+            scratch: Vec::with_capacity(256),
+        };
+        let header = encoder.writer.write_record(&encoder.names);
+        header.map_err(|e| encoder.csv_error(e, None, 0))?;
+        Ok(encoder)
+    }
+
+    fn csv_error(&self, err: csv::Error, record: Option<u64>, column: usize) -> SinkError {
+        match err.into_kind() {
+            csv::ErrorKind::Io(source) => SinkError::Io {
+                path: self.path.clone(),
+                source,
+            },
+            other => SinkError::Encode {
+                path: self.path.clone(),
+                record: record.unwrap_or(0),
+                column: self.names.get(column).cloned().unwrap_or_default(),
+                reason: format!("{other:?}"),
+            },
+        }
+    }
+
+    fn write_field(&mut self, value: &Extracted<'_>) -> Result<(), csv::Error> {
+        match value {
+            Extracted::Missing | Extracted::One(Value::Null) => self.writer.write_field(b""),
+            Extracted::One(Value::String(s)) => self.writer.write_field(s.as_bytes()),
+            Extracted::One(Value::Bool(b)) => {
+                self.writer.write_field(if *b { "true" } else { "false" })
+            }
+            Extracted::One(_) | Extracted::Many(_) => {
+                self.scratch.clear();
+                write_json(&mut self.scratch, value)?;
+                self.writer.write_field(&self.scratch)
+            }
+        }
+    }
+}
+
+impl PartEncoder for CsvEncoder {
+    fn write(&mut self, records: &[Value], first_record: u64) -> Result<(), SinkError> {
+        for (i, record) in records.iter().enumerate() {
+            for c in 0..self.paths.len() {
+                let value = self.paths[c].extract(record);
+                if let Err(e) = self.write_field(&value) {
+                    return Err(self.csv_error(e, Some(first_record + i as u64), c));
+                }
+            }
+            if let Err(e) = self.writer.write_record(None::<&[u8]>) {
+                return Err(self.csv_error(e, Some(first_record + i as u64), 0));
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> Result<SinkSummary, SinkError> {
+        let path = self.path;
+        let out = self.writer.into_inner().map_err(|e| SinkError::Io {
+            path: path.clone(),
+            source: e.into_error(),
+        })?;
+        out.finish().map_err(SinkError::io(&path))?.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::ColumnType;
+    use serde_json::json;
+    use std::fs::OpenOptions;
+
+    fn columns(paths: &[&str]) -> Vec<Column> {
+        paths
+            .iter()
+            .map(|p| Column::for_field(p, ColumnType::Json))
+            .collect()
+    }
+
+    fn encode(cols: &[Column], records: &[Value]) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part.csv");
+        let mut enc: Box<dyn PartEncoder> = Box::new(
+            CsvEncoder::new(cols, PartSink::create(&path).unwrap(), Compression::None).unwrap(),
+        );
+        enc.write(records, 0).unwrap();
+        enc.finish().unwrap();
+        std::fs::read_to_string(&path).unwrap()
+    }
+
+    #[test]
+    fn field_encoding_table() {
+        let cases: &[(Value, &str)] = &[
+            (json!("plain"), "plain"),
+            (json!("a,b"), "\"a,b\""),
+            (json!("say \"hi\""), "\"say \"\"hi\"\"\""),
+            (json!("two\nlines"), "\"two\nlines\""),
+            (json!("cr\rhere"), "\"cr\rhere\""),
+            (json!("Äkäs Oy 株式会社"), "Äkäs Oy 株式会社"),
+            (json!(42), "42"),
+            (json!(-7), "-7"),
+            (json!(18446744073709551615u64), "18446744073709551615"),
+            (json!(0.1), "0.1"),
+            (json!(1.5e300), "1.5e+300"),
+            (json!(true), "true"),
+            (json!(false), "false"),
+            (Value::Null, ""),
+            (json!([1, "x"]), "\"[1,\"\"x\"\"]\""),
+            (json!({"k": "v"}), "\"{\"\"k\"\":\"\"v\"\"}\""),
+            (json!([]), "[]"),
+        ];
+        let cols = columns(&["id", "v"]);
+        for (value, want) in cases {
+            let text = encode(&cols, &[json!({"id": 1, "v": value})]);
+            assert_eq!(text, format!("id,v\n1,{want}\n"), "value {value}");
+        }
+    }
+
+    #[test]
+    fn header_only_for_no_records_and_missing_is_empty() {
+        let cols = columns(&["business_id", "financial_data.revenue"]);
+        assert_eq!(encode(&cols, &[]), "business_id,financial_data_revenue\n");
+        assert_eq!(
+            encode(&cols, &[json!({"business_id": "FI1"})]),
+            "business_id,financial_data_revenue\nFI1,\n"
+        );
+    }
+
+    #[test]
+    fn round_trips_through_the_csv_reader() {
+        let records = vec![
+            json!({"id": "FI1", "name": "Acme, \"the\" best\nOy", "n": 12.25, "big": 9007199254740993u64,
+                   "ind": [{"code": "62"}, {"code": "63"}], "fd": {"revenue": null, "employees": 3}}),
+            json!({"id": "FI2", "name": "Ääkkönen Åb", "n": null, "big": -1, "ind": [], "fd": null}),
+            json!({"id": "FI3"}),
+        ];
+        let cols = columns(&["id", "name", "n", "big", "ind.code", "fd"]);
+        let text = encode(&cols, &records);
+        assert!(!text.starts_with('\u{feff}'));
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let header: Vec<String> = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(header, ["id", "name", "n", "big", "ind_code", "fd"]);
+        let rows: Vec<Vec<String>> = reader
+            .records()
+            .map(|r| r.unwrap().iter().map(str::to_string).collect())
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                vec![
+                    "FI1",
+                    "Acme, \"the\" best\nOy",
+                    "12.25",
+                    "9007199254740993",
+                    "[\"62\",\"63\"]",
+                    "{\"revenue\":null,\"employees\":3}"
+                ],
+                vec!["FI2", "Ääkkönen Åb", "", "-1", "[]", ""],
+                vec!["FI3", "", "", "", "", ""],
+            ]
+        );
+    }
+
+    #[test]
+    fn disk_full_is_an_io_error_naming_the_file() {
+        let Ok(file) = OpenOptions::new().write(true).open("/dev/full") else {
+            return; // no /dev/full on this system: nothing to simulate with
+        };
+        let path = std::path::Path::new("/dev/full");
+        let cols = columns(&["id"]);
+        let result = CsvEncoder::new(&cols, PartSink::from_file(file, path), Compression::None)
+            .and_then(|enc| {
+                let mut enc: Box<dyn PartEncoder> = Box::new(enc);
+                let big = vec![json!({"id": "x".repeat(1000)}); 1000];
+                enc.write(&big, 0)?;
+                enc.finish()
+            });
+        match result {
+            Err(SinkError::Io { path: p, source }) => {
+                assert_eq!(p, path);
+                assert_eq!(source.kind(), std::io::ErrorKind::StorageFull);
+            }
+            other => panic!("expected an Io error, got {other:?}"),
+        }
+    }
+}

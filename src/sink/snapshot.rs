@@ -1,0 +1,258 @@
+//! One snapshot being written: the hidden temporary folder beside the
+//! target, part rotation every `rows_per_file` records, fsync of every file,
+//! `_manifest.json`, `_SUCCESS`, and the publish by rename (SPEC section 6).
+//! A writer that is dropped without `finish` removes its temporary folder,
+//! so a failed run leaves nothing behind. Encoding lives in the encoders;
+//! the exit-2 pre-check and the rename dance in `target.rs`.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::compress::{PartSink, compression_name};
+use super::encoder::{PartEncoder, check_supported, open_encoder};
+use super::error::SinkError;
+use super::manifest::{Manifest, PartFile, SchemaColumn};
+use super::target::{publish, remove_any, sibling, split_target, sync_dir};
+use crate::job::{Compression, Format};
+use crate::schema::Column;
+
+/// The manifest's file name inside a snapshot.
+pub const MANIFEST_FILE: &str = "_manifest.json";
+/// The marker written last inside a snapshot.
+pub const SUCCESS_FILE: &str = "_SUCCESS";
+
+/// How to write the parts of one snapshot.
+#[derive(Debug, Clone)]
+pub struct SnapshotOptions {
+    /// Csv or Jsonl for now; Parquet -> `SinkError::Unsupported`.
+    pub format: Format,
+    /// None | Gzip | Zstd for csv/jsonl.
+    pub compression: Compression,
+    pub rows_per_file: u64,
+    pub columns: Vec<Column>,
+}
+
+/// A snapshot published at `path`, with the manifest written into it.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub path: PathBuf,
+    pub manifest: Manifest,
+}
+
+struct OpenPart {
+    name: String,
+    records: u64,
+    encoder: Box<dyn PartEncoder>,
+}
+
+/// Writes one snapshot into a hidden temporary folder, then publishes it.
+pub struct SnapshotWriter {
+    target: PathBuf,
+    parent: PathBuf,
+    tmp: PathBuf,
+    old: PathBuf,
+    opts: SnapshotOptions,
+    current: Option<OpenPart>,
+    files: Vec<PartFile>,
+    records: u64,
+    /// The temporary folder is ours to remove on drop.
+    armed: bool,
+}
+
+impl SnapshotWriter {
+    /// Creates the hidden temporary folder beside `target`:
+    /// `<parent>/.<target file name>.orgsync-tmp/` (removing a leftover one
+    /// with a warning), creating `<parent>` if needed. Does not touch `target`.
+    pub fn create(target: &Path, opts: SnapshotOptions) -> Result<SnapshotWriter, SinkError> {
+        check_supported(opts.format, opts.compression)?;
+        if opts.rows_per_file == 0 {
+            return Err(SinkError::BadRowsPerFile { rows_per_file: 0 });
+        }
+        let (parent, name) = split_target(target)?;
+        let tmp = sibling(&parent, &name, "orgsync-tmp");
+        let old = sibling(&parent, &name, "orgsync-old");
+        fs::create_dir_all(&parent).map_err(SinkError::io(&parent))?;
+        if fs::symlink_metadata(&tmp).is_ok() {
+            tracing::warn!(path = %tmp.display(), "removing a leftover temporary folder from an earlier run");
+            remove_any(&tmp).map_err(SinkError::io(&tmp))?;
+        }
+        fs::create_dir(&tmp).map_err(SinkError::io(&tmp))?;
+        Ok(SnapshotWriter {
+            target: target.to_path_buf(),
+            parent,
+            tmp,
+            old,
+            opts,
+            current: None,
+            files: Vec::new(),
+            records: 0,
+            armed: true,
+        })
+    }
+
+    /// The hidden folder the snapshot is written into.
+    pub fn temp_dir(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Appends records (one API page, in order) to the current part file,
+    /// starting a new part every `rows_per_file` records.
+    pub fn write(&mut self, records: &[Value]) -> Result<(), SinkError> {
+        let mut rest = records;
+        while !rest.is_empty() {
+            let part = match self.current.take() {
+                Some(part) if part.records < self.opts.rows_per_file => self.current.insert(part),
+                full => {
+                    if let Some(part) = full {
+                        self.close(part)?;
+                    }
+                    let part = self.open()?;
+                    self.current.insert(part)
+                }
+            };
+            let room = self.opts.rows_per_file - part.records;
+            let take = usize::try_from(room).map_or(rest.len(), |room| room.min(rest.len()));
+            let (now, later) = rest.split_at(take);
+            part.encoder.write(now, self.records)?;
+            part.records += take as u64;
+            self.records += take as u64;
+            rest = later;
+        }
+        Ok(())
+    }
+
+    /// Records written so far.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Closes the last part (an empty run still writes one part file),
+    /// fsyncs every file, fills the manifest's `files`, `records`,
+    /// `finished_at` (RFC 3339 UTC, now), `format`, `compression` and
+    /// `schema`, writes `_manifest.json` then `_SUCCESS`, fsyncs the folder
+    /// and publishes it at the target with one rename (see `target.rs` for
+    /// `overwrite`). On error the temporary folder is removed.
+    pub fn finish(
+        mut self,
+        mut manifest: Manifest,
+        overwrite: bool,
+    ) -> Result<Published, SinkError> {
+        self.seal(&mut manifest)?;
+        publish(&self.tmp, &self.target, &self.old, &self.parent, overwrite)?;
+        self.armed = false;
+        tracing::info!(
+            path = %self.target.display(),
+            records = self.records,
+            files = self.files.len(),
+            "snapshot published"
+        );
+        Ok(Published {
+            path: self.target.clone(),
+            manifest,
+        })
+    }
+
+    /// Removes the temporary folder.
+    pub fn abort(mut self) {
+        self.cleanup();
+    }
+
+    fn seal(&mut self, manifest: &mut Manifest) -> Result<(), SinkError> {
+        if let Some(part) = self.current.take() {
+            self.close(part)?;
+        }
+        if self.files.is_empty() {
+            let part = self.open()?;
+            self.close(part)?;
+        }
+        manifest.files = self.files.clone();
+        manifest.records = self.records;
+        manifest.finished_at =
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        manifest.format = self.opts.format.extension().to_string();
+        manifest.compression = compression_name(self.opts.compression).to_string();
+        manifest.schema = self.opts.columns.iter().map(SchemaColumn::from).collect();
+        write_manifest(&self.tmp, manifest)?;
+        write_file(&self.tmp.join(SUCCESS_FILE), b"")?;
+        sync_dir(&self.tmp)
+    }
+
+    fn open(&self) -> Result<OpenPart, SinkError> {
+        let name = format!(
+            "part-{:05}.{}{}",
+            self.files.len(),
+            self.opts.format.extension(),
+            self.opts.compression.suffix()
+        );
+        let sink = PartSink::create(&self.tmp.join(&name))?;
+        let encoder = open_encoder(
+            self.opts.format,
+            self.opts.compression,
+            &self.opts.columns,
+            sink,
+        )?;
+        Ok(OpenPart {
+            name,
+            records: 0,
+            encoder,
+        })
+    }
+
+    fn close(&mut self, part: OpenPart) -> Result<(), SinkError> {
+        let summary = part.encoder.finish()?;
+        tracing::info!(file = %part.name, records = part.records, bytes = summary.bytes, "part written");
+        self.files.push(PartFile {
+            name: part.name,
+            records: part.records,
+            bytes: summary.bytes,
+            sha256: summary.sha256,
+        });
+        Ok(())
+    }
+
+    fn cleanup(&mut self) {
+        self.current = None;
+        if self.armed {
+            self.armed = false;
+            if let Err(e) = fs::remove_dir_all(&self.tmp)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(path = %self.tmp.display(), error = %e, "could not remove the temporary folder");
+            }
+        }
+    }
+}
+
+impl Drop for SnapshotWriter {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}
+
+/// Writes `_manifest.json` (pretty JSON and a final newline) into `dir`, fsynced.
+pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), SinkError> {
+    let path = dir.join(MANIFEST_FILE);
+    let mut text = serde_json::to_vec_pretty(manifest).map_err(|source| SinkError::Manifest {
+        path: path.clone(),
+        source,
+    })?;
+    text.push(b'\n');
+    write_file(&path, &text)
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), SinkError> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(SinkError::io(path))?;
+    file.write_all(bytes).map_err(SinkError::io(path))?;
+    file.sync_all().map_err(SinkError::io(path))
+}
+
+#[cfg(test)]
+#[path = "snapshot_tests.rs"]
+mod tests;
