@@ -55,8 +55,12 @@ impl Check<'_> {
         if (min..=max).contains(&v.value) {
             return v.value;
         }
-        let range = if max == i64::MAX {
+        // Bounds that only exist because of the type (u32) read better one-sided.
+        let huge = max >= i64::from(u32::MAX);
+        let range = if huge && v.value < min {
             format!("at least {min}")
+        } else if huge {
+            format!("at most {max}")
         } else {
             format!("between {min} and {max}")
         };

@@ -16,3 +16,6 @@ pub use error::{LoadError, Problem};
 pub use load::{LoadOptions, load, load_with_env};
 pub use model::*;
 pub use paths::expand_paths;
+
+#[cfg(test)]
+mod load_tests;
