@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::Url;
 
 use super::check::Check;
-use super::file::{self, Lined, RawApi, RawAuth};
+use super::file::{self, Lined, Opt, RawApi, RawAuth};
 use super::model::{Api, Auth, ClientAuth, RecordsAt};
 use crate::secret::Secret;
 
@@ -160,6 +160,9 @@ fn is_loopback(host: &str) -> bool {
         || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// A key of [auth] by name, as read.
+type NamedKey<'a> = (&'a str, &'a Opt<String>);
+
 #[derive(Clone, Copy, PartialEq)]
 enum Method {
     ClientCredentials,
@@ -186,7 +189,7 @@ pub(crate) fn auth(
         ),
     }?;
 
-    let (default_url, unused): (&str, &[(&str, &Option<Lined<String>>)]) = match method {
+    let (default_url, unused): (&str, &[NamedKey<'_>]) = match method {
         Method::ClientCredentials => (
             file::default_client_credentials_token_url(),
             &[("refresh_token", &raw.refresh_token)],

@@ -83,14 +83,14 @@ impl Check<'_> {
         }
         let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
         let hint = match nearest(&v.value, &names) {
-            Some(n) => format!(" (did you mean \"{n}\"?)"),
-            None => String::new(),
+            Some(n) if !v.from_env => format!(" (did you mean \"{n}\"?)"),
+            _ => String::new(),
         };
         self.push(
             Some(v.line),
             format!(
-                "{label} = \"{}\" is not valid: use one of {}{hint}",
-                v.value,
+                "{label} = {} is not valid: use one of {}{hint}",
+                v.shown(),
                 names.join(", ")
             ),
         );

@@ -18,6 +18,31 @@ use serde_json::{Map, Value};
 pub(crate) struct Lined<T> {
     pub value: T,
     pub line: usize,
+    /// The value came (in part) from `${VAR}`: it may be a secret, so
+    /// messages must not show it.
+    pub from_env: bool,
+}
+
+impl<T> Lined<T> {
+    /// A value as written in the file.
+    pub(crate) fn new(value: T, line: usize) -> Lined<T> {
+        Lined {
+            value,
+            line,
+            from_env: false,
+        }
+    }
+}
+
+impl Lined<String> {
+    /// The value quoted, for a message; hidden when it came from `${VAR}`.
+    pub(crate) fn shown(&self) -> String {
+        if self.from_env {
+            "(value from ${VAR}, not shown)".to_string()
+        } else {
+            format!("\"{}\"", self.value)
+        }
+    }
 }
 
 /// An optional key of a section.

@@ -8,6 +8,7 @@ mod interpolate;
 mod keys;
 mod load;
 mod model;
+mod output;
 mod paths;
 mod read;
 mod validate;
@@ -19,3 +20,5 @@ pub use paths::expand_paths;
 
 #[cfg(test)]
 mod load_tests;
+#[cfg(test)]
+mod problem_tests;

@@ -162,10 +162,7 @@ impl<'a> Reader<'a> {
     ) -> Opt<T> {
         let v = self.get(sec, key)?;
         match T::deserialize(ValueDeserializer::from(v.clone())) {
-            Ok(value) => Some(Lined {
-                value,
-                line: self.line(v),
-            }),
+            Ok(value) => Some(Lined::new(value, self.line(v))),
             Err(_) => {
                 self.wrong_type(sec, key, v, expected);
                 None
@@ -191,6 +188,7 @@ impl<'a> Reader<'a> {
         let raw = self.raw_string(sec, key)?;
         let value = self.interpolate(&raw.value, raw.line, &sec.dotted(key))?;
         Some(Lined {
+            from_env: value != raw.value || raw.value.contains('$'),
             value,
             line: raw.line,
         })
@@ -221,7 +219,11 @@ impl<'a> Reader<'a> {
             let line = self.line(item);
             match item.get_ref().as_str() {
                 Some(s) => match self.interpolate(s, line, &format!("{}[{i}]", sec.dotted(key))) {
-                    Some(value) => out.push(Lined { value, line }),
+                    Some(value) => out.push(Lined {
+                        from_env: s.contains('$'),
+                        value,
+                        line,
+                    }),
                     None => ok = false,
                 },
                 None => {
@@ -238,20 +240,14 @@ impl<'a> Reader<'a> {
                 }
             }
         }
-        ok.then(|| Lined {
-            value: out,
-            line: self.line(v),
-        })
+        ok.then(|| Lined::new(out, self.line(v)))
     }
 
     /// A string, or a TOML datetime in its text form (`start = 2024-01-01`).
     fn string_or_datetime(&mut self, sec: &Sec<'_, '_>, key: &str) -> Opt<String> {
         let v = self.get(sec, key)?;
         match v.get_ref().as_datetime() {
-            Some(dt) => Some(Lined {
-                value: dt.to_string(),
-                line: self.line(v),
-            }),
+            Some(dt) => Some(Lined::new(dt.to_string(), self.line(v))),
             None => self.string(sec, key),
         }
     }
@@ -270,19 +266,13 @@ impl<'a> Reader<'a> {
             let path = format!("{}.{name}", sec.dotted(key));
             match self.json(item, &path) {
                 Some(value) => out.push((
-                    Lined {
-                        value: name.to_string(),
-                        line: self.lines.line(k.span().start),
-                    },
+                    Lined::new(name.to_string(), self.lines.line(k.span().start)),
                     value,
                 )),
                 None => ok = false,
             }
         }
-        ok.then(|| Lined {
-            value: out,
-            line: self.line(v),
-        })
+        ok.then(|| Lined::new(out, self.line(v)))
     }
 
     /// A TOML value as JSON; strings interpolated, datetimes as their text.
@@ -376,7 +366,7 @@ impl<'a> Reader<'a> {
             match v.get_ref() {
                 DeValue::Table(_) => self
                     .json(v, "query.filter")
-                    .map(|value| Lined { value, line }),
+                    .map(|value| Lined::new(value, line)),
                 _ => {
                     self.wrong_type(
                         &s,

@@ -15,20 +15,16 @@ use serde_json::{Map, Value};
 use super::api;
 use super::check::Check;
 use super::error::Problem;
-use super::file::{
-    self, Lined, RawIncremental, RawJob, RawOutput, RawQuery, RawRateLimit, RawRetry,
-};
+use super::file::{self, Lined, RawIncremental, RawJob, RawQuery, RawRateLimit, RawRetry};
 use super::keys::did_you_mean;
-use super::model::{Compression, Format, Incremental, Job, Output, Query, RateLimit, Retry};
+use super::model::{Incremental, Job, Query, RateLimit, Retry};
+use super::output::{output, schema};
 
 /// The databases the API serves.
 const DATABASES: [&str; 5] = ["FI", "SE", "NO", "DK", "NL"];
 
 /// Body keys orgsync writes itself; `extra` may not set them.
 const OWNED_BODY_KEYS: [&str; 6] = ["query", "database", "fields", "limit", "offset", "order"];
-
-/// Placeholders an output path may use.
-const PLACEHOLDERS: [&str; 4] = ["job", "date", "time", "run_id"];
 
 /// Validates `raw` read from `source`. `None` when there were problems (all
 /// of them pushed to `problems`).
@@ -87,8 +83,8 @@ fn name(raw: &RawJob, source: &Path, c: &mut Check<'_>) -> Option<String> {
         c.push(
             Some(n.line),
             format!(
-                "name = \"{}\" is not a valid job name: use only a-z, 0-9, _ and -",
-                n.value
+                "name = {} is not a valid job name: use only a-z, 0-9, _ and -",
+                n.shown()
             ),
         );
         return None;
@@ -129,7 +125,9 @@ fn query(raw: &RawQuery, dir: &Path, has_schema: bool, c: &mut Check<'_>) -> Opt
                 return Some(d.value.clone());
             }
             let upper = d.value.to_uppercase();
-            let hint = if DATABASES.contains(&upper.as_str()) {
+            let hint = if d.from_env {
+                String::new()
+            } else if DATABASES.contains(&upper.as_str()) {
                 format!(" (did you mean \"{upper}\"?)")
             } else {
                 did_you_mean(&d.value, &DATABASES)
@@ -137,8 +135,8 @@ fn query(raw: &RawQuery, dir: &Path, has_schema: bool, c: &mut Check<'_>) -> Opt
             c.push(
                 Some(d.line),
                 format!(
-                    "database = \"{}\" in [query] is not valid: use one of {}{hint}",
-                    d.value,
+                    "database = {} in [query] is not valid: use one of {}{hint}",
+                    d.shown(),
                     DATABASES.join(", ")
                 ),
             );
@@ -186,8 +184,13 @@ fn query(raw: &RawQuery, dir: &Path, has_schema: bool, c: &mut Check<'_>) -> Opt
             c.push(
                 Some(k.line),
                 format!(
-                    "key = \"{key}\" in [query] must be one of fields{}",
-                    did_you_mean(key, &names)
+                    "key = {} in [query] must be one of fields{}",
+                    k.shown(),
+                    if k.from_env {
+                        String::new()
+                    } else {
+                        did_you_mean(key, &names)
+                    }
                 ),
             );
             return None;
@@ -249,17 +252,21 @@ fn fields(raw: &RawQuery, has_schema: bool, c: &mut Check<'_>) -> Option<Vec<Str
     }
     let mut seen = BTreeSet::new();
     let mut ok = true;
-    for Lined { value, line } in &list.value {
-        if !valid_field_path(value) {
+    for field in &list.value {
+        let line = Some(field.line);
+        if !valid_field_path(&field.value) {
             c.push(
-                Some(*line),
-                format!("field \"{value}\" in [query] is not a dotted path like \"financial_data.revenue\""),
+                line,
+                format!(
+                    "field {} in [query] is not a dotted path like \"financial_data.revenue\"",
+                    field.shown()
+                ),
             );
             ok = false;
-        } else if !seen.insert(value.as_str()) {
+        } else if !seen.insert(field.value.as_str()) {
             c.push(
-                Some(*line),
-                format!("field \"{value}\" is listed twice in [query] fields"),
+                line,
+                format!("field {} is listed twice in [query] fields", field.shown()),
             );
             ok = false;
         }
@@ -339,7 +346,7 @@ fn incremental(raw: &RawIncremental, c: &mut Check<'_>) -> Option<Incremental> {
             } else {
                 c.push(
                     Some(f.line),
-                    format!("field \"{f_str}\" in [incremental] is not a dotted path like \"modifications.basic\""),
+                    format!("field {} in [incremental] is not a dotted path like \"modifications.basic\"", f.shown()),
                 );
                 None
             }
@@ -352,8 +359,8 @@ fn incremental(raw: &RawIncremental, c: &mut Check<'_>) -> Option<Incremental> {
                 c.push(
                     Some(s.line),
                     format!(
-                        "start = \"{}\" in [incremental] is not a zone-less ISO 8601 datetime: write \"2024-01-01T00:00:00\" or \"2024-01-01\" (read as UTC)",
-                        s.value
+                        "start = {} in [incremental] is not a zone-less ISO 8601 datetime: write \"2024-01-01T00:00:00\" or \"2024-01-01\" (read as UTC)",
+                        s.shown()
                     ),
                 );
             }
@@ -457,125 +464,4 @@ fn retry(raw: &RawRetry, c: &mut Check<'_>) -> Retry {
         max_delay: Duration::from_secs(max_delay.unsigned_abs()),
         max_elapsed: Duration::from_secs(max_elapsed.unsigned_abs()),
     }
-}
-
-/// The schema file, resolved against the job file's folder; it must be a file.
-fn schema(raw: &RawOutput, dir: &Path, c: &mut Check<'_>) -> Option<Option<std::path::PathBuf>> {
-    let Some(s) = &raw.schema else {
-        return Some(None);
-    };
-    let rel = c.non_empty(s, "schema in [output]")?;
-    let path = dir.join(rel);
-    match std::fs::metadata(&path) {
-        Ok(m) if m.is_file() => Some(Some(path)),
-        Ok(_) => {
-            c.push(
-                Some(s.line),
-                format!("schema {} in [output] is not a file", path.display()),
-            );
-            None
-        }
-        Err(e) => {
-            c.push(
-                Some(s.line),
-                format!(
-                    "schema file {} in [output] cannot be read: {e}",
-                    path.display()
-                ),
-            );
-            None
-        }
-    }
-}
-
-/// Every `{...}` in the path must be a known placeholder.
-fn check_placeholders(path: &str) -> Result<(), String> {
-    let mut rest = path;
-    while let Some(open) = rest.find('{') {
-        let after = &rest[open + 1..];
-        let Some(close) = after.find('}') else {
-            return Err("has a \"{\" without \"}\"".to_string());
-        };
-        let name = &after[..close];
-        if !PLACEHOLDERS.contains(&name) {
-            return Err(format!(
-                "uses unknown placeholder {{{name}}}: use {{job}}, {{date}}, {{time}} or {{run_id}}{}",
-                did_you_mean(name, &PLACEHOLDERS)
-            ));
-        }
-        rest = &after[close + 1..];
-    }
-    if rest.contains('}') {
-        return Err("has a \"}\" without \"{\"".to_string());
-    }
-    Ok(())
-}
-
-fn output(
-    raw: &RawOutput,
-    schema: Option<Option<std::path::PathBuf>>,
-    c: &mut Check<'_>,
-) -> Option<Output> {
-    let format = match &raw.format {
-        None => Some(Format::Parquet),
-        Some(f) => c.choice(
-            f,
-            "format in [output]",
-            &[
-                (file::default_format(), Format::Parquet),
-                ("csv", Format::Csv),
-                ("jsonl", Format::Jsonl),
-            ],
-        ),
-    };
-    let path = match &raw.path {
-        None => Some(file::default_output_path().to_string()),
-        Some(p) => c
-            .non_empty(p, "path in [output]")
-            .and_then(|s| match check_placeholders(s) {
-                Ok(()) => Some(s.to_string()),
-                Err(why) => {
-                    c.push(Some(p.line), format!("path in [output] {why}"));
-                    None
-                }
-            }),
-    };
-    let compression = format.and_then(|format| {
-        let Some(v) = &raw.compression else {
-            return Some(match format {
-                Format::Parquet => Compression::Zstd,
-                Format::Csv | Format::Jsonl => Compression::None,
-            });
-        };
-        let allowed: &[(&str, Compression)] = match format {
-            Format::Parquet => &[
-                ("zstd", Compression::Zstd),
-                ("snappy", Compression::Snappy),
-                ("gzip", Compression::Gzip),
-                ("none", Compression::None),
-            ],
-            Format::Csv | Format::Jsonl => &[
-                ("none", Compression::None),
-                ("gzip", Compression::Gzip),
-                ("zstd", Compression::Zstd),
-            ],
-        };
-        let label = format!("compression in [output] (format {})", format.extension());
-        c.choice(v, &label, allowed)
-    });
-    let rows = c.int(
-        &raw.rows_per_file,
-        file::default_rows_per_file(),
-        "rows_per_file in [output]",
-        1,
-        i64::MAX,
-        "",
-    );
-    Some(Output {
-        format: format?,
-        path: path?,
-        schema: schema?,
-        compression: compression?,
-        rows_per_file: rows.unsigned_abs(),
-    })
 }
