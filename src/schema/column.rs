@@ -126,9 +126,7 @@ impl Extracted<'_> {
         match self {
             Extracted::Missing => Value::Null,
             Extracted::One(v) => v.clone(),
-            Extracted::Many(items) => {
-                Value::Array(items.into_iter().map(|e| e.into_value()).collect())
-            }
+            Extracted::Many(items) => Value::Array(items.into_iter().map(|e| e.into_value()).collect()),
         }
     }
 
@@ -146,9 +144,7 @@ fn extract_from<'a>(value: &'a Value, rest: &[String]) -> Extracted<'a> {
             Some(next) => extract_from(next, tail),
             None => Extracted::Missing,
         },
-        Value::Array(items) => {
-            Extracted::Many(items.iter().map(|item| extract_from(item, rest)).collect())
-        }
+        Value::Array(items) => Extracted::Many(items.iter().map(|item| extract_from(item, rest)).collect()),
         _ => Extracted::Missing,
     }
 }
@@ -177,29 +173,19 @@ mod tests {
             ("nope", Value::Null),
             ("business_id.deeper", Value::Null),
             ("official_industries.code", json!(["62", "63", null])),
-            (
-                "official_industries",
-                json!([{"code": "62"}, {"code": "63", "description": "x"}, {}]),
-            ),
+            ("official_industries", json!([{"code": "62"}, {"code": "63", "description": "x"}, {}])),
             ("tags", json!(["a", "b"])),
             ("nested.a", json!([[1], [2]])),
             ("financial_data", json!({"revenue": 10, "profit": null})),
         ];
         for (path, want) in cases {
-            assert_eq!(
-                &FieldPath::parse(path).extract_value(&record),
-                want,
-                "path {path}"
-            );
+            assert_eq!(&FieldPath::parse(path).extract_value(&record), want, "path {path}");
         }
     }
 
     #[test]
     fn column_names_replace_dots() {
-        assert_eq!(
-            Column::for_field("financial_data.revenue", ColumnType::Json).name,
-            "financial_data_revenue"
-        );
+        assert_eq!(Column::for_field("financial_data.revenue", ColumnType::Json).name, "financial_data_revenue");
     }
 
     #[test]
