@@ -98,7 +98,8 @@ async fn token_endpoint_outcomes() -> TestResult {
     assert_eq!(ok["scope"], "vainu:api");
     assert!(ok["access_token"].as_str().is_some_and(|t| t.len() >= 20));
 
-    let cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec![
                 ("grant_type", "client_credentials"),

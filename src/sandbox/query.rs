@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use serde_json::Value;
 
@@ -75,6 +75,17 @@ impl Matches {
 
 type CacheKey = (String, String, String, u64);
 
+/// A scanned result list; concurrent requests for the same key wait for
+/// the one scan instead of each scanning.
+type Slot = Arc<OnceLock<Arc<Vec<u32>>>>;
+
+/// Scanned result lists and their insertion order (for FIFO eviction).
+#[derive(Debug, Default)]
+struct Cache {
+    lists: HashMap<CacheKey, Slot>,
+    fifo: VecDeque<CacheKey>,
+}
+
 /// The query engine: data set, modification overlay, result cache.
 #[derive(Debug)]
 pub(crate) struct Engine {
@@ -82,7 +93,7 @@ pub(crate) struct Engine {
     /// database -> index -> `modifications.basic` override.
     overlay: RwLock<HashMap<String, HashMap<u64, String>>>,
     generation: AtomicU64,
-    cache: Mutex<(HashMap<CacheKey, Arc<Vec<u32>>>, VecDeque<CacheKey>)>,
+    cache: Mutex<Cache>,
 }
 
 impl Engine {
@@ -91,7 +102,7 @@ impl Engine {
             dataset,
             overlay: RwLock::new(HashMap::new()),
             generation: AtomicU64::new(0),
-            cache: Mutex::new((HashMap::new(), VecDeque::new())),
+            cache: Mutex::new(Cache::default()),
         }
     }
 
@@ -125,27 +136,29 @@ impl Engine {
             order.map(|o| o.raw.clone()).unwrap_or_default(),
             self.generation.load(Ordering::Acquire),
         );
-        if let Some(hit) = self.lock_cache().0.get(&key) {
-            return Matches::Listed(Arc::clone(hit));
-        }
-        let list = Arc::new(self.scan(database, filter, order));
-        let mut cache = self.lock_cache();
-        let (map, fifo) = &mut *cache;
-        if !map.contains_key(&key) {
-            if fifo.len() >= CACHE_ENTRIES
-                && let Some(old) = fifo.pop_front()
-            {
-                map.remove(&old);
+        let slot = {
+            let mut cache = self.lock_cache();
+            let Cache { lists, fifo } = &mut *cache;
+            match lists.get(&key) {
+                Some(slot) => Arc::clone(slot),
+                None => {
+                    if fifo.len() >= CACHE_ENTRIES
+                        && let Some(old) = fifo.pop_front()
+                    {
+                        lists.remove(&old);
+                    }
+                    let slot = Slot::default();
+                    fifo.push_back(key.clone());
+                    lists.insert(key, Arc::clone(&slot));
+                    slot
+                }
             }
-            fifo.push_back(key.clone());
-            map.insert(key, Arc::clone(&list));
-        }
-        Matches::Listed(list)
+        };
+        let list = slot.get_or_init(|| Arc::new(self.scan(database, filter, order)));
+        Matches::Listed(Arc::clone(list))
     }
 
-    fn lock_cache(
-        &self,
-    ) -> std::sync::MutexGuard<'_, (HashMap<CacheKey, Arc<Vec<u32>>>, VecDeque<CacheKey>)> {
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, Cache> {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -157,7 +170,7 @@ impl Engine {
             let rec = apply(self.dataset.record(database, i), db_overlay, i);
             filter.matches(&rec).then_some((i as u32, rec))
         });
-        match order.filter(|o| !(o.is_business_id() && !o.descending)) {
+        match order.filter(|o| !o.is_business_id() || o.descending) {
             None => records.map(|(i, _)| i).collect(),
             Some(o) => {
                 let mut keyed: Vec<(Option<SortKey>, u32)> = records
@@ -205,8 +218,8 @@ impl Engine {
         }
         self.generation.fetch_add(1, Ordering::AcqRel);
         let mut cache = self.lock_cache();
-        cache.0.clear();
-        cache.1.clear();
+        cache.lists.clear();
+        cache.fifo.clear();
         Ok(())
     }
 }
@@ -344,7 +357,31 @@ mod tests {
             a.iter()
                 .all(|&i| e.record("FI", i)["financial_data"]["employees"].as_i64() >= Some(100))
         );
-        assert_eq!(e.lock_cache().0.len(), 1);
+        assert_eq!(e.lock_cache().lists.len(), 1);
+    }
+
+    #[test]
+    fn concurrent_identical_queries_share_one_entry_and_cache_is_bounded() {
+        let e = Arc::new(engine(300));
+        let q = json!({"?EXISTS": "founded"});
+        let results: Vec<Vec<u64>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| scope.spawn(|| run(&e, q.clone(), None)))
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        assert_eq!(results.len(), 4);
+        assert!(results.windows(2).all(|w| w[0] == w[1]));
+        assert_eq!(e.lock_cache().lists.len(), 1);
+        for year in 0..(CACHE_ENTRIES as i64 + 4) {
+            run(
+                &e,
+                json!({"?EQ": {"financial_data.year": 2000 + year}}),
+                None,
+            );
+        }
+        assert_eq!(e.lock_cache().lists.len(), CACHE_ENTRIES);
+        assert_eq!(e.lock_cache().fifo.len(), CACHE_ENTRIES);
     }
 
     #[test]
