@@ -1,1 +1,29 @@
-//! TODO
+//! The simulated Vainu API (SPEC section 8): token endpoints, organizations
+//! with offset paging, count, a deterministic data set, a VQL subset, field
+//! projection, and knobs for rate limits, injected 5xx, latency and token
+//! lifetime. Used by `orgsync sandbox`, `run --sandbox` and the tests; it
+//! never touches the network beyond 127.0.0.1.
+
+mod auth;
+mod config;
+mod data;
+mod error;
+mod fields;
+mod limits;
+mod locale;
+mod query;
+mod request;
+mod rng;
+mod server;
+mod stats;
+mod vql;
+
+#[cfg(test)]
+mod http_tests;
+
+pub use config::{CLIENT_ID, CLIENT_SECRET, Envelope, REFRESH_TOKEN, SandboxConfig};
+pub use data::{DATABASES, Dataset};
+pub use error::SandboxError;
+pub use fields::project;
+pub use server::Sandbox;
+pub use stats::SandboxStats;

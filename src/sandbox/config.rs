@@ -1,0 +1,68 @@
+//! The sandbox's knobs (`SandboxConfig`), its fixed credentials and the
+//! response envelope choice. It does not validate anything beyond what
+//! `Sandbox::start` needs; the CLI that fills it in owns its own parsing.
+
+use std::time::Duration;
+
+/// The OAuth client id the sandbox accepts.
+pub const CLIENT_ID: &str = "sandbox";
+/// The OAuth client secret the sandbox accepts.
+pub const CLIENT_SECRET: &str = "sandbox-secret";
+/// The JWT refresh token the sandbox accepts.
+pub const REFRESH_TOKEN: &str = "sandbox-refresh";
+
+/// How a running sandbox behaves.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Records per database.
+    pub records: u64,
+    /// Seed of the data set and of fail injection.
+    pub seed: u64,
+    /// Server rate limit in requests/s over all `/api/v3` requests; `None` = unlimited.
+    pub rate: Option<f64>,
+    /// Fraction (0.0..=1.0) of organizations requests answered with a 5xx.
+    pub fail_rate: f64,
+    /// Added before answering each `/api/v3` request (after auth).
+    pub latency: Duration,
+    /// Access token lifetime.
+    pub token_ttl: Duration,
+    /// Shape of organizations responses.
+    pub envelope: Envelope,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            records: 1000,
+            seed: 42,
+            rate: None,
+            fail_rate: 0.0,
+            latency: Duration::ZERO,
+            token_ttl: Duration::from_secs(3600),
+            envelope: Envelope::Bare,
+        }
+    }
+}
+
+/// Shape of an organizations response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Envelope {
+    /// A bare JSON array of records, as Vainu's docs print.
+    #[default]
+    Bare,
+    /// `{"result": [...], "count": N, "next": offset|null}`.
+    Result,
+    /// `{"results": [...], "count": N, "next": offset|null}`.
+    Results,
+}
+
+impl Envelope {
+    /// The key the records sit under, if any.
+    pub(crate) fn key(self) -> Option<&'static str> {
+        match self {
+            Envelope::Bare => None,
+            Envelope::Result => Some("result"),
+            Envelope::Results => Some("results"),
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Request counters of a running sandbox and their serialisable snapshot
+//! (`SandboxStats`, served at `GET /_sandbox/stats`). Counting only; the
+//! handlers decide what to count.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A snapshot of a sandbox's counters.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct SandboxStats {
+    /// Requests to either token endpoint (successful or not).
+    pub token_requests: u64,
+    /// Requests to `/api/v3/organizations/` (any outcome, 429s included).
+    pub organizations_requests: u64,
+    /// Requests to `/api/v3/organizations/count/` (any outcome).
+    pub count_requests: u64,
+    /// 429s sent.
+    pub throttled: u64,
+    /// 5xx answers injected by `fail_rate`.
+    pub injected_failures: u64,
+    /// 401s sent for a missing, unknown or expired access token.
+    pub unauthorized: u64,
+}
+
+/// The live counters.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub token_requests: AtomicU64,
+    pub organizations_requests: AtomicU64,
+    pub count_requests: AtomicU64,
+    pub throttled: AtomicU64,
+    pub injected_failures: AtomicU64,
+    pub unauthorized: AtomicU64,
+}
+
+impl Counters {
+    /// Add one; returns the value before.
+    pub(crate) fn bump(counter: &AtomicU64) -> u64 {
+        counter.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn snapshot(&self) -> SandboxStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        SandboxStats {
+            token_requests: get(&self.token_requests),
+            organizations_requests: get(&self.organizations_requests),
+            count_requests: get(&self.count_requests),
+            throttled: get(&self.throttled),
+            injected_failures: get(&self.injected_failures),
+            unauthorized: get(&self.unauthorized),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_reflects_bumps() {
+        let c = Counters::default();
+        assert_eq!(Counters::bump(&c.throttled), 0);
+        Counters::bump(&c.throttled);
+        Counters::bump(&c.token_requests);
+        let s = c.snapshot();
+        assert_eq!(s.throttled, 2);
+        assert_eq!(s.token_requests, 1);
+        assert_eq!(s.organizations_requests, 0);
+    }
+}
