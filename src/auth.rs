@@ -168,9 +168,7 @@ impl TokenEndpoint {
         if status.is_success() {
             return parse_token(&self.auth, &url, status, &body, obtained);
         }
-        if status.is_server_error()
-            || status == StatusCode::TOO_MANY_REQUESTS
-            || status == StatusCode::REQUEST_TIMEOUT
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT
         {
             return Err(AuthError::Unavailable {
                 url,
@@ -209,10 +207,7 @@ fn parse_token(auth: &Auth, url: &Url, status: StatusCode, body: &[u8], obtained
     let answer: OAuthAnswer = serde_json::from_slice(body).map_err(|_| bad("the body is not a JSON object"))?;
     let value = match auth {
         Auth::ClientCredentials { .. } => answer.access_token.ok_or_else(|| bad("no access_token"))?,
-        Auth::JwtRefresh { .. } => answer
-            .access
-            .or(answer.access_token)
-            .ok_or_else(|| bad("no access"))?,
+        Auth::JwtRefresh { .. } => answer.access.or(answer.access_token).ok_or_else(|| bad("no access"))?,
     };
     if value.is_empty() {
         return Err(bad("the access token is empty"));
@@ -326,7 +321,11 @@ impl Tokens {
         let renewing = current.is_some();
         let token = Arc::new(self.request_with_retries().await?);
         if renewing {
-            tracing::info!(lifetime_secs = token.lifetime().as_secs_f64(), reason = "due", "token renewed");
+            tracing::info!(
+                lifetime_secs = token.lifetime().as_secs_f64(),
+                reason = "due",
+                "token renewed"
+            );
         }
         *current = Some(token.clone());
         Ok(token)
@@ -342,7 +341,11 @@ impl Tokens {
             return Ok(token.clone());
         }
         let token = Arc::new(self.request_with_retries().await?);
-        tracing::info!(lifetime_secs = token.lifetime().as_secs_f64(), reason = "401", "token renewed");
+        tracing::info!(
+            lifetime_secs = token.lifetime().as_secs_f64(),
+            reason = "401",
+            "token renewed"
+        );
         *current = Some(token.clone());
         Ok(token)
     }

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "orgsync", version, about = "Export Vainu organization data into CSV, Parquet and JSON Lines snapshots")]
+#[command(
+    name = "orgsync",
+    version,
+    about = "Export Vainu organization data into CSV, Parquet and JSON Lines snapshots"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

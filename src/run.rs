@@ -20,7 +20,9 @@ use crate::exit::{Exit, ExitStatus};
 use crate::fetch::{self, ApiClient, FetchError, Gate, Pager, PagerPlan, RetryPolicy};
 use crate::job::Job;
 use crate::schema::{Column, ColumnType, FieldPath};
-use crate::sink::{self, Manifest, ManifestApi, ManifestRequest, SinkError, SnapshotOptions, SnapshotWriter, Stats, Window};
+use crate::sink::{
+    self, Manifest, ManifestApi, ManifestRequest, SinkError, SnapshotOptions, SnapshotWriter, Stats, Window,
+};
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -108,10 +110,15 @@ impl Session {
     pub async fn connect(job: &Job) -> Result<Session, RunError> {
         let http = fetch::build_http_client(job.api.timeout).map_err(RunError::Setup)?;
         let policy = RetryPolicy::from(&job.retry);
-        let tokens = Arc::new(Tokens::new(TokenEndpoint::new(http.clone(), job.auth.clone()), policy.clone()));
+        let tokens = Arc::new(Tokens::new(
+            TokenEndpoint::new(http.clone(), job.auth.clone()),
+            policy.clone(),
+        ));
         tokens.get().await?;
         let client = ApiClient::new(http, tokens, Gate::new(&job.rate_limit), policy);
-        Ok(Session { client: Arc::new(client) })
+        Ok(Session {
+            client: Arc::new(client),
+        })
     }
 }
 
@@ -210,7 +217,11 @@ impl Dedup {
 /// The columns of a snapshot. Without a schema file: the job's fields, in
 /// order, as JSON values.
 fn columns(job: &Job) -> Vec<Column> {
-    job.query.fields.iter().map(|f| Column::for_field(f, ColumnType::Json)).collect()
+    job.query
+        .fields
+        .iter()
+        .map(|f| Column::for_field(f, ColumnType::Json))
+        .collect()
 }
 
 pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunError> {
@@ -236,7 +247,10 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
         }
     };
     if options.dry_run {
-        return Ok(JobOutcome::DryRun { count: expected, target });
+        return Ok(JobOutcome::DryRun {
+            count: expected,
+            target,
+        });
     }
 
     let body = request_body(job, &effective.filter);

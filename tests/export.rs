@@ -60,7 +60,10 @@ fn csv_export_matches_the_data_set_record_by_record() {
     let out = ws.orgsync().args(["run"]).arg(&job).output().unwrap();
     assert!(out.status.success(), "{}", all_output(&out));
     let snapshot = ws.path().join("exports/all");
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&snapshot.display().to_string()), "stdout says where");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&snapshot.display().to_string()),
+        "stdout says where"
+    );
     let expected = expected_rows(&sandbox.dataset(), "FI", FIELDS, |_| true);
     assert_eq!(expected.len(), 250);
     assert_csv_matches(&snapshot, &expected, FIELDS);
@@ -97,9 +100,17 @@ fn a_filtered_export_holds_exactly_the_matching_records() {
     let job = ws.job("rich", &toml);
     let out = ws.orgsync().arg("run").arg(&job).output().unwrap();
     assert!(out.status.success(), "{}", all_output(&out));
-    let rich = |r: &Value| r.pointer("/financial_data/revenue").and_then(Value::as_i64).is_some_and(|v| v >= 1_000_000);
+    let rich = |r: &Value| {
+        r.pointer("/financial_data/revenue")
+            .and_then(Value::as_i64)
+            .is_some_and(|v| v >= 1_000_000)
+    };
     let expected = expected_rows(&sandbox.dataset(), "FI", &fields, rich);
-    assert!(!expected.is_empty() && expected.len() < 400, "the filter selects some: {}", expected.len());
+    assert!(
+        !expected.is_empty() && expected.len() < 400,
+        "the filter selects some: {}",
+        expected.len()
+    );
     assert_csv_matches(&ws.path().join("exports/rich"), &expected, &fields);
 }
 
@@ -168,20 +179,31 @@ fn the_snapshot_folder_has_parts_manifest_and_success_and_nothing_else() {
     assert_eq!(m["api"]["path"], "/api/v3/organizations/");
     assert_eq!(m["request"]["body"]["fields"], serde_json::json!(fields));
     assert_eq!(m["request"]["body"]["order"], "business_id");
-    assert!(m["request"]["body"].get("offset").is_none(), "the body recorded is the job's, not a page's");
+    assert!(
+        m["request"]["body"].get("offset").is_none(),
+        "the body recorded is the job's, not a page's"
+    );
     let body_text = m["request"]["body"].to_string();
     let sha = sha256_hex(body_text.as_bytes());
     assert_eq!(m["request"]["sha256"], sha);
     let run_id = m["run_id"].as_str().unwrap();
     assert_eq!(run_id.len(), "20261122T043000Z-abcdef".len(), "{run_id}");
     let files = m["files"].as_array().unwrap();
-    assert_eq!(files.iter().map(|f| f["records"].as_u64().unwrap()).collect::<Vec<_>>(), vec![100, 100, 50]);
+    assert_eq!(
+        files.iter().map(|f| f["records"].as_u64().unwrap()).collect::<Vec<_>>(),
+        vec![100, 100, 50]
+    );
     for f in files {
         let bytes = std::fs::read(exports.join("snap").join(f["name"].as_str().unwrap())).unwrap();
         assert_eq!(f["bytes"], bytes.len() as u64);
         assert_eq!(f["sha256"], sha256_hex(&bytes));
     }
-    let schema: Vec<&str> = m["schema"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let schema: Vec<&str> = m["schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(schema, vec!["business_id", "name"]);
     assert_eq!(m["stats"]["token_requests"], 1);
     // 1 count + 3 pages (the last one short).
@@ -201,12 +223,21 @@ fn max_records_stops_after_n_records() {
     let ws = Workspace::new();
     let fields = ["business_id"];
     let job = ws.job("some", &job_toml(&sandbox.base_url(), "csv", &fields, ""));
-    let out = ws.orgsync().args(["run", "--max-records", "150"]).arg(&job).output().unwrap();
+    let out = ws
+        .orgsync()
+        .args(["run", "--max-records", "150"])
+        .arg(&job)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", all_output(&out));
     let mut expected = expected_rows(&sandbox.dataset(), "FI", &fields, |_| true);
     expected.truncate(150);
     assert_csv_matches(&ws.path().join("exports/some"), &expected, &fields);
-    assert_eq!(sandbox.stats().organizations_requests, 2, "pages of 100 and 50, nothing past");
+    assert_eq!(
+        sandbox.stats().organizations_requests,
+        2,
+        "pages of 100 and 50, nothing past"
+    );
 }
 
 #[test]
@@ -216,10 +247,17 @@ fn dry_run_authenticates_and_counts_and_writes_nothing() {
     let job = ws.job("dry", &job_toml(&sandbox.base_url(), "csv", &["business_id"], ""));
     let out = ws.orgsync().args(["run", "--dry-run"]).arg(&job).output().unwrap();
     assert!(out.status.success(), "{}", all_output(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("321 records"), "{}", all_output(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("321 records"),
+        "{}",
+        all_output(&out)
+    );
     assert!(!ws.path().join("exports").exists(), "nothing written");
     let stats = sandbox.stats();
-    assert_eq!((stats.token_requests, stats.count_requests, stats.organizations_requests), (1, 1, 0));
+    assert_eq!(
+        (stats.token_requests, stats.count_requests, stats.organizations_requests),
+        (1, 1, 0)
+    );
 }
 
 #[test]
@@ -264,7 +302,12 @@ fn json_logs_are_json_lines_and_quiet_is_quiet() {
     let sandbox = TestSandbox::with_records(10);
     let ws = Workspace::new();
     let job = ws.job("logs", &job_toml(&sandbox.base_url(), "csv", &["business_id"], ""));
-    let out = ws.orgsync().args(["run", "--log-format", "json", "--overwrite"]).arg(&job).output().unwrap();
+    let out = ws
+        .orgsync()
+        .args(["run", "--log-format", "json", "--overwrite"])
+        .arg(&job)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", all_output(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.lines().count() >= 2, "{stderr}");
@@ -272,7 +315,12 @@ fn json_logs_are_json_lines_and_quiet_is_quiet() {
         let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
         assert!(v.get("level").is_some() && v.get("message").is_some(), "{line}");
     }
-    let out = ws.orgsync().args(["run", "-q", "--overwrite"]).arg(&job).output().unwrap();
+    let out = ws
+        .orgsync()
+        .args(["run", "-q", "--overwrite"])
+        .arg(&job)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", all_output(&out));
     assert_eq!(String::from_utf8_lossy(&out.stderr), "", "-q prints no logs");
 }

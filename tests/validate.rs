@@ -51,12 +51,24 @@ format = "parqet"
             .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{stdout}"))
             .to_string()
     };
-    assert!(line_of("NOT_SET_ANYWHERE").starts_with(&format!("{file}:8:")), "{stdout}");
+    assert!(
+        line_of("NOT_SET_ANYWHERE").starts_with(&format!("{file}:8:")),
+        "{stdout}"
+    );
     let typo = line_of("page_sise");
-    assert!(typo.starts_with(&format!("{file}:13:")) && typo.contains("page_size"), "{typo}");
+    assert!(
+        typo.starts_with(&format!("{file}:13:")) && typo.contains("page_size"),
+        "{typo}"
+    );
     let format = line_of("parqet");
-    assert!(format.starts_with(&format!("{file}:16:")) && format.contains("parquet"), "{format}");
-    assert!(stdout.lines().any(|l| l.starts_with("ok: ") && l.contains("good.toml")), "{stdout}");
+    assert!(
+        format.starts_with(&format!("{file}:16:")) && format.contains("parquet"),
+        "{format}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with("ok: ") && l.contains("good.toml")),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -28,7 +28,11 @@ pub async fn check(args: SingleJobArgs) -> Exit {
     println!("token type: {}", token.token_type);
     println!("scope: {}", token.scope.as_deref().unwrap_or("(not stated)"));
     match token.expires_in {
-        Some(l) => println!("lifetime: {} s (renewed after {} s)", l.as_secs(), token.lifetime().mul_f64(0.9).as_secs()),
+        Some(l) => println!(
+            "lifetime: {} s (renewed after {} s)",
+            l.as_secs(),
+            token.lifetime().mul_f64(0.9).as_secs()
+        ),
         None => println!(
             "lifetime: not stated; assumed {} s (renewed after {} s)",
             token.lifetime().as_secs(),

@@ -85,7 +85,10 @@ fn print_outcome(name: &str, outcome: &JobOutcome) {
     match outcome {
         JobOutcome::DryRun { count, target } => {
             let count = count.map_or_else(|| "unknown".to_string(), |n| n.to_string());
-            println!("{name}: dry run ok: {count} records match; would write {}", target.display());
+            println!(
+                "{name}: dry run ok: {count} records match; would write {}",
+                target.display()
+            );
         }
         JobOutcome::Published(summary) => println!("{name}: {summary}"),
     }

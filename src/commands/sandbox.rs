@@ -11,7 +11,9 @@ pub fn config(args: &SandboxArgs) -> Result<SandboxConfig, String> {
     if let Some(rate) = args.rate
         && !(rate.is_finite() && rate > 0.0)
     {
-        return Err(format!("--rate {rate} must be a positive number of requests per second"));
+        return Err(format!(
+            "--rate {rate} must be a positive number of requests per second"
+        ));
     }
     if args.token_ttl_secs == 0 {
         return Err("--token-ttl-secs must be at least 1".into());
@@ -42,7 +44,10 @@ pub async fn serve(args: SandboxArgs) -> Exit {
     let sandbox = match Sandbox::start(config, args.port).await {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("orgsync: cannot listen on 127.0.0.1:{}: {e}: pick another --port (0 = any free port)", args.port);
+            eprintln!(
+                "orgsync: cannot listen on 127.0.0.1:{}: {e}: pick another --port (0 = any free port)",
+                args.port
+            );
             return Exit::Failed;
         }
     };

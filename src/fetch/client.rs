@@ -41,7 +41,11 @@ pub struct ApiClient {
 enum Attempt {
     Done(Bytes),
     Unauthorized(String),
-    Transient { reason: String, retry_after: Option<std::time::Duration>, throttled: bool },
+    Transient {
+        reason: String,
+        retry_after: Option<std::time::Duration>,
+        throttled: bool,
+    },
     Final(FetchError),
 }
 

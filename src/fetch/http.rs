@@ -126,10 +126,19 @@ mod tests {
     #[test]
     fn error_text_table() {
         let cases: &[(&[u8], &str)] = &[
-            (br#"{"detail": "limit must be between 1 and 100", "status_code": 400}"#, "limit must be between 1 and 100"),
-            (br#"{"error": "invalid_client", "error_description": "Invalid client"}"#, "Invalid client"),
+            (
+                br#"{"detail": "limit must be between 1 and 100", "status_code": 400}"#,
+                "limit must be between 1 and 100",
+            ),
+            (
+                br#"{"error": "invalid_client", "error_description": "Invalid client"}"#,
+                "Invalid client",
+            ),
             (br#"{"detail": {"query": ["bad"]}}"#, r#"{"query":["bad"]}"#),
-            (b"<html>\n<body>504 Gateway Time-out</body>\n</html>", "<html> <body>504 Gateway Time-out</body> </html>"),
+            (
+                b"<html>\n<body>504 Gateway Time-out</body>\n</html>",
+                "<html> <body>504 Gateway Time-out</body> </html>",
+            ),
             (b"", "(empty body)"),
         ];
         for (body, want) in cases {

@@ -109,11 +109,12 @@ impl Pager {
                 offset: Some(offset),
                 detail: format!("not JSON: {e}"),
             })?;
-            let (records, envelope_count) = extract_records(value, &records_at).map_err(|detail| FetchError::BadBody {
-                url: url.clone(),
-                offset: Some(offset),
-                detail,
-            })?;
+            let (records, envelope_count) =
+                extract_records(value, &records_at).map_err(|detail| FetchError::BadBody {
+                    url: url.clone(),
+                    offset: Some(offset),
+                    detail,
+                })?;
             tracing::debug!(
                 offset,
                 records = records.len(),

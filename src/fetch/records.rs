@@ -34,7 +34,10 @@ pub fn extract_records(body: Value, at: &RecordsAt) -> Result<(Vec<Value>, Optio
             let found: Vec<&str> = map.keys().map(String::as_str).take(8).collect();
             Err(format!("expected {wanted}; the object has keys {found:?}"))
         }
-        (other, RecordsAt::Key(key)) => Err(format!("expected an object with \"{key}\" (api.records), got {}", kind(&other))),
+        (other, RecordsAt::Key(key)) => Err(format!(
+            "expected an object with \"{key}\" (api.records), got {}",
+            kind(&other)
+        )),
         (other, RecordsAt::Auto) => Err(format!("expected a JSON array of records, got {}", kind(&other))),
     }
 }
@@ -62,7 +65,11 @@ mod tests {
         let cases: Vec<(Value, &RecordsAt, Result<(usize, Option<u64>), &str>)> = vec![
             (json!([{"a": 1}, {"a": 2}]), &auto, Ok((2, None))),
             (json!([]), &auto, Ok((0, None))),
-            (json!({"result": [{"a": 1}], "count": 10, "next": 1}), &auto, Ok((1, Some(10)))),
+            (
+                json!({"result": [{"a": 1}], "count": 10, "next": 1}),
+                &auto,
+                Ok((1, Some(10))),
+            ),
             (json!({"results": [{"a": 1}, {}]}), &auto, Ok((2, None))),
             (json!({"data": [{"a": 1}], "count": 3}), &data, Ok((1, Some(3)))),
             (json!({"detail": "x"}), &auto, Err("the object has keys [\"detail\"]")),

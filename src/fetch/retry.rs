@@ -183,7 +183,11 @@ mod tests {
     #[test]
     fn elapsed_budget_stops_retries() {
         let mut b = policy(10, 5).start();
-        assert_eq!(b.next_wait(Some(Duration::from_secs(6))), None, "a wait past max_elapsed gives up");
+        assert_eq!(
+            b.next_wait(Some(Duration::from_secs(6))),
+            None,
+            "a wait past max_elapsed gives up"
+        );
     }
 
     #[test]

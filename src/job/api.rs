@@ -27,11 +27,7 @@ mod sandbox_credentials {
 /// `[api]`; `None` when something in it is invalid (already reported).
 /// The base URL is returned separately so `[auth]` can be checked even when
 /// another `[api]` key is bad.
-pub(crate) fn api(
-    raw: &RawApi,
-    env: &dyn Fn(&str) -> Option<String>,
-    c: &mut Check<'_>,
-) -> (Option<Url>, Option<Api>) {
+pub(crate) fn api(raw: &RawApi, env: &dyn Fn(&str) -> Option<String>, c: &mut Check<'_>) -> (Option<Url>, Option<Api>) {
     let from_env = env(BASE_URL_ENV).filter(|v| !v.trim().is_empty());
     let base_url = match (&from_env, &raw.base_url) {
         (Some(v), _) => base(v, None, BASE_URL_ENV, c),
@@ -40,9 +36,7 @@ pub(crate) fn api(
     };
 
     let path = match &raw.path {
-        Some(p) => c
-            .non_empty(p, "path in [api]")
-            .map(|s| (s.to_string(), Some(p.line))),
+        Some(p) => c.non_empty(p, "path in [api]").map(|s| (s.to_string(), Some(p.line))),
         None => Some((file::default_api_path().to_string(), None)),
     };
     let path = path.and_then(|(path, line)| {
@@ -144,10 +138,7 @@ fn secure(url: Url, line: Option<usize>, label: &str, c: &mut Check<'_>) -> Opti
             None
         }
         other => {
-            c.push(
-                line,
-                format!("{label} must be an https:// URL, not {other}://"),
-            );
+            c.push(line, format!("{label} must be an https:// URL, not {other}://"));
             None
         }
     }
@@ -156,8 +147,7 @@ fn secure(url: Url, line: Option<usize>, label: &str, c: &mut Check<'_>) -> Opti
 /// `localhost`, 127.0.0.0/8 or ::1.
 fn is_loopback(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    bare.eq_ignore_ascii_case("localhost")
-        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    bare.eq_ignore_ascii_case("localhost") || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A key of [auth] by name, as read.
@@ -171,12 +161,7 @@ enum Method {
 
 /// `[auth]`; `base_url` is `None` when it was invalid (a relative token_url
 /// then cannot be checked, and the base URL problem is already reported).
-pub(crate) fn auth(
-    raw: &RawAuth,
-    base_url: Option<&Url>,
-    sandbox: bool,
-    c: &mut Check<'_>,
-) -> Option<Auth> {
+pub(crate) fn auth(raw: &RawAuth, base_url: Option<&Url>, sandbox: bool, c: &mut Check<'_>) -> Option<Auth> {
     let method = match &raw.method {
         None => Some(Method::ClientCredentials),
         Some(m) => c.choice(
@@ -283,12 +268,7 @@ pub(crate) fn auth(
 }
 
 /// Relative to base_url, or absolute; either way it obeys the https rule.
-fn token_url(
-    raw: &RawAuth,
-    default: &str,
-    base_url: Option<&Url>,
-    c: &mut Check<'_>,
-) -> Option<Url> {
+fn token_url(raw: &RawAuth, default: &str, base_url: Option<&Url>, c: &mut Check<'_>) -> Option<Url> {
     let label = "token_url in [auth]";
     let (text, line) = match &raw.token_url {
         Some(v) => (c.non_empty(v, label)?.to_string(), Some(v.line)),
@@ -311,12 +291,7 @@ fn token_url(
 }
 
 /// A required, non-empty credential. Its value is never put in a message.
-fn credential(
-    v: &Option<Lined<String>>,
-    key: &str,
-    section_line: Option<usize>,
-    c: &mut Check<'_>,
-) -> Option<String> {
+fn credential(v: &Option<Lined<String>>, key: &str, section_line: Option<usize>, c: &mut Check<'_>) -> Option<String> {
     let v = c.required(v, "auth", key, section_line)?;
     if v.value.is_empty() {
         c.push(

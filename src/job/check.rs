@@ -33,24 +33,13 @@ impl Check<'_> {
         section_line: Option<usize>,
     ) -> Option<&'v Lined<T>> {
         if v.is_none() && !self.written(section, key) {
-            self.push(
-                section_line,
-                format!("missing required key \"{key}\" in [{section}]"),
-            );
+            self.push(section_line, format!("missing required key \"{key}\" in [{section}]"));
         }
         v.as_ref()
     }
 
     /// An integer key with a default and an inclusive range.
-    pub(crate) fn int(
-        &mut self,
-        v: &Opt<i64>,
-        default: i64,
-        label: &str,
-        min: i64,
-        max: i64,
-        why: &str,
-    ) -> i64 {
+    pub(crate) fn int(&mut self, v: &Opt<i64>, default: i64, label: &str, min: i64, max: i64, why: &str) -> i64 {
         let Some(v) = v else { return default };
         if (min..=max).contains(&v.value) {
             return v.value;
@@ -64,20 +53,12 @@ impl Check<'_> {
         } else {
             format!("between {min} and {max}")
         };
-        self.push(
-            Some(v.line),
-            format!("{label} must be {range}, not {}{why}", v.value),
-        );
+        self.push(Some(v.line), format!("{label} must be {range}, not {}{why}", v.value));
         default
     }
 
     /// One of `options`, matched exactly; a near miss gets a suggestion.
-    pub(crate) fn choice<T: Copy>(
-        &mut self,
-        v: &Lined<String>,
-        label: &str,
-        options: &[(&str, T)],
-    ) -> Option<T> {
+    pub(crate) fn choice<T: Copy>(&mut self, v: &Lined<String>, label: &str, options: &[(&str, T)]) -> Option<T> {
         if let Some((_, t)) = options.iter().find(|(name, _)| *name == v.value) {
             return Some(*t);
         }

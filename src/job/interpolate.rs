@@ -29,10 +29,7 @@ impl Unresolved {
 
 /// `s` with every `${VAR}` replaced from `env` and every `$$` by `$`.
 /// Every unresolved reference of the string is returned, not only the first.
-pub(crate) fn interpolate(
-    s: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, Vec<Unresolved>> {
+pub(crate) fn interpolate(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, Vec<Unresolved>> {
     if !s.contains('$') {
         return Ok(s.to_string());
     }
@@ -70,11 +67,7 @@ pub(crate) fn interpolate(
         }
     }
     out.push_str(rest);
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(out) } else { Err(errors) }
 }
 
 fn valid_name(name: &str) -> bool {
@@ -110,10 +103,7 @@ mod tests {
             ("${EMPTY}", Ok("")),
             ("${NESTED}", Ok("${ID}")),
             ("${NOPE}", Err(vec![Unset("NOPE".into())])),
-            (
-                "${A1}${ID}${B_2}",
-                Err(vec![Unset("A1".into()), Unset("B_2".into())]),
-            ),
+            ("${A1}${ID}${B_2}", Err(vec![Unset("A1".into()), Unset("B_2".into())])),
             ("${1X}", Err(vec![Malformed("${1X}".into())])),
             ("${}", Err(vec![Malformed("${}".into())])),
             ("${ID", Err(vec![Malformed("\"${\" without \"}\"".into())])),

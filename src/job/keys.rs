@@ -39,23 +39,12 @@ pub(crate) const SECTIONS: &[(&str, &[&str])] = &[
         ],
     ),
     ("incremental", &["field", "start", "lag_secs"]),
-    (
-        "rate_limit",
-        &["requests_per_second", "burst", "concurrency"],
-    ),
+    ("rate_limit", &["requests_per_second", "burst", "concurrency"]),
     (
         "retry",
-        &[
-            "max_attempts",
-            "initial_delay_ms",
-            "max_delay_secs",
-            "max_elapsed_secs",
-        ],
+        &["max_attempts", "initial_delay_ms", "max_delay_secs", "max_elapsed_secs"],
     ),
-    (
-        "output",
-        &["format", "path", "schema", "compression", "rows_per_file"],
-    ),
+    ("output", &["format", "path", "schema", "compression", "rows_per_file"]),
 ];
 
 /// Similarity (Jaro-Winkler, case-insensitive) a candidate needs to be suggested.
@@ -108,32 +97,20 @@ pub(crate) fn unknown_keys(root: &DeTable<'_>, lines: &LineIndex) -> Vec<Problem
             all.extend(&sections);
             problems.push(Problem::at(
                 line,
-                format!(
-                    "unknown key \"{name}\" at the top level{}",
-                    did_you_mean(name, &all)
-                ),
+                format!("unknown key \"{name}\" at the top level{}", did_you_mean(name, &all)),
             ));
         }
     }
     problems
 }
 
-fn section_keys(
-    section: &str,
-    table: &DeTable<'_>,
-    allowed: &[&str],
-    lines: &LineIndex,
-    problems: &mut Vec<Problem>,
-) {
+fn section_keys(section: &str, table: &DeTable<'_>, allowed: &[&str], lines: &LineIndex, problems: &mut Vec<Problem>) {
     for key in table.keys() {
         let name: &str = key.get_ref();
         if !allowed.contains(&name) {
             problems.push(Problem::at(
                 lines.line(key.span().start),
-                format!(
-                    "unknown key \"{name}\" in [{section}]{}",
-                    did_you_mean(name, allowed)
-                ),
+                format!("unknown key \"{name}\" in [{section}]{}", did_you_mean(name, allowed)),
             ));
         }
     }
@@ -173,14 +150,8 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                Problem::at(
-                    2,
-                    "unknown key \"nmae\" at the top level (did you mean \"name\"?)"
-                ),
-                Problem::at(
-                    4,
-                    "unknown key \"page_sise\" in [query] (did you mean \"page_size\"?)"
-                ),
+                Problem::at(2, "unknown key \"nmae\" at the top level (did you mean \"name\"?)"),
+                Problem::at(4, "unknown key \"page_sise\" in [query] (did you mean \"page_size\"?)"),
                 Problem::at(6, "unknown section [retries] (did you mean [retry]?)"),
             ]
         );

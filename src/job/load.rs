@@ -24,13 +24,9 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Job, LoadError> {
 }
 
 /// Like [`load`], with the environment given as a function (tests, embedding).
-pub fn load_with_env(
-    path: &Path,
-    opts: &LoadOptions,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Job, LoadError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| LoadError::whole(path, format!("cannot read job file: {e}")))?;
+pub fn load_with_env(path: &Path, opts: &LoadOptions, env: &dyn Fn(&str) -> Option<String>) -> Result<Job, LoadError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| LoadError::whole(path, format!("cannot read job file: {e}")))?;
     let mut problems = Vec::new();
     let job = read(&text, opts.sandbox, env, &mut problems)
         .and_then(|raw| validate(&raw, path, opts.sandbox, env, &mut problems));

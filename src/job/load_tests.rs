@@ -13,10 +13,7 @@ use super::*;
 pub(super) const CREDS: &str = "[auth]\nclient_id = \"${ID}\"\nclient_secret = \"${SECRET}\"\n";
 
 pub(super) fn env_of(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 pub(super) fn default_env() -> HashMap<String, String> {
@@ -43,12 +40,7 @@ impl Fixture {
         path
     }
 
-    pub(super) fn load(
-        &self,
-        name: &str,
-        text: &str,
-        env: &HashMap<String, String>,
-    ) -> Result<Job, LoadError> {
+    pub(super) fn load(&self, name: &str, text: &str, env: &HashMap<String, String>) -> Result<Job, LoadError> {
         self.load_opts(name, text, env, &LoadOptions::default())
     }
 
@@ -67,11 +59,7 @@ impl Fixture {
 pub(super) fn problems(r: Result<Job, LoadError>) -> Vec<(Option<usize>, String)> {
     match r {
         Ok(job) => panic!("expected problems, got job {}", job.name),
-        Err(e) => e
-            .problems
-            .into_iter()
-            .map(|p| (p.line, p.message))
-            .collect(),
+        Err(e) => e.problems.into_iter().map(|p| (p.line, p.message)).collect(),
     }
 }
 
@@ -134,9 +122,7 @@ schema = "../schemas/org.toml"
 compression = "snappy"
 rows_per_file = 1000
 "#;
-    let job = fx
-        .load("jobs/full.toml", text, &default_env())
-        .expect("valid job");
+    let job = fx.load("jobs/full.toml", text, &default_env()).expect("valid job");
     assert_eq!(job.name, "full-job_1");
     assert_eq!(job.description.as_deref(), Some("all keys"));
     assert_eq!(job.source, fx.dir.path().join("jobs/full.toml"));
@@ -186,10 +172,7 @@ rows_per_file = 1000
     assert_eq!(job.retry.max_elapsed, Duration::from_secs(120));
     assert_eq!(job.output.format, Format::Parquet);
     assert_eq!(job.output.path, "out/{job}/{date}-{time}-{run_id}");
-    assert_eq!(
-        job.output.schema,
-        Some(fx.dir.path().join("jobs/../schemas/org.toml"))
-    );
+    assert_eq!(job.output.schema, Some(fx.dir.path().join("jobs/../schemas/org.toml")));
     assert_eq!(job.output.compression, Compression::Snappy);
     assert_eq!(job.output.rows_per_file, 1000);
 }
@@ -197,9 +180,7 @@ rows_per_file = 1000
 #[test]
 fn defaults_fill_every_omitted_key() {
     let fx = Fixture::new();
-    let job = fx
-        .load("my_job.toml", &minimal(""), &default_env())
-        .expect("valid job");
+    let job = fx.load("my_job.toml", &minimal(""), &default_env()).expect("valid job");
     assert_eq!(job.name, "my_job");
     assert_eq!(job.description, None);
     assert_eq!(job.api.base_url.as_str(), "https://api.vainu.io/");
@@ -251,12 +232,11 @@ fn defaults_that_depend_on_other_keys() {
         ),
     ];
     for (extra, want) in cases {
-        let job = fx
-            .load("c.toml", &minimal(extra), &default_env())
-            .expect(extra);
+        let job = fx.load("c.toml", &minimal(extra), &default_env()).expect(extra);
         assert_eq!(job.output.compression, *want, "{extra}");
     }
-    let jwt = "[auth]\nmethod = \"jwt_refresh\"\nrefresh_token = \"${R}\"\n[query]\ndatabase = \"FI\"\nfields = [\"a\"]\n";
+    let jwt =
+        "[auth]\nmethod = \"jwt_refresh\"\nrefresh_token = \"${R}\"\n[query]\ndatabase = \"FI\"\nfields = [\"a\"]\n";
     let job = fx
         .load("j.toml", jwt, &env_of(&[("R", "refresh-me")]))
         .expect("jwt job");
@@ -311,15 +291,8 @@ fn unset_variable_names_variable_file_and_line_never_a_value() {
 #[test]
 fn interpolation_reaches_every_string_value() {
     let fx = Fixture::new();
-    let text = minimal(
-        "filter = { \"?EQ\" = { city = \"${CITY}\" } }\n[output]\npath = \"${OUT}/{job}\"\n",
-    );
-    let env = env_of(&[
-        ("ID", "i"),
-        ("SECRET", "s"),
-        ("CITY", "Oulu"),
-        ("OUT", "/data"),
-    ]);
+    let text = minimal("filter = { \"?EQ\" = { city = \"${CITY}\" } }\n[output]\npath = \"${OUT}/{job}\"\n");
+    let env = env_of(&[("ID", "i"), ("SECRET", "s"), ("CITY", "Oulu"), ("OUT", "/data")]);
     let job = fx.load("i.toml", &text, &env).expect("valid");
     assert_eq!(job.query.filter, json!({"?EQ": {"city": "Oulu"}}));
     assert_eq!(job.output.path, "/data/{job}");
@@ -348,19 +321,13 @@ fn base_url_env_override() {
     let text = minimal("[api]\nbase_url = \"https://ignored.test\"\n");
     let job = fx.load("o.toml", &text, &env).expect("override");
     assert_eq!(job.api.base_url.as_str(), "http://127.0.0.1:4567/");
-    assert_eq!(
-        job.auth.token_url().as_str(),
-        "http://127.0.0.1:4567/api/oauth/token/"
-    );
+    assert_eq!(job.auth.token_url().as_str(), "http://127.0.0.1:4567/api/oauth/token/");
 
     env.insert("ORGSYNC_BASE_URL".into(), "http://example.com".into());
     let got = problems(fx.load("o.toml", &text, &env));
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].0, None);
-    assert!(
-        got[0].1.starts_with("ORGSYNC_BASE_URL must use https://"),
-        "{got:?}"
-    );
+    assert!(got[0].1.starts_with("ORGSYNC_BASE_URL must use https://"), "{got:?}");
 }
 
 #[test]
@@ -382,7 +349,8 @@ fn sandbox_mode_ignores_unset_credential_variables() {
         }
         other => panic!("wrong auth {other:?}"),
     }
-    let jwt = "[auth]\nmethod = \"jwt_refresh\"\nrefresh_token = \"${NOPE}\"\n[query]\ndatabase = \"FI\"\nfields = [\"a\"]\n";
+    let jwt =
+        "[auth]\nmethod = \"jwt_refresh\"\nrefresh_token = \"${NOPE}\"\n[query]\ndatabase = \"FI\"\nfields = [\"a\"]\n";
     let job = fx
         .load_opts("s.toml", jwt, &HashMap::new(), &opts)
         .expect("sandbox jwt");
@@ -415,11 +383,7 @@ fn name_defaults_to_a_valid_stem_only() {
         )
         .expect("explicit name");
     assert_eq!(job.name, "my-job");
-    let got = problems(fx.load(
-        "ok.toml",
-        &format!("name = \"Bad\"\n{}", minimal("")),
-        &default_env(),
-    ));
+    let got = problems(fx.load("ok.toml", &format!("name = \"Bad\"\n{}", minimal("")), &default_env()));
     assert_eq!(
         got,
         [(
@@ -434,12 +398,9 @@ fn schema_lets_fields_be_omitted() {
     let fx = Fixture::new();
     fx.write("schemas/s.toml", "");
     std::fs::create_dir_all(fx.dir.path().join("jobs/adir")).expect("mkdir");
-    let text = format!(
-        "{CREDS}[query]\ndatabase = \"FI\"\nkey = \"business_id\"\n[output]\nschema = \"../schemas/s.toml\"\n"
-    );
-    let job = fx
-        .load("jobs/s.toml", &text, &default_env())
-        .expect("schema job");
+    let text =
+        format!("{CREDS}[query]\ndatabase = \"FI\"\nkey = \"business_id\"\n[output]\nschema = \"../schemas/s.toml\"\n");
+    let job = fx.load("jobs/s.toml", &text, &default_env()).expect("schema job");
     assert!(job.query.fields.is_empty());
     assert_eq!(job.query.key.as_deref(), Some("business_id"));
     let text = text.replace("../schemas/s.toml", "adir");
@@ -458,28 +419,15 @@ fn example_jobs_load() {
     let paths = expand_paths(&[root.join("jobs")]).expect("jobs dir");
     assert_eq!(
         paths,
-        [
-            root.join("jobs/fi_bulk.toml"),
-            root.join("jobs/fi_software.toml")
-        ]
+        [root.join("jobs/fi_bulk.toml"), root.join("jobs/fi_software.toml")]
     );
     let get = |k: &str| env.get(k).cloned();
 
     let sw = load_with_env(&paths[1], &LoadOptions::default(), &get).expect("fi_software");
     assert_eq!(sw.name, "fi_software");
     assert_eq!(sw.query.database, "FI");
-    assert!(
-        sw.query
-            .fields
-            .iter()
-            .any(|f| f == "financial_data.revenue")
-    );
-    assert!(
-        sw.query
-            .fields
-            .iter()
-            .any(|f| f == "official_industries.code")
-    );
+    assert!(sw.query.fields.iter().any(|f| f == "financial_data.revenue"));
+    assert!(sw.query.fields.iter().any(|f| f == "official_industries.code"));
     assert_eq!(sw.query.order.as_deref(), Some("business_id"));
     assert_eq!(sw.query.key.as_deref(), Some("business_id"));
     assert_eq!(sw.output.format, Format::Csv);

@@ -49,9 +49,7 @@ impl Api {
     /// The count endpoint: `<path>count/`.
     pub fn count_endpoint(&self) -> Url {
         let path = format!("{}/count/", self.path.trim_end_matches('/'));
-        self.base_url
-            .join(&path)
-            .expect("validated path joins the base URL")
+        self.base_url.join(&path).expect("validated path joins the base URL")
     }
 }
 
@@ -82,9 +80,7 @@ pub enum Auth {
 impl Auth {
     pub fn token_url(&self) -> &Url {
         match self {
-            Auth::ClientCredentials { token_url, .. } | Auth::JwtRefresh { token_url, .. } => {
-                token_url
-            }
+            Auth::ClientCredentials { token_url, .. } | Auth::JwtRefresh { token_url, .. } => token_url,
         }
     }
 }

@@ -32,10 +32,7 @@ pub(crate) fn schema(raw: &RawOutput, dir: &Path, c: &mut Check<'_>) -> Option<O
         Err(e) => {
             c.push(
                 Some(s.line),
-                format!(
-                    "schema file {} in [output] cannot be read: {e}",
-                    path.display()
-                ),
+                format!("schema file {} in [output] cannot be read: {e}", path.display()),
             );
             None
         }
@@ -65,11 +62,7 @@ fn check_placeholders(path: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub(crate) fn output(
-    raw: &RawOutput,
-    schema: Option<Option<PathBuf>>,
-    c: &mut Check<'_>,
-) -> Option<Output> {
+pub(crate) fn output(raw: &RawOutput, schema: Option<Option<PathBuf>>, c: &mut Check<'_>) -> Option<Output> {
     let format = match &raw.format {
         None => Some(Format::Parquet),
         Some(f) => c.choice(

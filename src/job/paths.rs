@@ -19,12 +19,11 @@ pub fn expand_paths(args: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
             out.push(arg.clone());
             continue;
         }
-        let entries = std::fs::read_dir(arg)
-            .map_err(|e| LoadError::whole(arg, format!("cannot list directory: {e}")))?;
+        let entries =
+            std::fs::read_dir(arg).map_err(|e| LoadError::whole(arg, format!("cannot list directory: {e}")))?;
         let mut found = Vec::new();
         for entry in entries {
-            let entry =
-                entry.map_err(|e| LoadError::whole(arg, format!("cannot list directory: {e}")))?;
+            let entry = entry.map_err(|e| LoadError::whole(arg, format!("cannot list directory: {e}")))?;
             let path = entry.path();
             let is_toml = path.extension().is_some_and(|ext| ext == "toml");
             if is_toml && path.is_file() {
@@ -32,10 +31,7 @@ pub fn expand_paths(args: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
             }
         }
         if found.is_empty() {
-            return Err(LoadError::whole(
-                arg,
-                "directory contains no *.toml job files",
-            ));
+            return Err(LoadError::whole(arg, "directory contains no *.toml job files"));
         }
         found.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
         out.extend(found);
@@ -59,10 +55,7 @@ mod tests {
         let single = dir.path().join("notes.txt");
 
         let got = expand_paths(&[dir.path().to_path_buf(), single.clone()]).expect("expands");
-        assert_eq!(
-            got,
-            vec![dir.path().join("a.toml"), dir.path().join("b.toml"), single]
-        );
+        assert_eq!(got, vec![dir.path().join("a.toml"), dir.path().join("b.toml"), single]);
     }
 
     #[test]
@@ -74,9 +67,6 @@ mod tests {
         assert!(err.to_string().contains("no such job file or directory"));
 
         let err = expand_paths(&[dir.path().to_path_buf()]).expect_err("empty dir");
-        assert!(
-            err.to_string()
-                .ends_with(": directory contains no *.toml job files")
-        );
+        assert!(err.to_string().ends_with(": directory contains no *.toml job files"));
     }
 }

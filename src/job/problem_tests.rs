@@ -23,11 +23,7 @@ fn each_problem_kind_has_its_line_and_message() {
             Some(7),
             "page_size in [query] must be between 1 and 100, not 500",
         ),
-        (
-            "page_size = 0\n",
-            Some(7),
-            "must be between 1 and 100, not 0",
-        ),
+        ("page_size = 0\n", Some(7), "must be between 1 and 100, not 0"),
         (
             "page_sise = 5\n",
             Some(7),
@@ -48,11 +44,7 @@ fn each_problem_kind_has_its_line_and_message() {
             Some(8),
             "either filter or filter_file",
         ),
-        (
-            "filter = \"?ALL\"\n",
-            Some(7),
-            "filter in [query] must be a table",
-        ),
+        ("filter = \"?ALL\"\n", Some(7), "filter in [query] must be a table"),
         (
             "[retries]\nmax_attempts = 2\n",
             Some(7),
@@ -68,16 +60,8 @@ fn each_problem_kind_has_its_line_and_message() {
             Some(9),
             "compression in [output] (format csv) = \"snappy\" is not valid: use one of none, gzip, zstd",
         ),
-        (
-            "[output]\npath = \"x/{jobb}\"\n",
-            Some(8),
-            "unknown placeholder {jobb}",
-        ),
-        (
-            "[output]\npath = \"\"\n",
-            Some(8),
-            "path in [output] must not be empty",
-        ),
+        ("[output]\npath = \"x/{jobb}\"\n", Some(8), "unknown placeholder {jobb}"),
+        ("[output]\npath = \"\"\n", Some(8), "path in [output] must not be empty"),
         (
             "[output]\nrows_per_file = 0\n",
             Some(8),
@@ -134,11 +118,7 @@ fn each_problem_kind_has_its_line_and_message() {
             Some(8),
             "must be a path on base_url",
         ),
-        (
-            "[api]\nrecords = \"\"\n",
-            Some(8),
-            "records in [api] must not be empty",
-        ),
+        ("[api]\nrecords = \"\"\n", Some(8), "records in [api] must not be empty"),
         (
             "[incremental]\nstart = \"2024-01-01\"\n",
             Some(7),
@@ -159,11 +139,7 @@ fn each_problem_kind_has_its_line_and_message() {
             Some(8),
             "base_url in [api] must be a string, not an integer",
         ),
-        (
-            "timeout = 5\n",
-            Some(7),
-            "unknown key \"timeout\" in [query]",
-        ),
+        ("timeout = 5\n", Some(7), "unknown key \"timeout\" in [query]"),
     ];
     for (extra, line, fragment) in cases {
         let got = problems(fx.load("p.toml", &minimal(extra), &default_env()));
@@ -243,46 +219,27 @@ page_size = 101
 format = "parqet"
 [retries]
 "#;
-    let err = fx
-        .load("many.toml", text, &default_env())
-        .expect_err("invalid");
+    let err = fx.load("many.toml", text, &default_env()).expect_err("invalid");
     let lines: Vec<Option<usize>> = err.problems.iter().map(|p| p.line).collect();
     assert_eq!(
         lines,
-        [
-            Some(3),
-            Some(6),
-            Some(8),
-            Some(10),
-            Some(11),
-            Some(13),
-            Some(14)
-        ],
+        [Some(3), Some(6), Some(8), Some(10), Some(11), Some(13), Some(14)],
         "{err}"
     );
     let shown = err.to_string();
     assert_eq!(shown.lines().count(), 7);
     let file = fx.dir.path().join("many.toml");
-    assert!(
-        shown
-            .lines()
-            .all(|l| l.starts_with(&format!("{}:", file.display())))
-    );
+    assert!(shown.lines().all(|l| l.starts_with(&format!("{}:", file.display()))));
 }
 
 #[test]
 fn filter_file_good_bad_and_missing() {
     let fx = Fixture::new();
-    fx.write(
-        "jobs/queries/good.json",
-        "{\"?ALL\": [{\"?EQ\": {\"a\": 1}}]}",
-    );
+    fx.write("jobs/queries/good.json", "{\"?ALL\": [{\"?EQ\": {\"a\": 1}}]}");
     fx.write("jobs/queries/bad.json", "{\n  \"?ALL\": [,]\n}");
     fx.write("jobs/queries/list.json", "[]");
     let good = minimal("filter_file = \"queries/good.json\"\n");
-    let job = fx
-        .load("jobs/f.toml", &good, &default_env())
-        .expect("good filter");
+    let job = fx.load("jobs/f.toml", &good, &default_env()).expect("good filter");
     assert_eq!(job.query.filter, json!({"?ALL": [{"?EQ": {"a": 1}}]}));
 
     let cases: &[(&str, &str)] = &[
@@ -339,29 +296,21 @@ fn https_is_required_unless_the_host_is_loopback() {
     );
     let got = problems(fx.load("t.toml", &text, &default_env()));
     assert_eq!(got[0].0, Some(4));
-    assert!(
-        got[0]
-            .1
-            .starts_with("token_url in [auth] must use https://"),
-        "{got:?}"
-    );
+    assert!(got[0].1.starts_with("token_url in [auth] must use https://"), "{got:?}");
 }
 
 #[test]
 fn auth_keys_must_fit_the_method() {
     let fx = Fixture::new();
     let q = "[query]\ndatabase = \"FI\"\nfields = [\"a\"]\n";
-    let jwt = format!(
-        "[auth]\nmethod = \"jwt_refresh\"\nrefresh_token = \"r\"\nclient_id = \"x\"\nscope = \"s\"\n{q}"
-    );
+    let jwt = format!("[auth]\nmethod = \"jwt_refresh\"\nrefresh_token = \"r\"\nclient_id = \"x\"\nscope = \"s\"\n{q}");
     let got = problems(fx.load("a.toml", &jwt, &default_env()));
     assert_eq!(
         got,
         [
             (
                 Some(4),
-                "client_id in [auth] is not used with method = \"jwt_refresh\": remove it"
-                    .to_string()
+                "client_id in [auth] is not used with method = \"jwt_refresh\": remove it".to_string()
             ),
             (
                 Some(5),
@@ -374,9 +323,9 @@ fn auth_keys_must_fit_the_method() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].0, Some(4));
     assert!(
-        got[0].1.starts_with(
-            "refresh_token in [auth] is not used with method = \"client_credentials\""
-        )
+        got[0]
+            .1
+            .starts_with("refresh_token in [auth] is not used with method = \"client_credentials\"")
     );
 
     let missing = format!("[auth]\nscope = \"x\"\n{q}");
@@ -384,22 +333,13 @@ fn auth_keys_must_fit_the_method() {
     assert_eq!(
         got,
         [
-            (
-                Some(1),
-                "missing required key \"client_id\" in [auth]".to_string()
-            ),
-            (
-                Some(1),
-                "missing required key \"client_secret\" in [auth]".to_string()
-            ),
+            (Some(1), "missing required key \"client_id\" in [auth]".to_string()),
+            (Some(1), "missing required key \"client_secret\" in [auth]".to_string()),
         ]
     );
     let typo = format!("[auth]\nmethod = \"client_credential\"\n{q}");
     let got = problems(fx.load("a.toml", &typo, &default_env()));
-    assert!(
-        got[0].1.contains("(did you mean \"client_credentials\"?)"),
-        "{got:?}"
-    );
+    assert!(got[0].1.contains("(did you mean \"client_credentials\"?)"), "{got:?}");
 }
 
 #[test]

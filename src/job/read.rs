@@ -13,8 +13,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::error::Problem;
 use super::file::{
-    LineIndex, Lined, Opt, RawApi, RawAuth, RawIncremental, RawJob, RawOutput, RawQuery,
-    RawRateLimit, RawRetry,
+    LineIndex, Lined, Opt, RawApi, RawAuth, RawIncremental, RawJob, RawOutput, RawQuery, RawRateLimit, RawRetry,
 };
 use super::interpolate::interpolate;
 use super::keys::unknown_keys;
@@ -135,13 +134,7 @@ impl<'a> Reader<'a> {
         sec.table.and_then(|t| t.get(key))
     }
 
-    fn wrong_type(
-        &mut self,
-        sec: &Sec<'_, '_>,
-        key: &str,
-        v: &Spanned<DeValue<'_>>,
-        expected: &str,
-    ) {
+    fn wrong_type(&mut self, sec: &Sec<'_, '_>, key: &str, v: &Spanned<DeValue<'_>>, expected: &str) {
         let line = self.line(v);
         self.problems.push(Problem::at(
             line,
@@ -154,12 +147,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A scalar typed by serde; a type mismatch is a problem.
-    fn scalar<T: DeserializeOwned>(
-        &mut self,
-        sec: &Sec<'_, '_>,
-        key: &str,
-        expected: &str,
-    ) -> Opt<T> {
+    fn scalar<T: DeserializeOwned>(&mut self, sec: &Sec<'_, '_>, key: &str, expected: &str) -> Opt<T> {
         let v = self.get(sec, key)?;
         match T::deserialize(ValueDeserializer::from(v.clone())) {
             Ok(value) => Some(Lined::new(value, self.line(v))),
@@ -265,10 +253,7 @@ impl<'a> Reader<'a> {
             let name: &str = k.get_ref();
             let path = format!("{}.{name}", sec.dotted(key));
             match self.json(item, &path) {
-                Some(value) => out.push((
-                    Lined::new(name.to_string(), self.lines.line(k.span().start)),
-                    value,
-                )),
+                Some(value) => out.push((Lined::new(name.to_string(), self.lines.line(k.span().start)), value)),
                 None => ok = false,
             }
         }
@@ -364,16 +349,9 @@ impl<'a> Reader<'a> {
         let filter = self.get(&s, "filter").and_then(|v| {
             let line = self.line(v);
             match v.get_ref() {
-                DeValue::Table(_) => self
-                    .json(v, "query.filter")
-                    .map(|value| Lined::new(value, line)),
+                DeValue::Table(_) => self.json(v, "query.filter").map(|value| Lined::new(value, line)),
                 _ => {
-                    self.wrong_type(
-                        &s,
-                        "filter",
-                        v,
-                        "a table (a VQL object such as { \"?ALL\" = [] })",
-                    );
+                    self.wrong_type(&s, "filter", v, "a table (a VQL object such as { \"?ALL\" = [] })");
                     None
                 }
             }

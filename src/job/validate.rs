@@ -118,39 +118,34 @@ fn valid_field_path(s: &str) -> bool {
 }
 
 fn query(raw: &RawQuery, dir: &Path, has_schema: bool, c: &mut Check<'_>) -> Option<Query> {
-    let database = c
-        .required(&raw.database, "query", "database", raw.line)
-        .and_then(|d| {
-            if DATABASES.contains(&d.value.as_str()) {
-                return Some(d.value.clone());
-            }
-            let upper = d.value.to_uppercase();
-            let hint = if d.from_env {
-                String::new()
-            } else if DATABASES.contains(&upper.as_str()) {
-                format!(" (did you mean \"{upper}\"?)")
-            } else {
-                did_you_mean(&d.value, &DATABASES)
-            };
-            c.push(
-                Some(d.line),
-                format!(
-                    "database = {} in [query] is not valid: use one of {}{hint}",
-                    d.shown(),
-                    DATABASES.join(", ")
-                ),
-            );
-            None
-        });
+    let database = c.required(&raw.database, "query", "database", raw.line).and_then(|d| {
+        if DATABASES.contains(&d.value.as_str()) {
+            return Some(d.value.clone());
+        }
+        let upper = d.value.to_uppercase();
+        let hint = if d.from_env {
+            String::new()
+        } else if DATABASES.contains(&upper.as_str()) {
+            format!(" (did you mean \"{upper}\"?)")
+        } else {
+            did_you_mean(&d.value, &DATABASES)
+        };
+        c.push(
+            Some(d.line),
+            format!(
+                "database = {} in [query] is not valid: use one of {}{hint}",
+                d.shown(),
+                DATABASES.join(", ")
+            ),
+        );
+        None
+    });
 
     let fields = fields(raw, has_schema, c);
 
     let filter = match (&raw.filter, &raw.filter_file) {
         (Some(_), Some(ff)) => {
-            c.push(
-                Some(ff.line),
-                "set either filter or filter_file in [query], not both",
-            );
+            c.push(Some(ff.line), "set either filter or filter_file in [query], not both");
             None
         }
         (Some(f), None) => Some(f.value.clone()),
@@ -161,9 +156,7 @@ fn query(raw: &RawQuery, dir: &Path, has_schema: bool, c: &mut Check<'_>) -> Opt
 
     let order = match &raw.order {
         None => Some(None),
-        Some(o) => c
-            .non_empty(o, "order in [query]")
-            .map(|s| Some(s.to_string())),
+        Some(o) => c.non_empty(o, "order in [query]").map(|s| Some(s.to_string())),
     };
     let page_size = c.int(
         &raw.page_size,
@@ -282,10 +275,7 @@ fn filter_file(ff: &Lined<String>, dir: &Path, c: &mut Check<'_>) -> Option<Valu
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) => {
-            c.push(
-                line,
-                format!("cannot read filter_file {}: {e}", path.display()),
-            );
+            c.push(line, format!("cannot read filter_file {}: {e}", path.display()));
             return None;
         }
     };
@@ -309,10 +299,7 @@ fn filter_file(ff: &Lined<String>, dir: &Path, c: &mut Check<'_>) -> Option<Valu
             None
         }
         Err(e) => {
-            c.push(
-                line,
-                format!("filter_file {} is not valid JSON: {e}", path.display()),
-            );
+            c.push(line, format!("filter_file {} is not valid JSON: {e}", path.display()));
             None
         }
     }
@@ -322,11 +309,7 @@ fn filter_file(ff: &Lined<String>, dir: &Path, c: &mut Check<'_>) -> Option<Valu
 fn parse_start(s: &str) -> Option<NaiveDateTime> {
     let s = s.trim();
     let s = s.strip_suffix('Z').unwrap_or(s);
-    for fmt in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-    ] {
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
         if let Ok(dt) = NaiveDateTime::parse_from_str(s, fmt) {
             return Some(dt);
         }
@@ -337,20 +320,21 @@ fn parse_start(s: &str) -> Option<NaiveDateTime> {
 }
 
 fn incremental(raw: &RawIncremental, c: &mut Check<'_>) -> Option<Incremental> {
-    let field = c
-        .required(&raw.field, "incremental", "field", raw.line)
-        .and_then(|f| {
-            let f_str = c.non_empty(f, "field in [incremental]")?;
-            if valid_field_path(f_str) {
-                Some(f_str.to_string())
-            } else {
-                c.push(
-                    Some(f.line),
-                    format!("field {} in [incremental] is not a dotted path like \"modifications.basic\"", f.shown()),
-                );
-                None
-            }
-        });
+    let field = c.required(&raw.field, "incremental", "field", raw.line).and_then(|f| {
+        let f_str = c.non_empty(f, "field in [incremental]")?;
+        if valid_field_path(f_str) {
+            Some(f_str.to_string())
+        } else {
+            c.push(
+                Some(f.line),
+                format!(
+                    "field {} in [incremental] is not a dotted path like \"modifications.basic\"",
+                    f.shown()
+                ),
+            );
+            None
+        }
+    });
     let start = c
         .required(&raw.start, "incremental", "start", raw.line)
         .and_then(|s| {

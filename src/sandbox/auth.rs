@@ -63,9 +63,7 @@ impl TokenStore {
     /// Is `token` known and not expired?
     pub(crate) fn is_live(&self, token: &str) -> bool {
         let tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
-        tokens
-            .get(token)
-            .is_some_and(|expiry| *expiry > Instant::now())
+        tokens.get(token).is_some_and(|expiry| *expiry > Instant::now())
     }
 
     /// Check `Authorization: Bearer <live token>`.
@@ -92,16 +90,9 @@ fn oauth(status: StatusCode, error: &'static str, description: &str) -> SandboxE
 
 /// Validate a `POST /api/oauth/token/` request (RFC 6749 4.4): grant type,
 /// then client authentication (Basic header or form fields), then scope.
-pub(crate) fn check_client_credentials(
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(), SandboxError> {
+pub(crate) fn check_client_credentials(headers: &HeaderMap, body: &[u8]) -> Result<(), SandboxError> {
     let form = parse_form(body);
-    let field = |k: &str| {
-        form.iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.as_str())
-    };
+    let field = |k: &str| form.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
     match field("grant_type") {
         Some("client_credentials") => {}
         Some(other) => {
@@ -247,10 +238,7 @@ mod tests {
             ("Zg==", Some(b"f")),
             ("Zm8=", Some(b"fo")),
             ("Zm9v", Some(b"foo")),
-            (
-                "c2FuZGJveDpzYW5kYm94LXNlY3JldA==",
-                Some(b"sandbox:sandbox-secret"),
-            ),
+            ("c2FuZGJveDpzYW5kYm94LXNlY3JldA==", Some(b"sandbox:sandbox-secret")),
             ("Zm9v!", None),
         ];
         for (input, want) in cases {
@@ -310,26 +298,14 @@ mod tests {
                 "grant_type=client_credentials&client_id=sandbox&client_secret=x".into(),
                 Some("invalid_client"),
             ),
-            (
-                &none,
-                "grant_type=client_credentials".into(),
-                Some("invalid_client"),
-            ),
+            (&none, "grant_type=client_credentials".into(), Some("invalid_client")),
             (
                 &none,
                 "grant_type=password&client_id=sandbox".into(),
                 Some("unsupported_grant_type"),
             ),
-            (
-                &none,
-                "client_id=sandbox".into(),
-                Some("unsupported_grant_type"),
-            ),
-            (
-                &basic,
-                "grant_type=client_credentials&scope=vainu:api".into(),
-                None,
-            ),
+            (&none, "client_id=sandbox".into(), Some("unsupported_grant_type")),
+            (&basic, "grant_type=client_credentials&scope=vainu:api".into(), None),
         ];
         for (headers, body, want) in cases {
             assert_eq!(
@@ -344,10 +320,7 @@ mod tests {
     fn refresh_policy_table() {
         assert!(check_refresh(br#"{"refresh": "sandbox-refresh"}"#).is_ok());
         for body in [&br#"{"refresh": "nope"}"#[..], b"{}", b"not json"] {
-            assert!(matches!(
-                check_refresh(body),
-                Err(SandboxError::RefreshInvalid)
-            ));
+            assert!(matches!(check_refresh(body), Err(SandboxError::RefreshInvalid)));
         }
     }
 

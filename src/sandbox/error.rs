@@ -32,10 +32,7 @@ pub enum SandboxError {
     Injected { status: StatusCode },
     /// A 400 with DRF's error shape.
     #[error("bad request: {detail}")]
-    BadRequest {
-        detail: String,
-        error_code: &'static str,
-    },
+    BadRequest { detail: String, error_code: &'static str },
     /// No such route.
     #[error("not found")]
     NotFound,
@@ -56,9 +53,7 @@ impl SandboxError {
     pub(crate) fn status(&self) -> StatusCode {
         match self {
             SandboxError::OAuth { status, .. } => *status,
-            SandboxError::RefreshInvalid | SandboxError::BadRequest { .. } => {
-                StatusCode::BAD_REQUEST
-            }
+            SandboxError::RefreshInvalid | SandboxError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             SandboxError::TokenNotValid => StatusCode::UNAUTHORIZED,
             SandboxError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             SandboxError::Injected { status } => *status,
@@ -69,9 +64,7 @@ impl SandboxError {
 
     fn body(&self) -> Value {
         match self {
-            SandboxError::OAuth {
-                error, description, ..
-            } => json!({"error": error, "error_description": description}),
+            SandboxError::OAuth { error, description, .. } => json!({"error": error, "error_description": description}),
             SandboxError::RefreshInvalid => {
                 json!({"detail": "Token is invalid or expired", "code": "token_not_valid"})
             }
@@ -139,9 +132,7 @@ mod tests {
                 json!({"detail":"Token is invalid or expired","code":"token_not_valid"}),
             ),
             (
-                SandboxError::Throttled {
-                    retry_after_secs: 3,
-                },
+                SandboxError::Throttled { retry_after_secs: 3 },
                 429,
                 json!({"detail":"Request was throttled. Expected available in 3 seconds."}),
             ),
@@ -163,14 +154,8 @@ mod tests {
 
     #[test]
     fn throttled_response_carries_retry_after() {
-        let resp = SandboxError::Throttled {
-            retry_after_secs: 2,
-        }
-        .into_response();
+        let resp = SandboxError::Throttled { retry_after_secs: 2 }.into_response();
         assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(
-            resp.headers().get(header::RETRY_AFTER),
-            Some(&HeaderValue::from(2u64))
-        );
+        assert_eq!(resp.headers().get(header::RETRY_AFTER), Some(&HeaderValue::from(2u64)));
     }
 }

@@ -207,20 +207,14 @@ mod tests {
                 json!({"official_industries": [{"code": "62010"}, {"code": "70200"}]}),
             ),
             (
-                &[
-                    "official_industries.code",
-                    "official_industries.description",
-                ],
+                &["official_industries.code", "official_industries.description"],
                 json!({"official_industries": [
                     {"code": "62010", "description": "Programming"},
                     {"code": "70200", "description": "Consulting"}
                 ]}),
             ),
             (&["nope", "financial_data.nope", "name.x"], json!({})),
-            (
-                &["visiting_address.city"],
-                json!({"visiting_address": null}),
-            ),
+            (&["visiting_address.city"], json!({"visiting_address": null})),
             (&["technology_data.name"], json!({"technology_data": []})),
             (
                 &["financial_data.revenue", "financial_data"],

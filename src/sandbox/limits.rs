@@ -70,11 +70,7 @@ const FAIL_STATUSES: [StatusCode; 4] = [
 
 impl FailInjector {
     pub(crate) fn new(seed: u64, rate: f64) -> Self {
-        let rate = if rate.is_nan() {
-            0.0
-        } else {
-            rate.clamp(0.0, 1.0)
-        };
+        let rate = if rate.is_nan() { 0.0 } else { rate.clamp(0.0, 1.0) };
         FailInjector { seed, rate }
     }
 
@@ -101,9 +97,7 @@ mod tests {
         assert!(lim.check(t0).is_ok());
         // Immediately again: over the rate, about 100 ms - slack to wait.
         let wait = lim.check(t0 + Duration::from_millis(1)).err();
-        assert!(
-            wait.is_some_and(|w| w > Duration::from_millis(70) && w < Duration::from_millis(100))
-        );
+        assert!(wait.is_some_and(|w| w > Duration::from_millis(70) && w < Duration::from_millis(100)));
         // Paced at exactly 10/s, a few ms early each time: all admitted.
         for k in 1..50u64 {
             let at = t0 + Duration::from_millis(100 * k) - Duration::from_millis(k % 5);

@@ -282,18 +282,12 @@ pub(crate) fn locale(database: &str) -> &'static Locale {
 pub(crate) const INDUSTRIES: &[(&str, &str)] = &[
     ("62010", "Computer programming activities"),
     ("62020", "Computer consultancy activities"),
-    (
-        "41200",
-        "Construction of residential and non-residential buildings",
-    ),
+    ("41200", "Construction of residential and non-residential buildings"),
     ("43210", "Electrical installation"),
     ("47110", "Retail sale in non-specialised stores"),
     ("49410", "Freight transport by road"),
     ("56101", "Restaurants"),
-    (
-        "68201",
-        "Renting and operating of own or leased real estate",
-    ),
+    ("68201", "Renting and operating of own or leased real estate"),
     ("69201", "Accounting and bookkeeping activities"),
     ("70200", "Management consultancy activities"),
     ("02100", "Silviculture and other forestry activities"),

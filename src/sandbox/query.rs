@@ -64,9 +64,7 @@ impl Matches {
     /// The record index at answer position `pos`.
     pub(crate) fn index(&self, pos: u64) -> Option<u64> {
         match self {
-            Matches::Direct { len, descending } if pos < *len => {
-                Some(if *descending { len - 1 - pos } else { pos })
-            }
+            Matches::Direct { len, descending } if pos < *len => Some(if *descending { len - 1 - pos } else { pos }),
             Matches::Direct { .. } => None,
             Matches::Listed(list) => list.get(usize::try_from(pos).ok()?).map(|&i| u64::from(i)),
         }
@@ -109,22 +107,12 @@ impl Engine {
     /// Record `index` with the overlay applied.
     pub(crate) fn record(&self, database: &str, index: u64) -> Value {
         let overlay = self.overlay.read().unwrap_or_else(|e| e.into_inner());
-        apply(
-            self.dataset.record(database, index),
-            overlay.get(database),
-            index,
-        )
+        apply(self.dataset.record(database, index), overlay.get(database), index)
     }
 
     /// The indexes matching `filter` in `order`. May scan the whole database:
     /// call it from a blocking task.
-    pub(crate) fn matches(
-        &self,
-        database: &str,
-        filter: &Filter,
-        query: &Value,
-        order: Option<&Order>,
-    ) -> Matches {
+    pub(crate) fn matches(&self, database: &str, filter: &Filter, query: &Value, order: Option<&Order>) -> Matches {
         let len = self.dataset.len();
         if filter.is_everything() && order.is_none_or(Order::is_business_id) {
             let descending = order.is_some_and(|o| o.descending);
@@ -173,9 +161,8 @@ impl Engine {
         match order.filter(|o| !o.is_business_id() || o.descending) {
             None => records.map(|(i, _)| i).collect(),
             Some(o) => {
-                let mut keyed: Vec<(Option<SortKey>, u32)> = records
-                    .map(|(i, rec)| (SortKey::of(&rec, &o.path), i))
-                    .collect();
+                let mut keyed: Vec<(Option<SortKey>, u32)> =
+                    records.map(|(i, rec)| (SortKey::of(&rec, &o.path), i)).collect();
                 keyed.sort_by(|a, b| compare_keys(&a.0, &b.0, o.descending).then(a.1.cmp(&b.1)));
                 keyed.into_iter().map(|(_, i)| i).collect()
             }
@@ -198,12 +185,7 @@ impl Engine {
     }
 
     /// Mark records modified at `now` (a zone-less UTC timestamp).
-    pub(crate) fn modify(
-        &self,
-        database: &str,
-        indexes: &[u64],
-        now: &str,
-    ) -> Result<(), SandboxError> {
+    pub(crate) fn modify(&self, database: &str, indexes: &[u64], now: &str) -> Result<(), SandboxError> {
         check_database(database)?;
         if let Some(bad) = indexes.iter().find(|&&i| i >= self.dataset.len()) {
             return Err(SandboxError::invalid(format!(
@@ -226,9 +208,7 @@ impl Engine {
 
 fn apply(mut record: Value, overlay: Option<&HashMap<u64, String>>, index: u64) -> Value {
     if let Some(ts) = overlay.and_then(|o| o.get(&index))
-        && let Some(m) = record
-            .get_mut("modifications")
-            .and_then(Value::as_object_mut)
+        && let Some(m) = record.get_mut("modifications").and_then(Value::as_object_mut)
     {
         m.insert("basic".into(), Value::String(ts.clone()));
     }
@@ -260,10 +240,7 @@ fn canonical(v: &Value) -> String {
             format!("{{{}}}", parts.join(","))
         }
         Value::Array(items) => {
-            format!(
-                "[{}]",
-                items.iter().map(canonical).collect::<Vec<_>>().join(",")
-            )
+            format!("[{}]", items.iter().map(canonical).collect::<Vec<_>>().join(","))
         }
         other => other.to_string(),
     }
@@ -308,30 +285,17 @@ mod tests {
     fn order_ascending_descending_with_nulls_last() {
         let e = engine(300);
         let rev = |i: u64| e.record("FI", i)["financial_data"]["revenue"].as_i64();
-        for (order, descending) in [
-            ("financial_data.revenue", false),
-            ("-financial_data.revenue", true),
-        ] {
+        for (order, descending) in [("financial_data.revenue", false), ("-financial_data.revenue", true)] {
             let idx = run(&e, json!({"?ALL": []}), Some(order));
             assert_eq!(idx.len(), 300);
             let values: Vec<Option<i64>> = idx.iter().map(|&i| rev(i)).collect();
-            let first_null = values
-                .iter()
-                .position(Option::is_none)
-                .unwrap_or(values.len());
+            let first_null = values.iter().position(Option::is_none).unwrap_or(values.len());
             assert!(first_null < 300, "some revenues are null");
-            assert!(
-                values[first_null..].iter().all(Option::is_none),
-                "{order}: nulls last"
-            );
+            assert!(values[first_null..].iter().all(Option::is_none), "{order}: nulls last");
             let present: Vec<i64> = values[..first_null].iter().flatten().copied().collect();
-            let sorted = present.windows(2).all(|w| {
-                if descending {
-                    w[0] >= w[1]
-                } else {
-                    w[0] <= w[1]
-                }
-            });
+            let sorted = present
+                .windows(2)
+                .all(|w| if descending { w[0] >= w[1] } else { w[0] <= w[1] });
             assert!(sorted, "{order}");
             // Null ties keep business_id order.
             assert!(idx[first_null..].windows(2).all(|w| w[0] < w[1]));
@@ -365,20 +329,14 @@ mod tests {
         let e = Arc::new(engine(300));
         let q = json!({"?EXISTS": "founded"});
         let results: Vec<Vec<u64>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..4)
-                .map(|_| scope.spawn(|| run(&e, q.clone(), None)))
-                .collect();
+            let handles: Vec<_> = (0..4).map(|_| scope.spawn(|| run(&e, q.clone(), None))).collect();
             handles.into_iter().filter_map(|h| h.join().ok()).collect()
         });
         assert_eq!(results.len(), 4);
         assert!(results.windows(2).all(|w| w[0] == w[1]));
         assert_eq!(e.lock_cache().lists.len(), 1);
         for year in 0..(CACHE_ENTRIES as i64 + 4) {
-            run(
-                &e,
-                json!({"?EQ": {"financial_data.year": 2000 + year}}),
-                None,
-            );
+            run(&e, json!({"?EQ": {"financial_data.year": 2000 + year}}), None);
         }
         assert_eq!(e.lock_cache().lists.len(), CACHE_ENTRIES);
         assert_eq!(e.lock_cache().fifo.len(), CACHE_ENTRIES);
@@ -389,10 +347,7 @@ mod tests {
         let e = engine(100);
         let q = json!({"?RANGE": {"modifications.basic": ["2030-01-01T00:00:00", null]}});
         assert!(run(&e, q.clone(), None).is_empty());
-        assert!(
-            e.modify("FI", &[3, 17], "2030-05-01T10:00:00.000001")
-                .is_ok()
-        );
+        assert!(e.modify("FI", &[3, 17], "2030-05-01T10:00:00.000001").is_ok());
         assert_eq!(run(&e, q, None), vec![3, 17]);
         assert_eq!(
             e.record("FI", 3)["modifications"]["basic"],
@@ -411,10 +366,7 @@ mod tests {
         };
         let page = e.page("FI", &m, 8, 5, &["business_id".to_string()]);
         assert_eq!(page.len(), 2);
-        assert_eq!(
-            page[0],
-            json!({"business_id": e.record("FI", 8)["business_id"]})
-        );
+        assert_eq!(page[0], json!({"business_id": e.record("FI", 8)["business_id"]}));
     }
 
     #[test]

@@ -45,9 +45,7 @@ pub(crate) fn check_query_string(raw: Option<&str>) -> Result<(), SandboxError> 
 fn body_object(body: &[u8]) -> Result<Map<String, Value>, SandboxError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(SandboxError::invalid(
-            "JSON parse error - expected an object",
-        )),
+        Ok(_) => Err(SandboxError::invalid("JSON parse error - expected an object")),
         Err(e) => Err(SandboxError::invalid(format!("JSON parse error - {e}"))),
     }
 }
@@ -56,9 +54,7 @@ fn integer(body: &Map<String, Value>, key: &str) -> Result<Option<i64>, SandboxE
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) if n.as_i64().is_some() => Ok(n.as_i64()),
-        Some(other) => Err(SandboxError::invalid(format!(
-            "{key} must be an integer, got {other}"
-        ))),
+        Some(other) => Err(SandboxError::invalid(format!("{key} must be an integer, got {other}"))),
     }
 }
 
@@ -71,9 +67,9 @@ pub(crate) fn organizations(body: &[u8]) -> Result<Request, SandboxError> {
         Some(Value::Array(items)) => items
             .iter()
             .map(|f| {
-                f.as_str().map(str::to_string).ok_or_else(|| {
-                    SandboxError::invalid(format!("fields must be a list of strings, got {f}"))
-                })
+                f.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| SandboxError::invalid(format!("fields must be a list of strings, got {f}")))
             })
             .collect::<Result<_, _>>()?,
         Some(other) => {
@@ -88,13 +84,11 @@ pub(crate) fn organizations(body: &[u8]) -> Result<Request, SandboxError> {
     }
     request.limit = limit as u64;
     let offset = integer(&map, "offset")?.unwrap_or(0);
-    request.offset = u64::try_from(offset)
-        .map_err(|_| SandboxError::invalid(format!("offset must be 0 or more, got {offset}")))?;
+    request.offset =
+        u64::try_from(offset).map_err(|_| SandboxError::invalid(format!("offset must be 0 or more, got {offset}")))?;
     request.order = match map.get("order") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => {
-            Some(Order::parse(s).ok_or_else(|| SandboxError::invalid("invalid order by value"))?)
-        }
+        Some(Value::String(s)) => Some(Order::parse(s).ok_or_else(|| SandboxError::invalid("invalid order by value"))?),
         Some(_) => return Err(SandboxError::invalid("invalid order by value")),
     };
     Ok(request)
@@ -127,9 +121,7 @@ fn common(map: &Map<String, Value>) -> Result<Request, SandboxError> {
             )));
         }
         None => {
-            return Err(SandboxError::invalid(
-                "database is required: one of FI, SE, NO, DK, NL",
-            ));
+            return Err(SandboxError::invalid("database is required: one of FI, SE, NO, DK, NL"));
         }
     };
     check_database(&database)?;
@@ -187,10 +179,7 @@ mod tests {
             ),
             (json!({"query": {"?ALL": []}}), "database is required"),
             (json!({"database": "FI"}), "query is required"),
-            (
-                json!({"list": 12, "database": "FI"}),
-                "list is not supported",
-            ),
+            (json!({"list": 12, "database": "FI"}), "list is not supported"),
             (
                 json!({"query": {"?NOPE": 1}, "database": "FI"}),
                 "unknown operator ?NOPE",
@@ -227,15 +216,10 @@ mod tests {
     #[test]
     fn count_rejects_order() {
         assert_eq!(
-            detail(count(
-                br#"{"query": {"?ALL": []}, "database": "FI", "order": "name"}"#
-            )),
+            detail(count(br#"{"query": {"?ALL": []}, "database": "FI", "order": "name"}"#)),
             "invalid order by value"
         );
-        assert_eq!(
-            detail(count(br#"{"query": {"?ALL": []}, "database": "FI"}"#)),
-            "ok"
-        );
+        assert_eq!(detail(count(br#"{"query": {"?ALL": []}, "database": "FI"}"#)), "ok");
     }
 
     #[test]

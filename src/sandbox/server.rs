@@ -151,11 +151,7 @@ fn now_timestamp() -> String {
         .to_string()
 }
 
-async fn token(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, SandboxError> {
+async fn token(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Result<Response, SandboxError> {
     Counters::bump(&s.counters.token_requests);
     check_client_credentials(&headers, &body)?;
     let body = json!({
@@ -241,12 +237,7 @@ async fn organizations(
     Ok(axum::Json(body).into_response())
 }
 
-async fn count(
-    State(s): State<Shared>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, SandboxError> {
+async fn count(State(s): State<Shared>, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<Response, SandboxError> {
     Counters::bump(&s.counters.count_requests);
     gate(&s, &headers, false).await?;
     request::check_query_string(uri.query())?;
@@ -267,19 +258,15 @@ async fn stats(State(s): State<Shared>) -> axum::Json<SandboxStats> {
 }
 
 async fn modify(State(s): State<Shared>, body: Bytes) -> Result<Response, SandboxError> {
-    let value: Value = serde_json::from_slice(&body)
-        .map_err(|e| SandboxError::invalid(format!("JSON parse error - {e}")))?;
-    let database = value
-        .get("database")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let value: Value =
+        serde_json::from_slice(&body).map_err(|e| SandboxError::invalid(format!("JSON parse error - {e}")))?;
+    let database = value.get("database").and_then(Value::as_str).unwrap_or_default();
     let indexes: Vec<u64> = match value.get("indexes").and_then(Value::as_array) {
         Some(items) => items
             .iter()
             .map(|i| {
-                i.as_u64().ok_or_else(|| {
-                    SandboxError::invalid(format!("indexes must be integers >= 0, got {i}"))
-                })
+                i.as_u64()
+                    .ok_or_else(|| SandboxError::invalid(format!("indexes must be integers >= 0, got {i}")))
             })
             .collect::<Result<_, _>>()?,
         None => {

@@ -72,10 +72,9 @@ impl Filter {
             Filter::Test { path, test } => {
                 let mut found = Vec::new();
                 values_at(record, path, &mut found);
-                found.iter().any(|v| {
-                    test.holds(v)
-                        || matches!(v, Value::Array(items) if items.iter().any(|i| test.holds(i)))
-                })
+                found
+                    .iter()
+                    .any(|v| test.holds(v) || matches!(v, Value::Array(items) if items.iter().any(|i| test.holds(i))))
             }
         }
     }
@@ -100,8 +99,7 @@ fn parse_operator(op: &str, operand: &Value) -> Result<Filter, SandboxError> {
             Value::String(path) => Ok(Filter::Exists(split(path))),
             _ => Err(shape(op, "a field path string")),
         },
-        "?EQ" | "?IN" | "?GT" | "?GTE" | "?LT" | "?LTE" | "?RANGE" | "?STARTSWITH"
-        | "?ICONTAINS" => {
+        "?EQ" | "?IN" | "?GT" | "?GTE" | "?LT" | "?LTE" | "?RANGE" | "?STARTSWITH" | "?ICONTAINS" => {
             let Value::Object(map) = operand else {
                 return Err(shape(op, "an object of {field: value}"));
             };
@@ -126,9 +124,7 @@ fn parse_operator(op: &str, operand: &Value) -> Result<Filter, SandboxError> {
         _ if UNSUPPORTED.contains(&op) => Err(SandboxError::invalid(format!(
             "Invalid query: operator {op} is not supported by the sandbox"
         ))),
-        _ if op.starts_with('?') => Err(SandboxError::invalid(format!(
-            "Invalid query: unknown operator {op}"
-        ))),
+        _ if op.starts_with('?') => Err(SandboxError::invalid(format!("Invalid query: unknown operator {op}"))),
         _ => Err(SandboxError::invalid(format!(
             "Invalid query: expected an operator such as ?EQ, got key {op:?}"
         ))),
@@ -190,9 +186,7 @@ impl Test {
                 !v.is_null() && above && below
             }
             Test::StartsWith(prefix) => v.as_str().is_some_and(|s| s.starts_with(prefix.as_str())),
-            Test::IContains(text) => v
-                .as_str()
-                .is_some_and(|s| s.to_lowercase().contains(text.as_str())),
+            Test::IContains(text) => v.as_str().is_some_and(|s| s.to_lowercase().contains(text.as_str())),
         }
     }
 }
@@ -246,28 +240,16 @@ mod tests {
             (json!({"?EQ": {"financial_data.employees": 12.0}}), true),
             (json!({"?EQ": {"official_industries.code": "70200"}}), true),
             (json!({"?EQ": {"unknown.path": "x"}}), false),
-            (
-                json!({"?IN": {"official_industries.code": ["1", "62010"]}}),
-                true,
-            ),
+            (json!({"?IN": {"official_industries.code": ["1", "62010"]}}), true),
             (json!({"?IN": {"business_id": ["x", "y"]}}), false),
             (json!({"?GT": {"financial_data.revenue": 1500000}}), false),
             (json!({"?GTE": {"financial_data.revenue": 1500000}}), true),
             (json!({"?LT": {"financial_data.profit": 0}}), true),
             (json!({"?LTE": {"financial_data.profit": -3001}}), false),
-            (
-                json!({"?GT": {"modifications.basic": "2023-01-31T09:24:30"}}),
-                true,
-            ),
+            (json!({"?GT": {"modifications.basic": "2023-01-31T09:24:30"}}), true),
             (json!({"?GT": {"financial_data.revenue": "1"}}), false),
-            (
-                json!({"?RANGE": {"financial_data.employees": [12, 12]}}),
-                true,
-            ),
-            (
-                json!({"?RANGE": {"financial_data.employees": [13, 20]}}),
-                false,
-            ),
+            (json!({"?RANGE": {"financial_data.employees": [12, 12]}}), true),
+            (json!({"?RANGE": {"financial_data.employees": [13, 20]}}), false),
             (
                 json!({"?RANGE": {"modifications.basic": ["2023-01-01T00:00:00", "2023-02-01T00:00:00"]}}),
                 true,
@@ -276,29 +258,17 @@ mod tests {
                 json!({"?RANGE": {"modifications.basic": ["2023-02-01T00:00:00", null]}}),
                 false,
             ),
-            (
-                json!({"?RANGE": {"visiting_address.coordinates": [60, 61]}}),
-                true,
-            ),
+            (json!({"?RANGE": {"visiting_address.coordinates": [60, 61]}}), true),
             (json!({"?EXISTS": "financial_data.revenue"}), true),
             (json!({"?EXISTS": "founded"}), false),
             (json!({"?EXISTS": "technology_data.name"}), true),
             (json!({"?EXISTS": "nope"}), false),
-            (
-                json!({"?STARTSWITH": {"technology_data.name": "shop"}}),
-                true,
-            ),
-            (
-                json!({"?STARTSWITH": {"technology_data.name": "Shop"}}),
-                false,
-            ),
+            (json!({"?STARTSWITH": {"technology_data.name": "shop"}}), true),
+            (json!({"?STARTSWITH": {"technology_data.name": "Shop"}}), false),
             (json!({"?ICONTAINS": {"name": "SÄHKÖ"}}), true),
             (json!({"?ICONTAINS": {"name": "oy, ab"}}), true),
             (json!({"?ICONTAINS": {"name": "zzz"}}), false),
-            (
-                json!({"?NOT": {"?EQ": {"business_id": "FI10000003"}}}),
-                false,
-            ),
+            (json!({"?NOT": {"?EQ": {"business_id": "FI10000003"}}}), false),
             (json!({"?NOT": {"?EQ": {"unknown": 1}}}), true),
             (
                 json!({"?ANY": [{"?EQ": {"business_id": "x"}}, {"?EXISTS": "name"}]}),
@@ -357,11 +327,7 @@ mod tests {
 
     #[test]
     fn everything_detection() {
-        let parse = |v: Value| {
-            Filter::parse(&v)
-                .map(|f| f.is_everything())
-                .unwrap_or(false)
-        };
+        let parse = |v: Value| Filter::parse(&v).map(|f| f.is_everything()).unwrap_or(false);
         assert!(parse(json!({"?ALL": []})));
         assert!(parse(json!({"?ALL": [{"?ALL": []}]})));
         assert!(!parse(json!({"?ANY": []})));

@@ -126,9 +126,7 @@ impl Extracted<'_> {
         match self {
             Extracted::Missing => Value::Null,
             Extracted::One(v) => v.clone(),
-            Extracted::Many(items) => {
-                Value::Array(items.into_iter().map(|e| e.into_value()).collect())
-            }
+            Extracted::Many(items) => Value::Array(items.into_iter().map(|e| e.into_value()).collect()),
         }
     }
 
@@ -146,9 +144,7 @@ fn extract_from<'a>(value: &'a Value, rest: &[String]) -> Extracted<'a> {
             Some(next) => extract_from(next, tail),
             None => Extracted::Missing,
         },
-        Value::Array(items) => {
-            Extracted::Many(items.iter().map(|item| extract_from(item, rest)).collect())
-        }
+        Value::Array(items) => Extracted::Many(items.iter().map(|item| extract_from(item, rest)).collect()),
         _ => Extracted::Missing,
     }
 }
@@ -186,11 +182,7 @@ mod tests {
             ("financial_data", json!({"revenue": 10, "profit": null})),
         ];
         for (path, want) in cases {
-            assert_eq!(
-                &FieldPath::parse(path).extract_value(&record),
-                want,
-                "path {path}"
-            );
+            assert_eq!(&FieldPath::parse(path).extract_value(&record), want, "path {path}");
         }
     }
 

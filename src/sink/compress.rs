@@ -110,16 +110,10 @@ pub enum Compressed {
 
 impl Compressed {
     /// Wraps `sink` in `compression`; Snappy is Parquet-only and refused.
-    pub fn new(
-        sink: PartSink,
-        compression: Compression,
-        format: &'static str,
-    ) -> Result<Compressed, SinkError> {
+    pub fn new(sink: PartSink, compression: Compression, format: &'static str) -> Result<Compressed, SinkError> {
         Ok(match compression {
             Compression::None => Compressed::Plain(sink),
-            Compression::Gzip => {
-                Compressed::Gzip(GzEncoder::new(sink, flate2::Compression::default()))
-            }
+            Compression::Gzip => Compressed::Gzip(GzEncoder::new(sink, flate2::Compression::default())),
             Compression::Zstd => {
                 let path = sink.path().to_path_buf();
                 Compressed::Zstd(zstd::Encoder::new(sink, ZSTD_LEVEL).map_err(SinkError::io(path))?)
@@ -223,8 +217,7 @@ mod tests {
         for compression in [Compression::None, Compression::Gzip, Compression::Zstd] {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("p");
-            let mut w =
-                Compressed::new(PartSink::create(&path).unwrap(), compression, "csv").unwrap();
+            let mut w = Compressed::new(PartSink::create(&path).unwrap(), compression, "csv").unwrap();
             w.write_all(text.as_bytes()).unwrap();
             let summary = w.finish().unwrap().finish().unwrap();
             let raw = std::fs::read(&path).unwrap();
@@ -254,9 +247,7 @@ mod tests {
     fn snappy_is_refused_for_text_formats() {
         let dir = tempfile::tempdir().unwrap();
         let sink = PartSink::create(&dir.path().join("p")).unwrap();
-        let err = Compressed::new(sink, Compression::Snappy, "jsonl")
-            .err()
-            .unwrap();
+        let err = Compressed::new(sink, Compression::Snappy, "jsonl").err().unwrap();
         assert!(matches!(
             err,
             SinkError::Unsupported {

@@ -25,11 +25,7 @@ pub struct CsvEncoder {
 
 impl CsvEncoder {
     /// Starts a part: wraps `sink` in `compression` and writes the header row.
-    pub fn new(
-        columns: &[Column],
-        sink: PartSink,
-        compression: Compression,
-    ) -> Result<CsvEncoder, SinkError> {
+    pub fn new(columns: &[Column], sink: PartSink, compression: Compression) -> Result<CsvEncoder, SinkError> {
         let path = sink.path().to_path_buf();
         let out = Compressed::new(sink, compression, "csv")?;
         let writer = csv::WriterBuilder::new()
@@ -69,9 +65,7 @@ impl CsvEncoder {
         match value {
             Extracted::Missing | Extracted::One(Value::Null) => self.writer.write_field(b""),
             Extracted::One(Value::String(s)) => self.writer.write_field(s.as_bytes()),
-            Extracted::One(Value::Bool(b)) => {
-                self.writer.write_field(if *b { "true" } else { "false" })
-            }
+            Extracted::One(Value::Bool(b)) => self.writer.write_field(if *b { "true" } else { "false" }),
             Extracted::One(_) | Extracted::Many(_) => {
                 self.scratch.clear();
                 write_json(&mut self.scratch, value)?;
@@ -115,18 +109,14 @@ mod tests {
     use std::fs::OpenOptions;
 
     fn columns(paths: &[&str]) -> Vec<Column> {
-        paths
-            .iter()
-            .map(|p| Column::for_field(p, ColumnType::Json))
-            .collect()
+        paths.iter().map(|p| Column::for_field(p, ColumnType::Json)).collect()
     }
 
     fn encode(cols: &[Column], records: &[Value]) -> String {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("part.csv");
-        let mut enc: Box<dyn PartEncoder> = Box::new(
-            CsvEncoder::new(cols, PartSink::create(&path).unwrap(), Compression::None).unwrap(),
-        );
+        let mut enc: Box<dyn PartEncoder> =
+            Box::new(CsvEncoder::new(cols, PartSink::create(&path).unwrap(), Compression::None).unwrap());
         enc.write(records, 0).unwrap();
         enc.finish().unwrap();
         std::fs::read_to_string(&path).unwrap()
@@ -182,12 +172,7 @@ mod tests {
         let text = encode(&cols, &records);
         assert!(!text.starts_with('\u{feff}'));
         let mut reader = csv::Reader::from_reader(text.as_bytes());
-        let header: Vec<String> = reader
-            .headers()
-            .unwrap()
-            .iter()
-            .map(str::to_string)
-            .collect();
+        let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
         assert_eq!(header, ["id", "name", "n", "big", "ind_code", "fd"]);
         let rows: Vec<Vec<String>> = reader
             .records()
@@ -217,13 +202,12 @@ mod tests {
         };
         let path = std::path::Path::new("/dev/full");
         let cols = columns(&["id"]);
-        let result = CsvEncoder::new(&cols, PartSink::from_file(file, path), Compression::None)
-            .and_then(|enc| {
-                let mut enc: Box<dyn PartEncoder> = Box::new(enc);
-                let big = vec![json!({"id": "x".repeat(1000)}); 1000];
-                enc.write(&big, 0)?;
-                enc.finish()
-            });
+        let result = CsvEncoder::new(&cols, PartSink::from_file(file, path), Compression::None).and_then(|enc| {
+            let mut enc: Box<dyn PartEncoder> = Box::new(enc);
+            let big = vec![json!({"id": "x".repeat(1000)}); 1000];
+            enc.write(&big, 0)?;
+            enc.finish()
+        });
         match result {
             Err(SinkError::Io { path: p, source }) => {
                 assert_eq!(p, path);

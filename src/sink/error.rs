@@ -63,10 +63,7 @@ pub enum SinkError {
 
     /// The manifest could not be serialized.
     #[error("cannot serialize the manifest for {}: {source}", path.display())]
-    Manifest {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    Manifest { path: PathBuf, source: serde_json::Error },
 }
 
 impl SinkError {

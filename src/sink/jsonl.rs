@@ -23,16 +23,9 @@ pub struct JsonlEncoder {
 }
 
 impl JsonlEncoder {
-    pub fn new(
-        columns: &[Column],
-        sink: PartSink,
-        compression: Compression,
-    ) -> Result<JsonlEncoder, SinkError> {
+    pub fn new(columns: &[Column], sink: PartSink, compression: Compression) -> Result<JsonlEncoder, SinkError> {
         let path = sink.path().to_path_buf();
-        let out = BufWriter::with_capacity(
-            WRITE_BUFFER_BYTES,
-            Compressed::new(sink, compression, "jsonl")?,
-        );
+        let out = BufWriter::with_capacity(WRITE_BUFFER_BYTES, Compressed::new(sink, compression, "jsonl")?);
         let mut keys = Vec::with_capacity(columns.len());
         for (i, column) in columns.iter().enumerate() {
             let mut key = Vec::with_capacity(column.name.len() + 4);
@@ -69,8 +62,7 @@ impl JsonlEncoder {
 impl PartEncoder for JsonlEncoder {
     fn write(&mut self, records: &[Value], _first_record: u64) -> Result<(), SinkError> {
         for record in records {
-            self.write_record(record)
-                .map_err(SinkError::io(&self.path))?;
+            self.write_record(record).map_err(SinkError::io(&self.path))?;
         }
         Ok(())
     }
@@ -92,15 +84,11 @@ mod tests {
     use serde_json::json;
 
     fn encode(paths: &[&str], records: &[Value], compression: Compression) -> Vec<u8> {
-        let cols: Vec<Column> = paths
-            .iter()
-            .map(|p| Column::for_field(p, ColumnType::Json))
-            .collect();
+        let cols: Vec<Column> = paths.iter().map(|p| Column::for_field(p, ColumnType::Json)).collect();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("part.jsonl");
-        let mut enc: Box<dyn PartEncoder> = Box::new(
-            JsonlEncoder::new(&cols, PartSink::create(&path).unwrap(), compression).unwrap(),
-        );
+        let mut enc: Box<dyn PartEncoder> =
+            Box::new(JsonlEncoder::new(&cols, PartSink::create(&path).unwrap(), compression).unwrap());
         enc.write(records, 0).unwrap();
         enc.finish().unwrap();
         std::fs::read(&path).unwrap()
@@ -121,26 +109,15 @@ mod tests {
                 json!({"id": "a\"b\nc", "fd": null}),
                 r#"{"id":"a\"b\nc","fd_revenue":null}"#,
             ),
-            (
-                json!({"fd": {"revenue": 0.1}}),
-                r#"{"id":null,"fd_revenue":0.1}"#,
-            ),
+            (json!({"fd": {"revenue": 0.1}}), r#"{"id":null,"fd_revenue":0.1}"#),
             (
                 json!({"id": [1, {"x": []}], "fd": {"revenue": 18446744073709551615u64}}),
                 r#"{"id":[1,{"x":[]}],"fd_revenue":18446744073709551615}"#,
             ),
         ];
         for (record, want) in cases {
-            let text = encode(
-                &["id", "fd.revenue"],
-                std::slice::from_ref(record),
-                Compression::None,
-            );
-            assert_eq!(
-                String::from_utf8(text).unwrap(),
-                format!("{want}\n"),
-                "record {record}"
-            );
+            let text = encode(&["id", "fd.revenue"], std::slice::from_ref(record), Compression::None);
+            assert_eq!(String::from_utf8(text).unwrap(), format!("{want}\n"), "record {record}");
         }
     }
 
@@ -157,12 +134,7 @@ mod tests {
                            "n": f64::from(i) / 3.0})
             })
             .collect();
-        let text = String::from_utf8(encode(
-            &["id", "name", "ind.code", "n"],
-            &records,
-            Compression::None,
-        ))
-        .unwrap();
+        let text = String::from_utf8(encode(&["id", "name", "ind.code", "n"], &records, Compression::None)).unwrap();
         let lines: Vec<&str> = text.split_terminator('\n').collect();
         assert_eq!(lines.len(), 50);
         for (line, record) in lines.iter().zip(&records) {

@@ -14,7 +14,5 @@ pub use compress::{Compressed, PartSink, SinkSummary, compression_name};
 pub use encoder::{PartEncoder, WRITE_BUFFER_BYTES, check_supported, open_encoder, write_json};
 pub use error::SinkError;
 pub use manifest::*;
-pub use snapshot::{
-    MANIFEST_FILE, Published, SUCCESS_FILE, SnapshotOptions, SnapshotWriter, write_manifest,
-};
+pub use snapshot::{MANIFEST_FILE, Published, SUCCESS_FILE, SnapshotOptions, SnapshotWriter, write_manifest};
 pub use target::check_target;

@@ -135,11 +135,7 @@ impl SnapshotWriter {
     /// `schema`, writes `_manifest.json` then `_SUCCESS`, fsyncs the folder
     /// and publishes it at the target with one rename (see `target.rs` for
     /// `overwrite`). On error the temporary folder is removed.
-    pub fn finish(
-        mut self,
-        mut manifest: Manifest,
-        overwrite: bool,
-    ) -> Result<Published, SinkError> {
+    pub fn finish(mut self, mut manifest: Manifest, overwrite: bool) -> Result<Published, SinkError> {
         self.seal(&mut manifest)?;
         publish(&self.tmp, &self.target, &self.old, &self.parent, overwrite)?;
         self.armed = false;
@@ -170,8 +166,7 @@ impl SnapshotWriter {
         }
         manifest.files = self.files.clone();
         manifest.records = self.records;
-        manifest.finished_at =
-            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        manifest.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         manifest.format = self.opts.format.extension().to_string();
         manifest.compression = compression_name(self.opts.compression).to_string();
         manifest.schema = self.opts.columns.iter().map(SchemaColumn::from).collect();
@@ -188,12 +183,7 @@ impl SnapshotWriter {
             self.opts.compression.suffix()
         );
         let sink = PartSink::create(&self.tmp.join(&name))?;
-        let encoder = open_encoder(
-            self.opts.format,
-            self.opts.compression,
-            &self.opts.columns,
-            sink,
-        )?;
+        let encoder = open_encoder(self.opts.format, self.opts.compression, &self.opts.columns, sink)?;
         Ok(OpenPart {
             name,
             records: 0,

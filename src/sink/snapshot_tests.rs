@@ -99,9 +99,7 @@ fn decompress(raw: &[u8], compression: Compression) -> String {
     match compression {
         Compression::Gzip => {
             let mut s = String::new();
-            flate2::read::GzDecoder::new(raw)
-                .read_to_string(&mut s)
-                .unwrap();
+            flate2::read::GzDecoder::new(raw).read_to_string(&mut s).unwrap();
             s
         }
         Compression::Zstd => String::from_utf8(zstd::decode_all(raw).unwrap()).unwrap(),
@@ -121,18 +119,11 @@ fn rotation_table() {
     ];
     for &(total, page, rpf, want) in cases {
         let dir = tempfile::tempdir().unwrap();
-        let published = run(
-            dir.path(),
-            opts(Format::Csv, Compression::None, rpf),
-            total,
-            page,
-        );
+        let published = run(dir.path(), opts(Format::Csv, Compression::None, rpf), total, page);
         let got: Vec<u64> = published.manifest.files.iter().map(|f| f.records).collect();
         assert_eq!(got, want, "total {total} page {page} rpf {rpf}");
         assert_eq!(published.manifest.records, total);
-        let mut expected_names: Vec<String> = (0..want.len())
-            .map(|i| format!("part-{i:05}.csv"))
-            .collect();
+        let mut expected_names: Vec<String> = (0..want.len()).map(|i| format!("part-{i:05}.csv")).collect();
         expected_names.extend(["_SUCCESS".to_string(), "_manifest.json".to_string()]);
         expected_names.sort();
         assert_eq!(names(&published.path), expected_names);
@@ -161,14 +152,8 @@ fn empty_run_writes_one_part_manifest_and_success() {
         let dir = tempfile::tempdir().unwrap();
         let published = run(dir.path(), opts(format, Compression::None, 10), 0, 10);
         let part = format!("part-00000.{}", format.extension());
-        assert_eq!(
-            names(&published.path),
-            ["_SUCCESS", "_manifest.json", part.as_str()]
-        );
-        assert_eq!(
-            fs::read_to_string(published.path.join(&part)).unwrap(),
-            want
-        );
+        assert_eq!(names(&published.path), ["_SUCCESS", "_manifest.json", part.as_str()]);
+        assert_eq!(fs::read_to_string(published.path.join(&part)).unwrap(), want);
         assert_eq!(fs::read(published.path.join("_SUCCESS")).unwrap(), b"");
         assert_eq!(published.manifest.records, 0);
         assert_eq!(published.manifest.files.len(), 1);
@@ -180,12 +165,7 @@ fn empty_run_writes_one_part_manifest_and_success() {
 fn compressed_parts_decompress_to_the_plain_text() {
     for format in [Format::Csv, Format::Jsonl] {
         let plain_dir = tempfile::tempdir().unwrap();
-        let plain = run(
-            plain_dir.path(),
-            opts(format, Compression::None, 40),
-            100,
-            30,
-        );
+        let plain = run(plain_dir.path(), opts(format, Compression::None, 40), 100, 30);
         for compression in [Compression::Gzip, Compression::Zstd] {
             let dir = tempfile::tempdir().unwrap();
             let packed = run(dir.path(), opts(format, compression, 40), 100, 30);
@@ -212,8 +192,7 @@ fn manifest_matches_the_files_on_disk() {
         let dir = tempfile::tempdir().unwrap();
         let published = run(dir.path(), opts(Format::Jsonl, compression, 64), 200, 50);
         let on_disk: Manifest =
-            serde_json::from_str(&fs::read_to_string(published.path.join(MANIFEST_FILE)).unwrap())
-                .unwrap();
+            serde_json::from_str(&fs::read_to_string(published.path.join(MANIFEST_FILE)).unwrap()).unwrap();
         assert_eq!(on_disk, published.manifest);
         assert_eq!(on_disk.records, 200);
         assert_eq!(on_disk.format, "jsonl");
@@ -284,20 +263,12 @@ fn overwrite_replaces_and_leaves_no_old_folder() {
     let target = dir.path().join("snap");
     fs::create_dir(&target).unwrap();
     fs::write(target.join("keep.txt"), b"previous").unwrap();
-    let mut w =
-        SnapshotWriter::create(&target, opts(Format::Jsonl, Compression::None, 10)).unwrap();
+    let mut w = SnapshotWriter::create(&target, opts(Format::Jsonl, Compression::None, 10)).unwrap();
     w.write(&[record(1), record(2)]).unwrap();
     let published = w.finish(manifest(), true).unwrap();
     assert_eq!(published.path, target);
-    assert_eq!(
-        names(&target),
-        ["_SUCCESS", "_manifest.json", "part-00000.jsonl"]
-    );
-    assert_eq!(
-        names(dir.path()),
-        ["snap"],
-        "no temporary or old folder left"
-    );
+    assert_eq!(names(&target), ["_SUCCESS", "_manifest.json", "part-00000.jsonl"]);
+    assert_eq!(names(dir.path()), ["snap"], "no temporary or old folder left");
 }
 
 #[test]
@@ -318,25 +289,14 @@ fn abort_and_drop_remove_the_temporary_folder() {
 
     let mut w = SnapshotWriter::create(&target, opts(Format::Csv, Compression::Gzip, 2)).unwrap();
     w.write(&[record(1), record(2), record(3)]).unwrap();
-    assert_eq!(
-        names(w.temp_dir()),
-        ["part-00000.csv.gz", "part-00001.csv.gz"]
-    );
+    assert_eq!(names(w.temp_dir()), ["part-00000.csv.gz", "part-00001.csv.gz"]);
     w.abort();
-    assert!(
-        names(dir.path()).is_empty(),
-        "abort: {:?}",
-        names(dir.path())
-    );
+    assert!(names(dir.path()).is_empty(), "abort: {:?}", names(dir.path()));
 
     let mut w = SnapshotWriter::create(&target, opts(Format::Jsonl, Compression::Zstd, 2)).unwrap();
     w.write(&[record(1)]).unwrap();
     drop(w);
-    assert!(
-        names(dir.path()).is_empty(),
-        "drop: {:?}",
-        names(dir.path())
-    );
+    assert!(names(dir.path()).is_empty(), "drop: {:?}", names(dir.path()));
 }
 
 #[test]
@@ -352,10 +312,7 @@ fn unsupported_options_create_nothing() {
         let what = format!("{:?} {:?} {}", o.format, o.compression, o.rows_per_file);
         let err = SnapshotWriter::create(&target, o).err().unwrap();
         assert!(
-            matches!(
-                err,
-                SinkError::Unsupported { .. } | SinkError::BadRowsPerFile { .. }
-            ),
+            matches!(err, SinkError::Unsupported { .. } | SinkError::BadRowsPerFile { .. }),
             "{what}: {err}"
         );
         assert!(names(dir.path()).is_empty(), "{what}");

@@ -23,11 +23,7 @@ pub fn check_target(target: &Path, overwrite: bool) -> Result<(), SinkError> {
             });
         }
         Ok(_) => {}
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-            ) => {}
+        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {}
         Err(source) => {
             return Err(SinkError::NotWritable {
                 path: target.to_path_buf(),
@@ -98,9 +94,7 @@ fn probe_writable(dir: &Path) -> Result<(), SinkError> {
 
 /// fsyncs a folder so the entries created or renamed in it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), SinkError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(SinkError::io(dir))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(SinkError::io(dir))
 }
 
 /// Removes a file or a folder tree.
@@ -185,16 +179,9 @@ mod tests {
         for (target, parent, tmp) in cases {
             let (p, name) = split_target(Path::new(target)).unwrap();
             assert_eq!(p, Path::new(parent), "{target}");
-            assert_eq!(
-                sibling(&p, &name, "orgsync-tmp"),
-                Path::new(tmp),
-                "{target}"
-            );
+            assert_eq!(sibling(&p, &name, "orgsync-tmp"), Path::new(tmp), "{target}");
         }
-        assert!(matches!(
-            split_target(Path::new("/")),
-            Err(SinkError::BadTarget { .. })
-        ));
+        assert!(matches!(split_target(Path::new("/")), Err(SinkError::BadTarget { .. })));
         assert!(matches!(
             split_target(Path::new("a/..")),
             Err(SinkError::BadTarget { .. })
@@ -209,9 +196,7 @@ mod tests {
         let file = dir.path().join("file");
         fs::write(&file, b"x").unwrap();
 
-        assert!(
-            matches!(check_target(&existing, false), Err(SinkError::TargetExists { path }) if path == existing)
-        );
+        assert!(matches!(check_target(&existing, false), Err(SinkError::TargetExists { path }) if path == existing));
         assert!(check_target(&existing, true).is_ok());
         assert!(check_target(&dir.path().join("new"), false).is_ok());
         assert!(check_target(&dir.path().join("a/b/c/new"), false).is_ok());
@@ -262,9 +247,7 @@ mod tests {
         fs::write(target.join("old.txt"), b"old").unwrap();
         let old = dir.path().join(".snap.orgsync-old");
         let missing = dir.path().join("does-not-exist");
-        let err = publish(&missing, &target, &old, dir.path(), true)
-            .err()
-            .unwrap();
+        let err = publish(&missing, &target, &old, dir.path(), true).err().unwrap();
         assert!(matches!(err, SinkError::Rename { .. }), "{err}");
         assert_eq!(fs::read(target.join("old.txt")).unwrap(), b"old");
         assert!(!old.exists());

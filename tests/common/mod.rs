@@ -155,12 +155,21 @@ path = "exports/{{job}}"
 
 /// stdout + stderr as text, for assertions about what a user sees.
 pub fn all_output(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// The expected value of every field of every record, in data-set order,
 /// for records whose index passes `keep`.
-pub fn expected_rows(data: &Dataset, database: &str, fields: &[&str], keep: impl Fn(&Value) -> bool) -> Vec<Vec<Value>> {
+pub fn expected_rows(
+    data: &Dataset,
+    database: &str,
+    fields: &[&str],
+    keep: impl Fn(&Value) -> bool,
+) -> Vec<Vec<Value>> {
     let paths: Vec<FieldPath> = fields.iter().map(|f| FieldPath::parse(f)).collect();
     (0..data.len())
         .map(|i| data.record(database, i))
