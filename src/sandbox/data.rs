@@ -304,6 +304,13 @@ mod tests {
                 .as_array()
                 .is_some_and(|l| l.len() == 5)
         }));
+        // SPEC's example filter `?EQ official_industries.code = "62"` finds records.
+        let has_62 = |r: &&Value| {
+            r["official_industries"]
+                .as_array()
+                .is_some_and(|l| l.iter().any(|i| i["code"] == "62"))
+        };
+        assert!(recs.iter().filter(has_62).count() > 100);
     }
 
     #[test]
