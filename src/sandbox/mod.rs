@@ -19,7 +19,11 @@ mod stats;
 mod vql;
 
 #[cfg(test)]
-mod http_tests;
+mod http_api_tests;
+#[cfg(test)]
+mod http_auth_tests;
+#[cfg(test)]
+mod test_support;
 
 pub use config::{CLIENT_ID, CLIENT_SECRET, Envelope, REFRESH_TOKEN, SandboxConfig};
 pub use data::{DATABASES, Dataset};

@@ -1,231 +1,15 @@
-//! HTTP-level tests: a real `Sandbox::start` on an ephemeral port driven by
-//! reqwest, covering the token endpoints, auth, the organizations and count
-//! endpoints, paging, the rate limiter, fail injection, envelopes and the
-//! `/_sandbox` hooks.
+//! HTTP-level tests of the API against a real `Sandbox::start`: request
+//! validation, paging, count, rate limit, fail injection, envelopes, latency,
+//! shutdown and the `/_sandbox` hooks.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::{CLIENT_ID, CLIENT_SECRET, Dataset, Envelope, REFRESH_TOKEN, Sandbox, SandboxConfig, SandboxStats};
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-/// A plain-http client. reqwest is built with `rustls-no-provider`, so even
-/// `Client::new()` panics until a crypto provider is installed.
-fn client() -> Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    Client::new()
-}
-
-fn config(records: u64) -> SandboxConfig {
-    SandboxConfig {
-        records,
-        ..SandboxConfig::default()
-    }
-}
-
-async fn token(client: &Client, sb: &Sandbox) -> Result<String, Box<dyn std::error::Error>> {
-    let resp = client
-        .post(format!("{}/api/oauth/token/", sb.base_url()))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", CLIENT_ID),
-            ("client_secret", CLIENT_SECRET),
-            ("scope", "vainu:api"),
-        ])
-        .send()
-        .await?;
-    let body: Value = resp.json().await?;
-    Ok(body["access_token"].as_str().ok_or("no access_token")?.to_string())
-}
-
-async fn post(
-    client: &Client,
-    url: &str,
-    token: &str,
-    body: &Value,
-) -> Result<(StatusCode, Value), Box<dyn std::error::Error>> {
-    let resp = client.post(url).bearer_auth(token).json(body).send().await?;
-    let status = resp.status();
-    Ok((status, resp.json().await?))
-}
-
-fn orgs(sb: &Sandbox) -> String {
-    format!("{}/api/v3/organizations/", sb.base_url())
-}
-
-fn all(extra: Value) -> Value {
-    let mut body = json!({"query": {"?ALL": []}, "database": "FI"});
-    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
-        b.extend(e.clone());
-    }
-    body
-}
-
-#[tokio::test]
-async fn token_endpoint_outcomes() -> TestResult {
-    let sb = Sandbox::start(config(10), 0).await?;
-    let client = client();
-    let url = format!("{}/api/oauth/token/", sb.base_url());
-
-    let ok: Value = client
-        .post(&url)
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", CLIENT_ID),
-            ("client_secret", CLIENT_SECRET),
-        ])
-        .send()
-        .await?
-        .json()
-        .await?;
-    assert_eq!(ok["token_type"], "Bearer");
-    assert_eq!(ok["expires_in"], 3600);
-    assert_eq!(ok["scope"], "vainu:api");
-    assert!(ok["access_token"].as_str().is_some_and(|t| t.len() >= 20));
-
-    type Case<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str);
-    let cases: Vec<Case> = vec![
-        (
-            vec![
-                ("grant_type", "client_credentials"),
-                ("client_id", CLIENT_ID),
-                ("client_secret", "wrong"),
-            ],
-            401,
-            "invalid_client",
-        ),
-        (
-            vec![
-                ("grant_type", "client_credentials"),
-                ("client_id", CLIENT_ID),
-                ("client_secret", CLIENT_SECRET),
-                ("scope", "admin"),
-            ],
-            400,
-            "invalid_scope",
-        ),
-        (
-            vec![
-                ("grant_type", "password"),
-                ("client_id", CLIENT_ID),
-                ("client_secret", CLIENT_SECRET),
-            ],
-            400,
-            "unsupported_grant_type",
-        ),
-        (vec![("client_id", CLIENT_ID)], 400, "unsupported_grant_type"),
-    ];
-    for (form, status, error) in cases {
-        let resp = client.post(&url).form(&form).send().await?;
-        assert_eq!(resp.status().as_u16(), status, "{form:?}");
-        let body: Value = resp.json().await?;
-        assert_eq!(body["error"], error, "{form:?}");
-        assert!(body["error_description"].is_string());
-    }
-    let bad: Value = client
-        .post(&url)
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "x"),
-            ("client_secret", "y"),
-        ])
-        .send()
-        .await?
-        .json()
-        .await?;
-    assert_eq!(
-        bad,
-        json!({"error": "invalid_client", "error_description": "Invalid client credentials"})
-    );
-
-    // HTTP Basic client authentication (RFC 6749 2.3.1).
-    let basic = client
-        .post(&url)
-        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
-        .form(&[("grant_type", "client_credentials"), ("scope", "vainu:api")])
-        .send()
-        .await?;
-    assert_eq!(basic.status(), StatusCode::OK);
-    let basic_bad = client
-        .post(&url)
-        .basic_auth(CLIENT_ID, Some("nope"))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await?;
-    assert_eq!(basic_bad.status(), StatusCode::UNAUTHORIZED);
-
-    assert_eq!(sb.stats().token_requests, 8);
-    sb.shutdown().await;
-    Ok(())
-}
-
-#[tokio::test]
-async fn jwt_refresh_gives_a_working_access_token() -> TestResult {
-    let sb = Sandbox::start(config(10), 0).await?;
-    let client = client();
-    let url = format!("{}/api/token_authentication/refresh/", sb.base_url());
-    let resp = client
-        .post(&url)
-        .json(&json!({"refresh": REFRESH_TOKEN}))
-        .send()
-        .await?;
-    assert_eq!(resp.status(), StatusCode::OK);
-    let body: Value = resp.json().await?;
-    assert!(body.get("expires_in").is_none());
-    let access = body["access"].as_str().ok_or("no access")?.to_string();
-    let (status, page) = post(&client, &orgs(&sb), &access, &all(json!({"limit": 3}))).await?;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(page.as_array().map(Vec::len), Some(3));
-
-    for bad in [json!({"refresh": "nope"}), json!({})] {
-        let resp = client.post(&url).json(&bad).send().await?;
-        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-        let body: Value = resp.json().await?;
-        assert_eq!(
-            body,
-            json!({"detail": "Token is invalid or expired", "code": "token_not_valid"})
-        );
-    }
-    sb.shutdown().await;
-    Ok(())
-}
-
-#[tokio::test]
-async fn api_requires_a_live_bearer_token() -> TestResult {
-    let sb = Sandbox::start(
-        SandboxConfig {
-            token_ttl: Duration::from_secs(1),
-            ..config(10)
-        },
-        0,
-    )
-    .await?;
-    let client = client();
-    let want = json!({"detail": "Given token not valid for any token type", "code": "token_not_valid"});
-
-    let resp = client.post(orgs(&sb)).json(&all(json!({}))).send().await?;
-    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(resp.json::<Value>().await?, want);
-    let (status, body) = post(&client, &orgs(&sb), "made-up", &all(json!({}))).await?;
-    assert_eq!((status, body), (StatusCode::UNAUTHORIZED, want.clone()));
-
-    let t = token(&client, &sb).await?;
-    let (status, _) = post(&client, &orgs(&sb), &t, &all(json!({}))).await?;
-    assert_eq!(status, StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let (status, body) = post(&client, &orgs(&sb), &t, &all(json!({}))).await?;
-    assert_eq!((status, body), (StatusCode::UNAUTHORIZED, want));
-    let count_url = format!("{}/api/v3/organizations/count/", sb.base_url());
-    let (status, _) = post(&client, &count_url, &t, &all(json!({}))).await?;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(sb.stats().unauthorized, 4);
-    sb.shutdown().await;
-    Ok(())
-}
+use super::test_support::{TestResult, all, client, config, orgs, post, token};
+use super::{Dataset, Envelope, Sandbox, SandboxConfig, SandboxStats};
 
 #[tokio::test]
 async fn organizations_rejects_bad_requests() -> TestResult {
@@ -247,11 +31,20 @@ async fn organizations_rejects_bad_requests() -> TestResult {
         body["detail"],
         "Include the parameters only in either the GET request or the POST payload, not both"
     );
-    let (status, _) = post(&client, &format!("{}?format=json", orgs(&sb)), &t, &all(json!({}))).await?;
+    let (status, _) = post(
+        &client,
+        &format!("{}?format=json", orgs(&sb)),
+        &t,
+        &all(json!({})),
+    )
+    .await?;
     assert_eq!(status, StatusCode::OK);
 
     let cases = [
-        (json!({"query": {"?FUZZY": {"name": "x"}}, "database": "FI"}), "?FUZZY"),
+        (
+            json!({"query": {"?FUZZY": {"name": "x"}}, "database": "FI"}),
+            "?FUZZY",
+        ),
         (json!({"query": {"?ALL": []}, "database": "US"}), "US"),
         (json!({"database": "FI"}), "query is required"),
         (json!({"list": 5, "database": "FI"}), "list"),
@@ -260,12 +53,17 @@ async fn organizations_rejects_bad_requests() -> TestResult {
         let (status, answer) = post(&client, &orgs(&sb), &t, &body).await?;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert!(
-            answer["detail"].as_str().is_some_and(|d| d.contains(needle)),
+            answer["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains(needle)),
             "{body}: {answer}"
         );
         assert_eq!(answer["status_code"], 400);
     }
-    let resp = client.post(format!("{}/api/v3/nothing/", sb.base_url())).send().await?;
+    let resp = client
+        .post(format!("{}/api/v3/nothing/", sb.base_url()))
+        .send()
+        .await?;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     sb.shutdown().await;
     Ok(())
@@ -282,7 +80,9 @@ async fn paging_returns_every_record_exactly_once() -> TestResult {
         let mut seen = Vec::new();
         let mut offset = 0;
         loop {
-            let body = all(json!({"limit": 100, "offset": offset, "order": order, "fields": ["business_id", "name"]}));
+            let body = all(
+                json!({"limit": 100, "offset": offset, "order": order, "fields": ["business_id", "name"]}),
+            );
             let (status, page) = post(&client, &orgs(&sb), &t, &body).await?;
             assert_eq!(status, StatusCode::OK);
             let page = page.as_array().ok_or("not an array")?.clone();
@@ -306,7 +106,13 @@ async fn paging_returns_every_record_exactly_once() -> TestResult {
         }
     }
     // The full record served equals the data set's.
-    let (_, page) = post(&client, &orgs(&sb), &t, &all(json!({"limit": 1, "offset": 7}))).await?;
+    let (_, page) = post(
+        &client,
+        &orgs(&sb),
+        &t,
+        &all(json!({"limit": 1, "offset": 7})),
+    )
+    .await?;
     assert_eq!(page, json!([ds.record("FI", 7)]));
     sb.shutdown().await;
     Ok(())
@@ -326,7 +132,13 @@ async fn count_endpoint_counts_and_rejects_order() -> TestResult {
     assert!(body["time"].is_string() && body["duration"].is_number());
 
     let query = json!({"?GTE": {"financial_data.employees": 50}});
-    let (_, counted) = post(&client, &url, &t, &json!({"query": query, "database": "SE"})).await?;
+    let (_, counted) = post(
+        &client,
+        &url,
+        &t,
+        &json!({"query": query, "database": "SE"}),
+    )
+    .await?;
     let n = counted["count"].as_u64().ok_or("no count")?;
     assert!(n > 0 && n < 500);
     let mut fetched = 0;
