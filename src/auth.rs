@@ -31,25 +31,25 @@ pub enum AuthError {
     /// The token endpoint said no (4xx): wrong credentials, scope, grant.
     #[error("{message}")]
     Rejected {
-        url: Url,
+        url: String,
         status: StatusCode,
         message: String,
     },
     /// The token endpoint failed in a way worth retrying (5xx, 429, 408).
     #[error("token request to {url} failed with {status}: {detail}")]
     Unavailable {
-        url: Url,
+        url: String,
         status: StatusCode,
         detail: String,
         retry_after: Option<Duration>,
     },
     /// No answer: connection refused, timeout, TLS.
     #[error("token request to {url} failed: {reason}")]
-    Transport { url: Url, reason: String },
+    Transport { url: String, reason: String },
     /// A 2xx answer that is not a token.
     #[error("token endpoint {url} answered {status} without a usable token: {detail}")]
     BadAnswer {
-        url: Url,
+        url: String,
         status: StatusCode,
         detail: String,
     },
@@ -123,7 +123,7 @@ impl TokenEndpoint {
     }
 
     pub async fn request(&self) -> Result<Token, AuthError> {
-        let url = self.url().clone();
+        let url = self.url().to_string();
         let request = match &self.auth {
             Auth::ClientCredentials {
                 client_id,
@@ -198,9 +198,9 @@ struct OAuthAnswer {
     scope: Option<String>,
 }
 
-fn parse_token(auth: &Auth, url: &Url, status: StatusCode, body: &[u8], obtained: Instant) -> Result<Token, AuthError> {
+fn parse_token(auth: &Auth, url: &str, status: StatusCode, body: &[u8], obtained: Instant) -> Result<Token, AuthError> {
     let bad = |detail: &str| AuthError::BadAnswer {
-        url: url.clone(),
+        url: url.to_string(),
         status,
         detail: detail.to_string(),
     };
@@ -227,7 +227,7 @@ fn parse_token(auth: &Auth, url: &Url, status: StatusCode, body: &[u8], obtained
 }
 
 /// One line that says what the token endpoint refused and what to change.
-fn rejection_message(auth: &Auth, url: &Url, status: StatusCode, body: &[u8]) -> String {
+fn rejection_message(auth: &Auth, url: &str, status: StatusCode, body: &[u8]) -> String {
     #[derive(Deserialize)]
     struct OAuthError {
         error: Option<String>,

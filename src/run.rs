@@ -232,7 +232,7 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
     if !options.dry_run {
         sink::check_target(&target, options.overwrite)?;
     }
-    tracing::info!(job = %job.name, run_id = %run_id, target = %target.display(), "job started");
+    tracing::info!(run_id = %run_id, target = %target.display(), "job started");
 
     let session = Session::connect(job).await?;
     let client = session.client;
@@ -240,7 +240,11 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
     let expected = match fetch::count(&client, job, &effective.filter).await {
         Ok(n) => Some(n),
         Err(e) if options.dry_run => return Err(e.into()),
+        // Credentials, or a query the API says is malformed: paging would fail the same way.
         Err(e @ (FetchError::Auth(_) | FetchError::Unauthorized { .. })) => return Err(e.into()),
+        Err(e @ FetchError::Rejected { status, .. }) if status == reqwest::StatusCode::BAD_REQUEST => {
+            return Err(e.into());
+        }
         Err(e) => {
             tracing::warn!(error = %e, "count unavailable; running without a total");
             None
@@ -354,7 +358,7 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
     };
     let published = writer.finish(manifest, options.overwrite)?;
     let summary = Summary {
-        path: published.path.clone(),
+        path: std::path::absolute(&published.path).unwrap_or_else(|_| published.path.clone()),
         records,
         expected,
         files: published.manifest.files.len(),
@@ -365,13 +369,6 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
         throttled: stats.throttled,
         duplicates,
     };
-    tracing::info!(
-        job = %job.name,
-        path = %summary.path.display(),
-        records,
-        files = summary.files,
-        "snapshot published"
-    );
     Ok(JobOutcome::Published(summary))
 }
 

@@ -61,7 +61,7 @@ fn csv_export_matches_the_data_set_record_by_record() {
     assert!(out.status.success(), "{}", all_output(&out));
     let snapshot = ws.path().join("exports/all");
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains(&snapshot.display().to_string()),
+        String::from_utf8_lossy(&out.stdout).contains(&format!("-> {} (", snapshot.display())),
         "stdout says where"
     );
     let expected = expected_rows(&sandbox.dataset(), "FI", FIELDS, |_| true);

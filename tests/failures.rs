@@ -168,7 +168,7 @@ fn the_client_secret_appears_in_no_output_at_any_verbosity() {
     // And not when the credentials are wrong either.
     let out = ws
         .orgsync()
-        .args(["-vv", "run"])
+        .args(["-vv", "run", "--overwrite"])
         .arg(&job)
         .env("VAINU_CLIENT_SECRET", "s3cr3t-wrong")
         .output()

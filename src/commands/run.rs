@@ -2,6 +2,8 @@
 //! stdout (or its error on stderr); `--fail-fast` stops at the first
 //! failure; the exit code is the first failed job's.
 
+use tracing::Instrument;
+
 use crate::cli::RunArgs;
 use crate::exit::{Exit, ExitStatus};
 use crate::job::{self, LoadOptions};
@@ -46,7 +48,7 @@ pub async fn run(args: RunArgs) -> Exit {
                     point_at_sandbox(&mut job, sandbox);
                 }
                 let outcome = tokio::select! {
-                    outcome = run_job(&job, &options) => outcome,
+                    outcome = run_job(&job, &options).instrument(tracing::info_span!("job", name = %job.name)) => outcome,
                     signal = super::shutdown_signal() => {
                         eprintln!("orgsync: {}: interrupted; nothing was published", path.display());
                         return signal;

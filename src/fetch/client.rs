@@ -79,7 +79,7 @@ impl ApiClient {
                 Attempt::Unauthorized(detail) => {
                     if renewed_after_401 {
                         return Err(FetchError::Unauthorized {
-                            url: url.clone(),
+                            url: url.to_string(),
                             offset,
                             detail,
                         });
@@ -99,7 +99,7 @@ impl ApiClient {
                     }
                     let Some(wait) = backoff.next_wait(retry_after) else {
                         return Err(FetchError::Exhausted {
-                            url: url.clone(),
+                            url: url.to_string(),
                             offset,
                             attempts: backoff.attempts(),
                             elapsed_secs: backoff_elapsed(&backoff),
@@ -170,7 +170,7 @@ impl ApiClient {
             };
         }
         Attempt::Final(FetchError::Rejected {
-            url: url.clone(),
+            url: url.to_string(),
             offset,
             status,
             detail: error_text(&bytes),

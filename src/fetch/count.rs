@@ -30,7 +30,7 @@ pub async fn count(client: &ApiClient, job: &Job, filter: &Value) -> Result<u64,
     for _ in 0..MAX_POLLS {
         let answer = client.post(&url, body.clone(), None).await?;
         let bad = |detail: String| FetchError::BadBody {
-            url: url.clone(),
+            url: url.to_string(),
             offset: None,
             detail,
         };
@@ -49,7 +49,7 @@ pub async fn count(client: &ApiClient, job: &Job, filter: &Value) -> Result<u64,
             }
             other => {
                 return Err(FetchError::Count {
-                    url,
+                    url: url.to_string(),
                     status: other.to_string(),
                     detail: crate::fetch::error_text(&answer),
                 });
@@ -57,7 +57,7 @@ pub async fn count(client: &ApiClient, job: &Job, filter: &Value) -> Result<u64,
         }
     }
     Err(FetchError::Count {
-        url,
+        url: url.to_string(),
         status: "process".into(),
         detail: format!("still counting after {} s", POLL_EVERY.as_secs() * MAX_POLLS as u64),
     })

@@ -1,7 +1,7 @@
 //! What can go wrong talking to the organizations and count endpoints. Each
 //! variant names the URL and, for pages, the offset.
 
-use reqwest::{StatusCode, Url};
+use reqwest::StatusCode;
 
 use crate::auth::AuthError;
 use crate::exit::{Exit, ExitStatus};
@@ -13,7 +13,7 @@ pub enum FetchError {
     /// A 4xx other than 401/408/429: the request itself is wrong.
     #[error("the API rejected the request to {url}{} with {status}: {detail}{}", at_offset(*.offset), hint(*.status))]
     Rejected {
-        url: Url,
+        url: String,
         offset: Option<u64>,
         status: StatusCode,
         detail: String,
@@ -21,14 +21,14 @@ pub enum FetchError {
     /// 401 again right after a token renewal.
     #[error("{url}{} answered 401 twice, the second time with a fresh token: {detail}: check that the credentials may read this endpoint", at_offset(*.offset))]
     Unauthorized {
-        url: Url,
+        url: String,
         offset: Option<u64>,
         detail: String,
     },
     /// Transient failures that outlasted the retry policy.
     #[error("giving up on {url}{} after {attempts} attempts over {elapsed_secs:.0} s; last: {last}: the API is unavailable or throttling; raise [retry] max_attempts / max_elapsed_secs or try later", at_offset(*.offset))]
     Exhausted {
-        url: Url,
+        url: String,
         offset: Option<u64>,
         attempts: u32,
         elapsed_secs: f64,
@@ -37,13 +37,17 @@ pub enum FetchError {
     /// A 2xx answer orgsync cannot read.
     #[error("{url}{} answered with a body orgsync cannot read: {detail}", at_offset(*.offset))]
     BadBody {
-        url: Url,
+        url: String,
         offset: Option<u64>,
         detail: String,
     },
     /// The count endpoint reported an error status.
     #[error("the count endpoint {url} reported status {status:?}: {detail}")]
-    Count { url: Url, status: String, detail: String },
+    Count {
+        url: String,
+        status: String,
+        detail: String,
+    },
 }
 
 fn at_offset(offset: Option<u64>) -> String {

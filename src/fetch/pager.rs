@@ -105,17 +105,18 @@ impl Pager {
             let answer = client.post(&url, bytes, Some(offset)).await?;
             let started = std::time::Instant::now();
             let value: Value = serde_json::from_slice(&answer).map_err(|e| FetchError::BadBody {
-                url: url.clone(),
+                url: url.to_string(),
                 offset: Some(offset),
                 detail: format!("not JSON: {e}"),
             })?;
             let (records, envelope_count) =
                 extract_records(value, &records_at).map_err(|detail| FetchError::BadBody {
-                    url: url.clone(),
+                    url: url.to_string(),
                     offset: Some(offset),
                     detail,
                 })?;
             tracing::debug!(
+                url = %url,
                 offset,
                 records = records.len(),
                 parse_ms = started.elapsed().as_millis() as u64,

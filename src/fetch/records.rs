@@ -62,7 +62,8 @@ mod tests {
     fn shapes_table() {
         let auto = RecordsAt::Auto;
         let data = RecordsAt::Key("data".into());
-        let cases: Vec<(Value, &RecordsAt, Result<(usize, Option<u64>), &str>)> = vec![
+        type Want = Result<(usize, Option<u64>), &'static str>;
+        let cases: Vec<(Value, &RecordsAt, Want)> = vec![
             (json!([{"a": 1}, {"a": 2}]), &auto, Ok((2, None))),
             (json!([]), &auto, Ok((0, None))),
             (

@@ -49,32 +49,17 @@ impl Dataset {
         let loc = locale(database);
         let mut rec = Map::new();
         let small = rng.below(7);
-        rec.insert(
-            "business_id".into(),
-            Value::String(business_id(database, index, small)),
-        );
+        rec.insert("business_id".into(), Value::String(business_id(database, index, small)));
         let form = rng.pick(loc.forms);
-        rec.insert(
-            "name".into(),
-            Value::String(name(&mut rng, loc, form.suffix)),
-        );
+        rec.insert("name".into(), Value::String(name(&mut rng, loc, form.suffix)));
         rec.insert("founded".into(), founded(&mut rng));
-        rec.insert(
-            "legal_entity".into(),
-            Value::String(form.entity.to_string()),
-        );
+        rec.insert("legal_entity".into(), Value::String(form.entity.to_string()));
         rec.insert("official_industries".into(), industries(&mut rng));
         rec.insert("financial_data".into(), financial_data(&mut rng));
         rec.insert("visiting_address".into(), address(&mut rng, loc));
         rec.insert("technology_data".into(), technologies(&mut rng));
-        let basic = timestamp(
-            MODIFIED_FROM + rng.below(MODIFIED_SPAN) as i64,
-            rng.below(1_000_000),
-        );
-        let statements = timestamp(
-            MODIFIED_FROM + rng.below(MODIFIED_SPAN) as i64,
-            rng.below(1_000_000),
-        );
+        let basic = timestamp(MODIFIED_FROM + rng.below(MODIFIED_SPAN) as i64, rng.below(1_000_000));
+        let statements = timestamp(MODIFIED_FROM + rng.below(MODIFIED_SPAN) as i64, rng.below(1_000_000));
         rec.insert(
             "modifications".into(),
             json!({"basic": basic, "financial_statements": statements}),
@@ -135,8 +120,7 @@ fn industries(rng: &mut SplitMix) -> Value {
     let step = 1 + rng.below(3);
     let list = (0..n)
         .map(|k| {
-            let (code, description) =
-                INDUSTRIES[((start + k * step) % INDUSTRIES.len() as u64) as usize];
+            let (code, description) = INDUSTRIES[((start + k * step) % INDUSTRIES.len() as u64) as usize];
             json!({"code": code, "description": description})
         })
         .collect();
@@ -241,9 +225,7 @@ mod tests {
         for i in [0, 1, 4, 99] {
             assert_eq!(a.record("FI", i), b.record("FI", i), "record {i}");
         }
-        let differing = (0..20)
-            .filter(|&i| a.record("FI", i) != c.record("FI", i))
-            .count();
+        let differing = (0..20).filter(|&i| a.record("FI", i) != c.record("FI", i)).count();
         assert_eq!(differing, 20);
         assert_ne!(a.record("FI", 3), a.record("SE", 3));
     }
@@ -253,17 +235,9 @@ mod tests {
         let ds = Dataset::new(7, 2000);
         for db in DATABASES {
             let ids: Vec<String> = (0..ds.len())
-                .map(|i| {
-                    ds.record(db, i)["business_id"]
-                        .as_str()
-                        .unwrap_or("")
-                        .to_string()
-                })
+                .map(|i| ds.record(db, i)["business_id"].as_str().unwrap_or("").to_string())
                 .collect();
-            assert!(
-                ids.iter().all(|id| id.starts_with(db) && id.len() == 10),
-                "{db}"
-            );
+            assert!(ids.iter().all(|id| id.starts_with(db) && id.len() == 10), "{db}");
             assert!(ids.windows(2).all(|w| w[0] < w[1]), "{db} not increasing");
         }
     }
@@ -283,27 +257,26 @@ mod tests {
         assert!(recs.iter().any(|r| r["founded"].is_null()));
         assert!(recs.iter().any(|r| r["financial_data"].is_null()));
         assert!(recs.iter().any(|r| r["visiting_address"].is_null()));
-        assert!(recs.iter().any(|r| r["financial_data"]["revenue"].is_null() && !r["financial_data"].is_null()));
-        assert!(recs.iter().any(|r| {
-            r["financial_data"]["profit"]
-                .as_i64()
-                .is_some_and(|p| p < 0)
-        }));
-        assert!(recs.iter().any(|r| {
-            r["official_industries"]
-                .as_array()
-                .is_some_and(|l| l.is_empty())
-        }));
-        assert!(recs.iter().any(|r| {
-            r["official_industries"]
-                .as_array()
-                .is_some_and(|l| l.len() == 3)
-        }));
-        assert!(recs.iter().any(|r| {
-            r["technology_data"]
-                .as_array()
-                .is_some_and(|l| l.len() == 5)
-        }));
+        assert!(
+            recs.iter()
+                .any(|r| r["financial_data"]["revenue"].is_null() && !r["financial_data"].is_null())
+        );
+        assert!(
+            recs.iter()
+                .any(|r| { r["financial_data"]["profit"].as_i64().is_some_and(|p| p < 0) })
+        );
+        assert!(
+            recs.iter()
+                .any(|r| { r["official_industries"].as_array().is_some_and(|l| l.is_empty()) })
+        );
+        assert!(
+            recs.iter()
+                .any(|r| { r["official_industries"].as_array().is_some_and(|l| l.len() == 3) })
+        );
+        assert!(
+            recs.iter()
+                .any(|r| { r["technology_data"].as_array().is_some_and(|l| l.len() == 5) })
+        );
         // SPEC's example filter `?EQ official_industries.code = "62"` finds records.
         let has_62 = |r: &&Value| {
             r["official_industries"]
@@ -346,9 +319,6 @@ mod tests {
         for (days, want) in cases {
             assert_eq!(civil_from_days(days), want, "{days}");
         }
-        assert_eq!(
-            timestamp(1_675_157_070, 201_000),
-            "2023-01-31T09:24:30.201000"
-        );
+        assert_eq!(timestamp(1_675_157_070, 201_000), "2023-01-31T09:24:30.201000");
     }
 }

@@ -31,20 +31,11 @@ async fn organizations_rejects_bad_requests() -> TestResult {
         body["detail"],
         "Include the parameters only in either the GET request or the POST payload, not both"
     );
-    let (status, _) = post(
-        &client,
-        &format!("{}?format=json", orgs(&sb)),
-        &t,
-        &all(json!({})),
-    )
-    .await?;
+    let (status, _) = post(&client, &format!("{}?format=json", orgs(&sb)), &t, &all(json!({}))).await?;
     assert_eq!(status, StatusCode::OK);
 
     let cases = [
-        (
-            json!({"query": {"?FUZZY": {"name": "x"}}, "database": "FI"}),
-            "?FUZZY",
-        ),
+        (json!({"query": {"?FUZZY": {"name": "x"}}, "database": "FI"}), "?FUZZY"),
         (json!({"query": {"?ALL": []}, "database": "US"}), "US"),
         (json!({"database": "FI"}), "query is required"),
         (json!({"list": 5, "database": "FI"}), "list"),
@@ -53,17 +44,12 @@ async fn organizations_rejects_bad_requests() -> TestResult {
         let (status, answer) = post(&client, &orgs(&sb), &t, &body).await?;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert!(
-            answer["detail"]
-                .as_str()
-                .is_some_and(|d| d.contains(needle)),
+            answer["detail"].as_str().is_some_and(|d| d.contains(needle)),
             "{body}: {answer}"
         );
         assert_eq!(answer["status_code"], 400);
     }
-    let resp = client
-        .post(format!("{}/api/v3/nothing/", sb.base_url()))
-        .send()
-        .await?;
+    let resp = client.post(format!("{}/api/v3/nothing/", sb.base_url())).send().await?;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     sb.shutdown().await;
     Ok(())
@@ -80,9 +66,7 @@ async fn paging_returns_every_record_exactly_once() -> TestResult {
         let mut seen = Vec::new();
         let mut offset = 0;
         loop {
-            let body = all(
-                json!({"limit": 100, "offset": offset, "order": order, "fields": ["business_id", "name"]}),
-            );
+            let body = all(json!({"limit": 100, "offset": offset, "order": order, "fields": ["business_id", "name"]}));
             let (status, page) = post(&client, &orgs(&sb), &t, &body).await?;
             assert_eq!(status, StatusCode::OK);
             let page = page.as_array().ok_or("not an array")?.clone();
@@ -106,13 +90,7 @@ async fn paging_returns_every_record_exactly_once() -> TestResult {
         }
     }
     // The full record served equals the data set's.
-    let (_, page) = post(
-        &client,
-        &orgs(&sb),
-        &t,
-        &all(json!({"limit": 1, "offset": 7})),
-    )
-    .await?;
+    let (_, page) = post(&client, &orgs(&sb), &t, &all(json!({"limit": 1, "offset": 7}))).await?;
     assert_eq!(page, json!([ds.record("FI", 7)]));
     sb.shutdown().await;
     Ok(())
@@ -132,13 +110,7 @@ async fn count_endpoint_counts_and_rejects_order() -> TestResult {
     assert!(body["time"].is_string() && body["duration"].is_number());
 
     let query = json!({"?GTE": {"financial_data.employees": 50}});
-    let (_, counted) = post(
-        &client,
-        &url,
-        &t,
-        &json!({"query": query, "database": "SE"}),
-    )
-    .await?;
+    let (_, counted) = post(&client, &url, &t, &json!({"query": query, "database": "SE"})).await?;
     let n = counted["count"].as_u64().ok_or("no count")?;
     assert!(n > 0 && n < 500);
     let mut fetched = 0;

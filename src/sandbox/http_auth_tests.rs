@@ -62,11 +62,7 @@ async fn token_endpoint_outcomes() -> TestResult {
             400,
             "unsupported_grant_type",
         ),
-        (
-            vec![("client_id", CLIENT_ID)],
-            400,
-            "unsupported_grant_type",
-        ),
+        (vec![("client_id", CLIENT_ID)], 400, "unsupported_grant_type"),
     ];
     for (form, status, error) in cases {
         let resp = client.post(&url).form(&form).send().await?;
@@ -154,8 +150,7 @@ async fn api_requires_a_live_bearer_token() -> TestResult {
     )
     .await?;
     let client = client();
-    let want =
-        json!({"detail": "Given token not valid for any token type", "code": "token_not_valid"});
+    let want = json!({"detail": "Given token not valid for any token type", "code": "token_not_valid"});
 
     let resp = client.post(orgs(&sb)).json(&all(json!({}))).send().await?;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);

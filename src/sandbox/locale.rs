@@ -293,14 +293,8 @@ pub(crate) const INDUSTRIES: &[(&str, &str)] = &[
     ("02100", "Silviculture and other forestry activities"),
     ("72190", "Other research and experimental development"),
     // Division-level codes too, so SPEC's example `?EQ official_industries.code = "62"` matches.
-    (
-        "62",
-        "Computer programming, consultancy and related activities",
-    ),
-    (
-        "70",
-        "Activities of head offices; management consultancy activities",
-    ),
+    ("62", "Computer programming, consultancy and related activities"),
+    ("70", "Activities of head offices; management consultancy activities"),
 ];
 
 /// Technology names, lower case as Vainu's examples query them.

@@ -23,10 +23,7 @@ pub(super) fn config(records: u64) -> SandboxConfig {
     }
 }
 
-pub(super) async fn token(
-    client: &Client,
-    sb: &Sandbox,
-) -> Result<String, Box<dyn std::error::Error>> {
+pub(super) async fn token(client: &Client, sb: &Sandbox) -> Result<String, Box<dyn std::error::Error>> {
     let resp = client
         .post(format!("{}/api/oauth/token/", sb.base_url()))
         .form(&[
@@ -38,10 +35,7 @@ pub(super) async fn token(
         .send()
         .await?;
     let body: Value = resp.json().await?;
-    Ok(body["access_token"]
-        .as_str()
-        .ok_or("no access_token")?
-        .to_string())
+    Ok(body["access_token"].as_str().ok_or("no access_token")?.to_string())
 }
 
 pub(super) async fn post(
@@ -50,12 +44,7 @@ pub(super) async fn post(
     token: &str,
     body: &Value,
 ) -> Result<(StatusCode, Value), Box<dyn std::error::Error>> {
-    let resp = client
-        .post(url)
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await?;
+    let resp = client.post(url).bearer_auth(token).json(body).send().await?;
     let status = resp.status();
     Ok((status, resp.json().await?))
 }
