@@ -3,6 +3,8 @@
 //! (`official_industries.code` -> `["62", "63"]`). Missing or null on the way
 //! gives null. This file knows nothing of formats or types' encodings.
 
+use std::io::{self, Write};
+
 use serde_json::Value;
 
 /// The type of an output column (SPEC section 4).
@@ -126,12 +128,33 @@ impl Extracted<'_> {
         match self {
             Extracted::Missing => Value::Null,
             Extracted::One(v) => v.clone(),
-            Extracted::Many(items) => Value::Array(items.into_iter().map(|e| e.into_value()).collect()),
+            Extracted::Many(items) => {
+                Value::Array(items.into_iter().map(|e| e.into_value()).collect())
+            }
         }
     }
 
     pub fn is_null(&self) -> bool {
         matches!(self, Extracted::Missing | Extracted::One(Value::Null))
+    }
+
+    /// Writes the value as compact JSON text (missing is `null`; a path
+    /// through a list gives a JSON array). No allocation beyond what `out` does.
+    pub fn write_json<W: Write>(&self, out: &mut W) -> io::Result<()> {
+        match self {
+            Extracted::Missing => out.write_all(b"null"),
+            Extracted::One(v) => serde_json::to_writer(out, v).map_err(io::Error::from),
+            Extracted::Many(items) => {
+                out.write_all(b"[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.write_all(b",")?;
+                    }
+                    item.write_json(out)?;
+                }
+                out.write_all(b"]")
+            }
+        }
     }
 }
 
@@ -144,7 +167,9 @@ fn extract_from<'a>(value: &'a Value, rest: &[String]) -> Extracted<'a> {
             Some(next) => extract_from(next, tail),
             None => Extracted::Missing,
         },
-        Value::Array(items) => Extracted::Many(items.iter().map(|item| extract_from(item, rest)).collect()),
+        Value::Array(items) => {
+            Extracted::Many(items.iter().map(|item| extract_from(item, rest)).collect())
+        }
         _ => Extracted::Missing,
     }
 }
@@ -173,19 +198,29 @@ mod tests {
             ("nope", Value::Null),
             ("business_id.deeper", Value::Null),
             ("official_industries.code", json!(["62", "63", null])),
-            ("official_industries", json!([{"code": "62"}, {"code": "63", "description": "x"}, {}])),
+            (
+                "official_industries",
+                json!([{"code": "62"}, {"code": "63", "description": "x"}, {}]),
+            ),
             ("tags", json!(["a", "b"])),
             ("nested.a", json!([[1], [2]])),
             ("financial_data", json!({"revenue": 10, "profit": null})),
         ];
         for (path, want) in cases {
-            assert_eq!(&FieldPath::parse(path).extract_value(&record), want, "path {path}");
+            assert_eq!(
+                &FieldPath::parse(path).extract_value(&record),
+                want,
+                "path {path}"
+            );
         }
     }
 
     #[test]
     fn column_names_replace_dots() {
-        assert_eq!(Column::for_field("financial_data.revenue", ColumnType::Json).name, "financial_data_revenue");
+        assert_eq!(
+            Column::for_field("financial_data.revenue", ColumnType::Json).name,
+            "financial_data_revenue"
+        );
     }
 
     #[test]

@@ -68,20 +68,7 @@ pub fn check_supported(format: Format, compression: Compression) -> Result<(), S
 /// `null`; a path through a list gives a JSON array). No allocation beyond
 /// what `out` does.
 pub fn write_json<W: Write>(out: &mut W, value: &Extracted<'_>) -> io::Result<()> {
-    match value {
-        Extracted::Missing => out.write_all(b"null"),
-        Extracted::One(v) => serde_json::to_writer(out, v).map_err(io::Error::from),
-        Extracted::Many(items) => {
-            out.write_all(b"[")?;
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.write_all(b",")?;
-                }
-                write_json(out, item)?;
-            }
-            out.write_all(b"]")
-        }
-    }
+    value.write_json(out)
 }
 
 #[cfg(test)]
