@@ -1,8 +1,11 @@
 //! CSV part encoder (SPEC section 4): RFC 4180 via the `csv` crate, `\n`
-//! line ends, a header row of column names, UTF-8 without BOM. Strings are
-//! written raw; numbers as serde_json's own text; bools `true`/`false`;
-//! null or missing as an empty field; lists and objects as compact JSON.
-//! It does not type-check values against the column types.
+//! line ends, a header row of column names, UTF-8 without BOM. Values are
+//! converted to their column types first (`schema::TypeErrors`), then:
+//! strings raw; integers and floats as JSON numbers (a float64 `12` is
+//! `12.0`); bools `true`/`false`; dates `2023-01-31`; timestamps
+//! `2023-01-31T09:24:30.201000Z`; lists as compact JSON arrays; null or
+//! missing as an empty field. A `json` column writes strings raw and other
+//! values as compact JSON (what schema-less runs always did).
 
 use std::path::PathBuf;
 
@@ -10,13 +13,14 @@ use serde_json::Value;
 
 use super::compress::{Compressed, PartSink, SinkSummary};
 use super::encoder::{PartEncoder, WRITE_BUFFER_BYTES, write_json};
+use super::encoder::{type_error, write_cell_json};
 use super::error::SinkError;
 use crate::job::Compression;
-use crate::schema::{Column, Extracted, FieldPath};
+use crate::schema::{Cell, Column, Extracted, TypeErrors, format_date, format_timestamp};
 
 pub struct CsvEncoder {
     writer: csv::Writer<Compressed>,
-    paths: Vec<FieldPath>,
+    columns: Vec<Column>,
     names: Vec<String>,
     path: PathBuf,
     /// Reused for numbers, lists and objects.
@@ -40,7 +44,7 @@ impl CsvEncoder {
             .from_writer(out);
         let mut encoder = CsvEncoder {
             writer,
-            paths: columns.iter().map(|c| c.path.clone()).collect(),
+            columns: columns.to_vec(),
             names: columns.iter().map(|c| c.name.clone()).collect(),
             path,
             scratch: Vec::with_capacity(256),
@@ -65,7 +69,8 @@ impl CsvEncoder {
         }
     }
 
-    fn write_field(&mut self, value: &Extracted<'_>) -> Result<(), csv::Error> {
+    /// A `json` column's value, written as before typed columns existed.
+    fn write_json_field(&mut self, value: &Extracted<'_>) -> Result<(), csv::Error> {
         match value {
             Extracted::Missing | Extracted::One(Value::Null) => self.writer.write_field(b""),
             Extracted::One(Value::String(s)) => self.writer.write_field(s.as_bytes()),
@@ -79,19 +84,44 @@ impl CsvEncoder {
             }
         }
     }
+
+    fn write_cell(&mut self, cell: &Cell<'_>) -> Result<(), csv::Error> {
+        match cell {
+            Cell::Null => self.writer.write_field(b""),
+            Cell::Str(s) => self.writer.write_field(s.as_bytes()),
+            Cell::Bool(b) => self.writer.write_field(if *b { "true" } else { "false" }),
+            Cell::Date(d) => self.writer.write_field(format_date(*d)),
+            Cell::Timestamp(t) => self.writer.write_field(format_timestamp(*t)),
+            Cell::Json(v) => self.write_json_field(v),
+            Cell::Int(_) | Cell::Float(_) | Cell::List(_) => {
+                self.scratch.clear();
+                write_cell_json(&mut self.scratch, cell)?;
+                self.writer.write_field(&self.scratch)
+            }
+        }
+    }
 }
 
 impl PartEncoder for CsvEncoder {
-    fn write(&mut self, records: &[Value], first_record: u64) -> Result<(), SinkError> {
+    fn write(
+        &mut self,
+        records: &[Value],
+        first_record: u64,
+        errors: &mut TypeErrors,
+    ) -> Result<(), SinkError> {
         for (i, record) in records.iter().enumerate() {
-            for c in 0..self.paths.len() {
-                let value = self.paths[c].extract(record);
-                if let Err(e) = self.write_field(&value) {
-                    return Err(self.csv_error(e, Some(first_record + i as u64), c));
+            let index = first_record + i as u64;
+            for c in 0..self.columns.len() {
+                let value = self.columns[c].path.extract(record);
+                let cell = errors
+                    .convert(&self.columns[c], &value, index)
+                    .map_err(|m| type_error(&self.path, m))?;
+                if let Err(e) = self.write_cell(&cell) {
+                    return Err(self.csv_error(e, Some(index), c));
                 }
             }
             if let Err(e) = self.writer.write_record(None::<&[u8]>) {
-                return Err(self.csv_error(e, Some(first_record + i as u64), 0));
+                return Err(self.csv_error(e, Some(index), 0));
             }
         }
         Ok(())
@@ -127,7 +157,7 @@ mod tests {
         let mut enc: Box<dyn PartEncoder> = Box::new(
             CsvEncoder::new(cols, PartSink::create(&path).unwrap(), Compression::None).unwrap(),
         );
-        enc.write(records, 0).unwrap();
+        enc.write(records, 0, &mut TypeErrors::default()).unwrap();
         enc.finish().unwrap();
         std::fs::read_to_string(&path).unwrap()
     }
@@ -221,7 +251,7 @@ mod tests {
             .and_then(|enc| {
                 let mut enc: Box<dyn PartEncoder> = Box::new(enc);
                 let big = vec![json!({"id": "x".repeat(1000)}); 1000];
-                enc.write(&big, 0)?;
+                enc.write(&big, 0, &mut TypeErrors::default())?;
                 enc.finish()
             });
         match result {
