@@ -271,7 +271,7 @@ mod tests {
             col("lf", "lf", ColumnType::ListFloat64),
             col("j", "ind", ColumnType::Json),
         ];
-        let records = vec![
+        let records = [
             json!({"s": "Äö", "i": 7, "f": 1.5, "b": true, "d": "2023-01-31",
                    "t": "2023-01-31T09:24:30.201000", "ind": [{"code": "62"}, {}],
                    "li": [1, null], "lf": [1, 2.5]}),

@@ -240,6 +240,78 @@ mod tests {
         );
     }
 
+    fn typed(kind: ColumnType) -> Vec<Column> {
+        vec![
+            Column::for_field("id", ColumnType::Json),
+            Column::for_field("v", kind),
+        ]
+    }
+
+    #[test]
+    fn typed_field_table() {
+        use ColumnType::*;
+        let cases: &[(ColumnType, Value, &str)] = &[
+            (String, json!("a,b"), "\"a,b\""),
+            (String, json!(12), "12"),
+            (Int64, json!(12), "12"),
+            (Int64, json!(12.0), "12"),
+            (Float64, json!(12), "12.0"),
+            (Float64, json!(0.1), "0.1"),
+            (Bool, json!(true), "true"),
+            (Date, json!("2023-01-31T09:24:30"), "2023-01-31"),
+            (
+                Timestamp,
+                json!("2023-01-31T09:24:30.2"),
+                "2023-01-31T09:24:30.200000Z",
+            ),
+            (
+                Timestamp,
+                json!("2023-01-31T11:24:30+02:00"),
+                "2023-01-31T09:24:30.000000Z",
+            ),
+            (ListString, json!(["62", null]), "\"[\"\"62\"\",null]\""),
+            (ListInt64, json!([1, 2]), "\"[1,2]\""),
+            (ListFloat64, json!([24.9, 60]), "\"[24.9,60.0]\""),
+            (Json, json!("raw"), "raw"),
+            (Int64, Value::Null, ""),
+        ];
+        for (kind, value, want) in cases {
+            let text = encode(&typed(*kind), &[json!({"id": 1, "v": value})]);
+            assert_eq!(
+                text,
+                format!("id,v\n1,{want}\n"),
+                "{} <- {value}",
+                kind.name()
+            );
+        }
+    }
+
+    #[test]
+    fn typed_mismatch_fails_naming_record_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part.csv");
+        let cols = typed(ColumnType::Int64);
+        let mut enc: Box<dyn PartEncoder> = Box::new(
+            CsvEncoder::new(&cols, PartSink::create(&path).unwrap(), Compression::None).unwrap(),
+        );
+        let records = [json!({"id": 1, "v": 1}), json!({"id": 2, "v": "12"})];
+        let err = enc
+            .write(&records, 500, &mut TypeErrors::default())
+            .unwrap_err();
+        match err {
+            SinkError::Encode {
+                record,
+                column,
+                reason,
+                ..
+            } => {
+                assert_eq!((record, column.as_str()), (501, "v"));
+                assert!(reason.contains("\"12\""), "{reason}");
+            }
+            other => panic!("expected Encode, got {other:?}"),
+        }
+    }
+
     #[test]
     fn disk_full_is_an_io_error_naming_the_file() {
         let Ok(file) = OpenOptions::new().write(true).open("/dev/full") else {

@@ -198,6 +198,36 @@ mod tests {
     }
 
     #[test]
+    fn typed_values_are_written_converted() {
+        let cols = vec![
+            Column::for_field("i", ColumnType::Int64),
+            Column::for_field("f", ColumnType::Float64),
+            Column::for_field("d", ColumnType::Date),
+            Column::for_field("t", ColumnType::Timestamp),
+            Column::for_field("l.c", ColumnType::ListString),
+            Column::for_field("s", ColumnType::String),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part.jsonl");
+        let mut enc: Box<dyn PartEncoder> = Box::new(
+            JsonlEncoder::new(&cols, PartSink::create(&path).unwrap(), Compression::None).unwrap(),
+        );
+        let record = json!({"i": 3.0, "f": 2, "d": "2023-01-31", "t": "2023-01-31 09:24:30",
+                            "l": [{"c": "62"}, {}], "s": 5, "x": "bad"});
+        let mut errors = TypeErrors::new(crate::schema::OnTypeError::Null);
+        enc.write(&[record, json!({"i": "x"})], 0, &mut errors)
+            .unwrap();
+        enc.finish().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"i\":3,\"f\":2.0,\"d\":\"2023-01-31\",\"t\":\"2023-01-31T09:24:30.000000Z\",\
+             \"l_c\":[\"62\",null],\"s\":\"5\"}\n\
+             {\"i\":null,\"f\":null,\"d\":null,\"t\":null,\"l_c\":null,\"s\":null}\n"
+        );
+        assert_eq!(errors.counts().get("i"), Some(&1));
+    }
+
+    #[test]
     fn no_columns_gives_empty_objects() {
         let text = encode(&[], &[json!({"a": 1})], Compression::None);
         assert_eq!(text, b"{}\n");
