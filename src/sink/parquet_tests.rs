@@ -482,3 +482,48 @@ fn snapshot_rotates_parquet_parts_and_merges_type_errors() {
     let want: Vec<String> = (0..600).map(|i| format!("FI{i:04}")).collect();
     assert_eq!(ids, want);
 }
+
+#[test]
+fn organizations_schema_takes_sandbox_shaped_records_without_type_errors() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/organizations.toml");
+    let schema = crate::schema::load_schema(&path, &[]).unwrap();
+    let records = vec![
+        json!({"business_id": "FI10000003", "name": "Mäkelä \"Oy\", Ab\nc/o X", "founded": "1998-04-30",
+               "legal_entity": "osakeyhtiö",
+               "official_industries": [{"code": "62010", "description": "Ohjelmistot"}],
+               "financial_data": {"revenue": 1_200_000, "employees": 8, "year": 2023, "profit": -36_000},
+               "visiting_address": {"city": "Helsinki", "postal_code": "00100", "coordinates": [24.941, 60.17]},
+               "technology_data": [{"name": "React"}, {"name": "AWS"}],
+               "modifications": {"basic": "2024-03-01T10:00:00.000001", "financial_statements": "2024-03-01T10:00:00.000000"}}),
+        json!({"business_id": "FI10000010", "name": "Tyhjä Oy", "founded": null, "legal_entity": "osakeyhtiö",
+               "official_industries": [], "financial_data": null, "visiting_address": null,
+               "technology_data": [], "modifications": {"basic": "2024-01-01T00:00:00.000000"}}),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p.parquet");
+    let mut errors = TypeErrors::new(OnTypeError::Fail);
+    write_part(
+        &out,
+        &schema.columns,
+        &records,
+        Compression::Zstd,
+        &mut errors,
+    )
+    .unwrap();
+    let (meta, batches) = read(&out);
+    assert_eq!(meta.file_metadata().num_rows(), 2);
+    let names: Vec<String> = batches[0]
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let want: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
+    assert_eq!(names, want);
+    let tech = batches[0].schema().index_of("technologies").unwrap();
+    let tech = batches[0].column(tech).as_list::<i32>();
+    assert_eq!(
+        (tech.value(0).len(), tech.value(1).len(), tech.is_null(1)),
+        (2, 0, false)
+    );
+}
