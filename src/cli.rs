@@ -53,6 +53,11 @@ pub enum Command {
     },
     /// Print how many records match the job's query (count endpoint).
     Count(SingleJobArgs),
+    /// Schema files.
+    Schema {
+        #[command(subcommand)]
+        command: SchemaCommand,
+    },
     /// Serve the simulated Vainu API on 127.0.0.1 until Ctrl-C.
     Sandbox(SandboxArgs),
 }
@@ -61,6 +66,18 @@ pub enum Command {
 pub enum AuthCommand {
     /// Get a token and print its type, scope and lifetime.
     Check(SingleJobArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// Print a schema file inferred from sampled records of the job's query.
+    Infer {
+        #[command(flatten)]
+        job: SingleJobArgs,
+        /// How many records to sample (from the start of the result).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+        sample: u64,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -19,7 +19,7 @@ use crate::auth::{AuthError, TokenEndpoint, Tokens};
 use crate::exit::{Exit, ExitStatus};
 use crate::fetch::{self, ApiClient, FetchError, Gate, Pager, PagerPlan, RetryPolicy};
 use crate::job::Job;
-use crate::schema::{Column, ColumnType, FieldPath};
+use crate::schema::{Column, FieldPath, OnTypeError, infer};
 use crate::sink::{
     self, Manifest, ManifestApi, ManifestRequest, SinkError, SnapshotOptions, SnapshotWriter, Stats, Window,
 };
@@ -214,14 +214,14 @@ impl Dedup {
     }
 }
 
-/// The columns of a snapshot. Without a schema file: the job's fields, in
-/// order, as JSON values.
-fn columns(job: &Job) -> Vec<Column> {
-    job.query
-        .fields
-        .iter()
-        .map(|f| Column::for_field(f, ColumnType::Json))
-        .collect()
+/// The columns of a snapshot and the type-error policy: the schema file's,
+/// or the job's fields with types inferred from the first page (strict:
+/// a later value that does not fit fails the run rather than vanish).
+fn snapshot_columns(job: &Job, first_page: &[Value]) -> (Vec<Column>, OnTypeError) {
+    match &job.schema {
+        Some(schema) => (schema.columns.clone(), schema.on_type_error),
+        None => (infer(&job.query.fields, first_page), OnTypeError::Fail),
+    }
 }
 
 pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunError> {
@@ -260,16 +260,6 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
     let body = request_body(job, &effective.filter);
     let body_json = Value::Object(body.clone());
     let body_sha = sha256_hex(body_json.to_string().as_bytes());
-    let columns = columns(job);
-    let mut writer = SnapshotWriter::create(
-        &target,
-        SnapshotOptions {
-            format: job.output.format,
-            compression: job.output.compression,
-            rows_per_file: job.output.rows_per_file,
-            columns: columns.clone(),
-        },
-    )?;
     let mut pager = Pager::new(
         client.clone(),
         PagerPlan {
@@ -289,24 +279,53 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
         dropped: 0,
     });
     let mut envelope_count = None;
-    while let Some(page) = pager.next().await {
-        let mut page = match page {
-            Ok(p) => p,
-            Err(e) => {
-                writer.abort();
+    // The writer opens at the first page: without a schema file its column
+    // types are inferred from that page.
+    let mut writer: Option<SnapshotWriter> = None;
+    let mut columns = Vec::new();
+    loop {
+        let page = match pager.next().await {
+            None => None,
+            Some(Ok(page)) => Some(page),
+            Some(Err(e)) => {
+                if let Some(w) = writer {
+                    w.abort();
+                }
                 return Err(e.into());
             }
         };
+        let w = match writer.as_mut() {
+            Some(w) => w,
+            None => {
+                let (cols, on_type_error) = snapshot_columns(job, page.as_ref().map_or(&[][..], |p| &p.records));
+                columns = cols;
+                let opened = SnapshotWriter::create(
+                    &target,
+                    SnapshotOptions {
+                        format: job.output.format,
+                        compression: job.output.compression,
+                        rows_per_file: job.output.rows_per_file,
+                        columns: columns.clone(),
+                        on_type_error,
+                    },
+                )?;
+                writer.insert(opened)
+            }
+        };
+        let Some(mut page) = page else { break };
         envelope_count = envelope_count.or(page.envelope_count);
         if let Some(d) = dedup.as_mut() {
             d.retain(&mut page.records);
         }
-        if let Err(e) = writer.write(&page.records) {
+        if let Err(e) = w.write(&page.records) {
             pager.stop();
-            writer.abort();
+            if let Some(w) = writer {
+                w.abort();
+            }
             return Err(e.into());
         }
     }
+    let writer = writer.expect("the writer opens before the loop ends");
     let duplicates = dedup.as_ref().map_or(0, |d| d.dropped);
     let records = writer.records();
     let expected = expected.or(envelope_count);
@@ -351,7 +370,7 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
         records,
         expected_records: expected,
         duplicates_dropped: duplicates,
-        type_errors: Default::default(),
+        type_errors: writer.type_errors().clone(),
         files: Vec::new(),
         schema: columns.iter().map(Into::into).collect(),
         stats: stats.clone(),

@@ -28,18 +28,46 @@ fn column_names(fields: &[&str]) -> Vec<String> {
     fields.iter().map(|f| f.replace('.', "_")).collect()
 }
 
+/// The types a schema-less run infers for the sandbox's fields.
+fn inferred_type(field: &str) -> &'static str {
+    match field {
+        "founded" => "date",
+        "financial_data.revenue" => "int64",
+        "financial_data" | "technology_data" => "json",
+        "official_industries.code" => "list<string>",
+        "visiting_address.coordinates" => "list<float64>",
+        "modifications.basic" => "timestamp",
+        _ => "string",
+    }
+}
+
+fn assert_inferred_types(snapshot: &std::path::Path, fields: &[&str]) -> Vec<String> {
+    let types = manifest_types(snapshot);
+    let want: Vec<(String, String)> = fields
+        .iter()
+        .map(|f| (f.replace('.', "_"), inferred_type(f).to_string()))
+        .collect();
+    assert_eq!(
+        types, want,
+        "types inferred from the first page, recorded in the manifest"
+    );
+    types.into_iter().map(|(_, t)| t).collect()
+}
+
 fn assert_csv_matches(snapshot: &std::path::Path, expected: &[Vec<Value>], fields: &[&str]) {
+    let types = assert_inferred_types(snapshot, fields);
     let (header, rows) = read_csv(snapshot);
     assert_eq!(header, column_names(fields));
     assert_eq!(rows.len(), expected.len(), "row count");
     for (i, (row, want)) in rows.iter().zip(expected).enumerate() {
         for (j, field) in fields.iter().enumerate() {
-            assert_eq!(row[j], csv_text(&want[j]), "row {i}, field {field}");
+            assert_eq!(row[j], csv_text(&typed(&want[j], &types[j])), "row {i}, field {field}");
         }
     }
 }
 
 fn assert_jsonl_matches(snapshot: &std::path::Path, expected: &[Vec<Value>], fields: &[&str]) {
+    let types = assert_inferred_types(snapshot, fields);
     let rows = read_jsonl(snapshot);
     assert_eq!(rows.len(), expected.len(), "row count");
     let names = column_names(fields);
@@ -47,7 +75,7 @@ fn assert_jsonl_matches(snapshot: &std::path::Path, expected: &[Vec<Value>], fie
         let keys: Vec<&String> = row.keys().collect();
         assert_eq!(keys, names.iter().collect::<Vec<_>>(), "row {i}: keys in column order");
         for (j, name) in names.iter().enumerate() {
-            assert_eq!(row[name], want[j], "row {i}, field {}", fields[j]);
+            assert_eq!(row[name], typed(&want[j], &types[j]), "row {i}, field {}", fields[j]);
         }
     }
 }

@@ -6,11 +6,12 @@ mod count;
 mod logging;
 mod run;
 mod sandbox;
+mod schema;
 mod validate;
 
 pub use logging::init_logging;
 
-use crate::cli::{AuthCommand, Cli, Command};
+use crate::cli::{AuthCommand, Cli, Command, SchemaCommand};
 use crate::exit::Exit;
 
 /// Run the command; every error has been printed by the time this returns.
@@ -29,6 +30,9 @@ pub fn dispatch(cli: Cli) -> Exit {
             command: AuthCommand::Check(args),
         } => runtime.block_on(auth::check(args)),
         Command::Count(args) => runtime.block_on(count::count(args)),
+        Command::Schema {
+            command: SchemaCommand::Infer { job, sample },
+        } => runtime.block_on(schema::infer(job, sample)),
         Command::Sandbox(args) => runtime.block_on(sandbox::serve(args)),
     }
 }

@@ -12,10 +12,12 @@ use crate::exit::{Exit, ExitStatus};
 /// Display: one problem per line, `FILE:LINE: message`, or `FILE: message`
 /// when the problem has no line (a missing section, an unset override).
 #[derive(Debug, thiserror::Error)]
-#[error("{}", render(.file, .problems))]
+#[error("{}", render(.file, .problems, .schema.as_ref()))]
 pub struct LoadError {
     pub file: PathBuf,
     pub problems: Vec<Problem>,
+    /// Problems of the job's schema file, printed with that file's lines.
+    pub schema: Option<crate::schema::SchemaError>,
 }
 
 /// One thing wrong with a job file. `line` is 1-based.
@@ -49,6 +51,7 @@ impl LoadError {
         LoadError {
             file: file.to_path_buf(),
             problems: vec![Problem::near(None, message)],
+            schema: None,
         }
     }
 
@@ -58,6 +61,7 @@ impl LoadError {
         LoadError {
             file: file.to_path_buf(),
             problems,
+            schema: None,
         }
     }
 }
@@ -68,15 +72,12 @@ impl ExitStatus for LoadError {
     }
 }
 
-fn render(file: &Path, problems: &[Problem]) -> String {
-    let mut out = String::new();
-    for (i, p) in problems.iter().enumerate() {
-        if i > 0 {
-            out.push('\n');
-        }
-        out.push_str(&Line(file, p).to_string());
+fn render(file: &Path, problems: &[Problem], schema: Option<&crate::schema::SchemaError>) -> String {
+    let mut lines: Vec<String> = problems.iter().map(|p| Line(file, p).to_string()).collect();
+    if let Some(schema) = schema {
+        lines.push(schema.to_string());
     }
-    out
+    lines.join("\n")
 }
 
 struct Line<'a>(&'a Path, &'a Problem);

@@ -70,7 +70,10 @@ pub(super) fn minimal(extra: &str) -> String {
 #[test]
 fn full_job_resolves_every_field() {
     let fx = Fixture::new();
-    fx.write("schemas/org.toml", "[[columns]]\nname = \"x\"\n");
+    fx.write(
+        "schemas/org.toml",
+        "[[columns]]\nname = \"business_id\"\ntype = \"string\"\n\n[[columns]]\nname = \"revenue\"\npath = \"financial_data.revenue\"\ntype = \"int64\"\n",
+    );
     fx.write("jobs/q.json", "{\"?EQ\": {\"founded\": 2001}}");
     let text = r#"
 name = "full-job_1"
@@ -396,12 +399,20 @@ fn name_defaults_to_a_valid_stem_only() {
 #[test]
 fn schema_lets_fields_be_omitted() {
     let fx = Fixture::new();
-    fx.write("schemas/s.toml", "");
+    fx.write(
+        "schemas/s.toml",
+        "[[columns]]\nname = \"business_id\"\ntype = \"string\"\n\n[[columns]]\nname = \"city\"\npath = \"visiting_address.city\"\ntype = \"string\"\n",
+    );
     std::fs::create_dir_all(fx.dir.path().join("jobs/adir")).expect("mkdir");
     let text =
         format!("{CREDS}[query]\ndatabase = \"FI\"\nkey = \"business_id\"\n[output]\nschema = \"../schemas/s.toml\"\n");
     let job = fx.load("jobs/s.toml", &text, &default_env()).expect("schema job");
-    assert!(job.query.fields.is_empty());
+    assert_eq!(
+        job.query.fields,
+        ["business_id", "visiting_address.city"],
+        "the schema's paths are asked for"
+    );
+    assert_eq!(job.schema.as_ref().map(|s| s.columns.len()), Some(2));
     assert_eq!(job.query.key.as_deref(), Some("business_id"));
     let text = text.replace("../schemas/s.toml", "adir");
     let got = problems(fx.load("jobs/s.toml", &text, &default_env()));

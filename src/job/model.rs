@@ -26,6 +26,8 @@ pub struct Job {
     pub rate_limit: RateLimit,
     pub retry: Retry,
     pub output: Output,
+    /// The loaded schema file (`output.schema`), when the job names one.
+    pub schema: Option<crate::schema::Schema>,
 }
 
 #[derive(Debug, Clone)]

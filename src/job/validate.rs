@@ -66,6 +66,7 @@ pub(crate) fn validate(
         rate_limit,
         retry,
         output: output?,
+        schema: None,
     })
 }
 

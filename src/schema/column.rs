@@ -3,6 +3,8 @@
 //! (`official_industries.code` -> `["62", "63"]`). Missing or null on the way
 //! gives null. This file knows nothing of formats or types' encodings.
 
+use std::io::{self, Write};
+
 use serde_json::Value;
 
 /// The type of an output column (SPEC section 4).
@@ -132,6 +134,25 @@ impl Extracted<'_> {
 
     pub fn is_null(&self) -> bool {
         matches!(self, Extracted::Missing | Extracted::One(Value::Null))
+    }
+
+    /// Writes the value as compact JSON text (missing is `null`; a path
+    /// through a list gives a JSON array). No allocation beyond what `out` does.
+    pub fn write_json<W: Write>(&self, out: &mut W) -> io::Result<()> {
+        match self {
+            Extracted::Missing => out.write_all(b"null"),
+            Extracted::One(v) => serde_json::to_writer(out, v).map_err(io::Error::from),
+            Extracted::Many(items) => {
+                out.write_all(b"[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.write_all(b",")?;
+                    }
+                    item.write_json(out)?;
+                }
+                out.write_all(b"]")
+            }
+        }
     }
 }
 

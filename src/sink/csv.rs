@@ -1,8 +1,11 @@
 //! CSV part encoder (SPEC section 4): RFC 4180 via the `csv` crate, `\n`
-//! line ends, a header row of column names, UTF-8 without BOM. Strings are
-//! written raw; numbers as serde_json's own text; bools `true`/`false`;
-//! null or missing as an empty field; lists and objects as compact JSON.
-//! It does not type-check values against the column types.
+//! line ends, a header row of column names, UTF-8 without BOM. Values are
+//! converted to their column types first (`schema::TypeErrors`), then:
+//! strings raw; integers and floats as JSON numbers (a float64 `12` is
+//! `12.0`); bools `true`/`false`; dates `2023-01-31`; timestamps
+//! `2023-01-31T09:24:30.201000Z`; lists as compact JSON arrays; null or
+//! missing as an empty field. A `json` column writes strings raw and other
+//! values as compact JSON (what schema-less runs always did).
 
 use std::path::PathBuf;
 
@@ -10,13 +13,14 @@ use serde_json::Value;
 
 use super::compress::{Compressed, PartSink, SinkSummary};
 use super::encoder::{PartEncoder, WRITE_BUFFER_BYTES, write_json};
+use super::encoder::{type_error, write_cell_json};
 use super::error::SinkError;
 use crate::job::Compression;
-use crate::schema::{Column, Extracted, FieldPath};
+use crate::schema::{Cell, Column, Extracted, TypeErrors, format_date, format_timestamp};
 
 pub struct CsvEncoder {
     writer: csv::Writer<Compressed>,
-    paths: Vec<FieldPath>,
+    columns: Vec<Column>,
     names: Vec<String>,
     path: PathBuf,
     /// Reused for numbers, lists and objects.
@@ -36,7 +40,7 @@ impl CsvEncoder {
             .from_writer(out);
         let mut encoder = CsvEncoder {
             writer,
-            paths: columns.iter().map(|c| c.path.clone()).collect(),
+            columns: columns.to_vec(),
             names: columns.iter().map(|c| c.name.clone()).collect(),
             path,
             scratch: Vec::with_capacity(256),
@@ -61,7 +65,8 @@ impl CsvEncoder {
         }
     }
 
-    fn write_field(&mut self, value: &Extracted<'_>) -> Result<(), csv::Error> {
+    /// A `json` column's value, written as before typed columns existed.
+    fn write_json_field(&mut self, value: &Extracted<'_>) -> Result<(), csv::Error> {
         match value {
             Extracted::Missing | Extracted::One(Value::Null) => self.writer.write_field(b""),
             Extracted::One(Value::String(s)) => self.writer.write_field(s.as_bytes()),
@@ -73,19 +78,39 @@ impl CsvEncoder {
             }
         }
     }
+
+    fn write_cell(&mut self, cell: &Cell<'_>) -> Result<(), csv::Error> {
+        match cell {
+            Cell::Null => self.writer.write_field(b""),
+            Cell::Str(s) => self.writer.write_field(s.as_bytes()),
+            Cell::Bool(b) => self.writer.write_field(if *b { "true" } else { "false" }),
+            Cell::Date(d) => self.writer.write_field(format_date(*d)),
+            Cell::Timestamp(t) => self.writer.write_field(format_timestamp(*t)),
+            Cell::Json(v) => self.write_json_field(v),
+            Cell::Int(_) | Cell::Float(_) | Cell::List(_) => {
+                self.scratch.clear();
+                write_cell_json(&mut self.scratch, cell)?;
+                self.writer.write_field(&self.scratch)
+            }
+        }
+    }
 }
 
 impl PartEncoder for CsvEncoder {
-    fn write(&mut self, records: &[Value], first_record: u64) -> Result<(), SinkError> {
+    fn write(&mut self, records: &[Value], first_record: u64, errors: &mut TypeErrors) -> Result<(), SinkError> {
         for (i, record) in records.iter().enumerate() {
-            for c in 0..self.paths.len() {
-                let value = self.paths[c].extract(record);
-                if let Err(e) = self.write_field(&value) {
-                    return Err(self.csv_error(e, Some(first_record + i as u64), c));
+            let index = first_record + i as u64;
+            for c in 0..self.columns.len() {
+                let value = self.columns[c].path.extract(record);
+                let cell = errors
+                    .convert(&self.columns[c], &value, index)
+                    .map_err(|m| type_error(&self.path, m))?;
+                if let Err(e) = self.write_cell(&cell) {
+                    return Err(self.csv_error(e, Some(index), c));
                 }
             }
             if let Err(e) = self.writer.write_record(None::<&[u8]>) {
-                return Err(self.csv_error(e, Some(first_record + i as u64), 0));
+                return Err(self.csv_error(e, Some(index), 0));
             }
         }
         Ok(())
@@ -117,7 +142,7 @@ mod tests {
         let path = dir.path().join("part.csv");
         let mut enc: Box<dyn PartEncoder> =
             Box::new(CsvEncoder::new(cols, PartSink::create(&path).unwrap(), Compression::None).unwrap());
-        enc.write(records, 0).unwrap();
+        enc.write(records, 0, &mut TypeErrors::default()).unwrap();
         enc.finish().unwrap();
         std::fs::read_to_string(&path).unwrap()
     }
@@ -195,6 +220,60 @@ mod tests {
         );
     }
 
+    fn typed(kind: ColumnType) -> Vec<Column> {
+        vec![Column::for_field("id", ColumnType::Json), Column::for_field("v", kind)]
+    }
+
+    #[test]
+    fn typed_field_table() {
+        use ColumnType::*;
+        let cases: &[(ColumnType, Value, &str)] = &[
+            (String, json!("a,b"), "\"a,b\""),
+            (String, json!(12), "12"),
+            (Int64, json!(12), "12"),
+            (Int64, json!(12.0), "12"),
+            (Float64, json!(12), "12.0"),
+            (Float64, json!(0.1), "0.1"),
+            (Bool, json!(true), "true"),
+            (Date, json!("2023-01-31T09:24:30"), "2023-01-31"),
+            (Timestamp, json!("2023-01-31T09:24:30.2"), "2023-01-31T09:24:30.200000Z"),
+            (
+                Timestamp,
+                json!("2023-01-31T11:24:30+02:00"),
+                "2023-01-31T09:24:30.000000Z",
+            ),
+            (ListString, json!(["62", null]), "\"[\"\"62\"\",null]\""),
+            (ListInt64, json!([1, 2]), "\"[1,2]\""),
+            (ListFloat64, json!([24.9, 60]), "\"[24.9,60.0]\""),
+            (Json, json!("raw"), "raw"),
+            (Int64, Value::Null, ""),
+        ];
+        for (kind, value, want) in cases {
+            let text = encode(&typed(*kind), &[json!({"id": 1, "v": value})]);
+            assert_eq!(text, format!("id,v\n1,{want}\n"), "{} <- {value}", kind.name());
+        }
+    }
+
+    #[test]
+    fn typed_mismatch_fails_naming_record_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part.csv");
+        let cols = typed(ColumnType::Int64);
+        let mut enc: Box<dyn PartEncoder> =
+            Box::new(CsvEncoder::new(&cols, PartSink::create(&path).unwrap(), Compression::None).unwrap());
+        let records = [json!({"id": 1, "v": 1}), json!({"id": 2, "v": "12"})];
+        let err = enc.write(&records, 500, &mut TypeErrors::default()).unwrap_err();
+        match err {
+            SinkError::Encode {
+                record, column, reason, ..
+            } => {
+                assert_eq!((record, column.as_str()), (501, "v"));
+                assert!(reason.contains("\"12\""), "{reason}");
+            }
+            other => panic!("expected Encode, got {other:?}"),
+        }
+    }
+
     #[test]
     fn disk_full_is_an_io_error_naming_the_file() {
         let Ok(file) = OpenOptions::new().write(true).open("/dev/full") else {
@@ -205,7 +284,7 @@ mod tests {
         let result = CsvEncoder::new(&cols, PartSink::from_file(file, path), Compression::None).and_then(|enc| {
             let mut enc: Box<dyn PartEncoder> = Box::new(enc);
             let big = vec![json!({"id": "x".repeat(1000)}); 1000];
-            enc.write(&big, 0)?;
+            enc.write(&big, 0, &mut TypeErrors::default())?;
             enc.finish()
         });
         match result {

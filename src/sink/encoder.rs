@@ -1,11 +1,13 @@
 //! The one trait every part-file format implements ([`PartEncoder`]), the
 //! factory that picks an implementation for a format, and the JSON-text
-//! helper the text formats share. Format-neutral: an encoder is built from
-//! the columns and a [`PartSink`], then receives records in order. Parquet
-//! plugs in here later; rotation, naming and publishing live in
-//! `snapshot.rs`, not here.
+//! and typed-cell helpers the text formats share, and the mapping of a
+//! type mismatch to a [`SinkError`]. Format-neutral: an encoder is built
+//! from the columns and a [`PartSink`], then receives records in order with
+//! the snapshot's [`TypeErrors`] policy. Rotation, naming and publishing
+//! live in `snapshot.rs`, not here.
 
 use std::io::{self, Write};
+use std::path::Path;
 
 use serde_json::Value;
 
@@ -13,8 +15,9 @@ use super::compress::{PartSink, SinkSummary};
 use super::csv::CsvEncoder;
 use super::error::SinkError;
 use super::jsonl::JsonlEncoder;
+use super::parquet::ParquetEncoder;
 use crate::job::{Compression, Format};
-use crate::schema::{Column, Extracted};
+use crate::schema::{Cell, Column, Extracted, TypeErrors, TypeMismatch, format_date, format_timestamp};
 
 /// Buffer between an encoder and the compression layer.
 pub const WRITE_BUFFER_BYTES: usize = 256 * 1024;
@@ -22,8 +25,9 @@ pub const WRITE_BUFFER_BYTES: usize = 256 * 1024;
 /// Encodes records into one part file.
 pub trait PartEncoder: Send {
     /// Encodes `records`, in order. `first_record` is the index in the whole
-    /// snapshot of `records[0]`, for error messages.
-    fn write(&mut self, records: &[Value], first_record: u64) -> Result<(), SinkError>;
+    /// snapshot of `records[0]`, for error messages. Values are converted to
+    /// their column types under `errors`' policy, which counts the nulled ones.
+    fn write(&mut self, records: &[Value], first_record: u64, errors: &mut TypeErrors) -> Result<(), SinkError>;
 
     /// Writes whatever the format needs at the end, flushes, fsyncs the file
     /// and returns its size and hash.
@@ -41,10 +45,7 @@ pub fn open_encoder(
     match format {
         Format::Csv => Ok(Box::new(CsvEncoder::new(columns, sink, compression)?)),
         Format::Jsonl => Ok(Box::new(JsonlEncoder::new(columns, sink, compression)?)),
-        Format::Parquet => Err(SinkError::Unsupported {
-            format: "parquet",
-            compression: None,
-        }),
+        Format::Parquet => Ok(Box::new(ParquetEncoder::new(columns, sink, compression)?)),
     }
 }
 
@@ -52,10 +53,7 @@ pub fn open_encoder(
 /// with `compression`.
 pub fn check_supported(format: Format, compression: Compression) -> Result<(), SinkError> {
     match (format, compression) {
-        (Format::Parquet, _) => Err(SinkError::Unsupported {
-            format: "parquet",
-            compression: None,
-        }),
+        (Format::Parquet, _) => Ok(()),
         (f, Compression::Snappy) => Err(SinkError::Unsupported {
             format: f.extension(),
             compression: Some("snappy"),
@@ -68,19 +66,48 @@ pub fn check_supported(format: Format, compression: Compression) -> Result<(), S
 /// `null`; a path through a list gives a JSON array). No allocation beyond
 /// what `out` does.
 pub fn write_json<W: Write>(out: &mut W, value: &Extracted<'_>) -> io::Result<()> {
-    match value {
-        Extracted::Missing => out.write_all(b"null"),
-        Extracted::One(v) => serde_json::to_writer(out, v).map_err(io::Error::from),
-        Extracted::Many(items) => {
+    value.write_json(out)
+}
+
+/// Writes a converted cell as JSON (what JSON Lines writes, and CSV for
+/// lists): null, strings quoted, numbers and bools as JSON, dates
+/// `"2023-01-31"`, timestamps `"2023-01-31T09:24:30.201000Z"`, lists as
+/// arrays, and json cells as the extracted value itself.
+pub fn write_cell_json<W: Write>(out: &mut W, cell: &Cell<'_>) -> io::Result<()> {
+    match cell {
+        Cell::Null => out.write_all(b"null"),
+        Cell::Str(s) => serde_json::to_writer(out, s.as_ref()).map_err(io::Error::from),
+        Cell::Int(i) => write!(out, "{i}"),
+        Cell::Float(f) => serde_json::to_writer(out, f).map_err(io::Error::from),
+        Cell::Bool(b) => out.write_all(if *b { b"true" } else { b"false" }),
+        Cell::Date(d) => write!(out, "\"{}\"", format_date(*d)),
+        Cell::Timestamp(t) => write!(out, "\"{}\"", format_timestamp(*t)),
+        Cell::List(items) => {
             out.write_all(b"[")?;
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.write_all(b",")?;
                 }
-                write_json(out, item)?;
+                write_cell_json(out, item)?;
             }
             out.write_all(b"]")
         }
+        Cell::Json(v) => v.write_json(out),
+    }
+}
+
+/// A value that does not fit its column, as the sink's error for `path`.
+pub(crate) fn type_error(path: &Path, m: TypeMismatch) -> SinkError {
+    let hint = if m.why.contains("not nullable") {
+        "set nullable = true for this column in the schema file"
+    } else {
+        "fix the column's type in the schema file, or set on_type_error = \"null\" to write null instead"
+    };
+    SinkError::Encode {
+        path: path.to_path_buf(),
+        record: m.record,
+        column: m.column.clone(),
+        reason: format!("{m}: {hint}"),
     }
 }
 
@@ -121,7 +148,10 @@ mod tests {
             (Format::Csv, Compression::Gzip, true),
             (Format::Jsonl, Compression::Zstd, true),
             (Format::Csv, Compression::Snappy, false),
-            (Format::Parquet, Compression::Zstd, false),
+            (Format::Parquet, Compression::Zstd, true),
+            (Format::Parquet, Compression::Snappy, true),
+            (Format::Parquet, Compression::Gzip, true),
+            (Format::Parquet, Compression::None, true),
         ];
         for (format, compression, ok) in cases {
             assert_eq!(

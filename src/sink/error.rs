@@ -61,6 +61,10 @@ pub enum SinkError {
         reason: String,
     },
 
+    /// The Parquet writer failed for a reason other than I/O (those are `Io`).
+    #[error("cannot write Parquet file {}: {reason}", path.display())]
+    Parquet { path: PathBuf, reason: String },
+
     /// The manifest could not be serialized.
     #[error("cannot serialize the manifest for {}: {source}", path.display())]
     Manifest { path: PathBuf, source: serde_json::Error },

@@ -1,7 +1,10 @@
 //! JSON Lines part encoder: one compact JSON object per record, keys = the
-//! column names in column order, values = the extracted JSON values (null
-//! when missing), `\n` after every line, non-ASCII as raw UTF-8. It does not
-//! type-check values against the column types.
+//! column names in column order, `\n` after every line, non-ASCII as raw
+//! UTF-8. Values are converted to their column types first
+//! (`schema::TypeErrors`) and written as JSON: numbers, bools and strings as
+//! themselves, dates `"2023-01-31"`, timestamps
+//! `"2023-01-31T09:24:30.201000Z"`, lists as arrays, null when missing; a
+//! `json` column writes the extracted value unchanged.
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -9,16 +12,16 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::compress::{Compressed, PartSink, SinkSummary};
-use super::encoder::{PartEncoder, WRITE_BUFFER_BYTES, write_json};
+use super::encoder::{PartEncoder, WRITE_BUFFER_BYTES, type_error, write_cell_json};
 use super::error::SinkError;
 use crate::job::Compression;
-use crate::schema::{Column, FieldPath};
+use crate::schema::{Column, TypeErrors};
 
 pub struct JsonlEncoder {
     out: BufWriter<Compressed>,
     /// Per column, its key already encoded: `"name":` (with a leading `,` after the first).
     keys: Vec<Vec<u8>>,
-    paths: Vec<FieldPath>,
+    columns: Vec<Column>,
     path: PathBuf,
 }
 
@@ -42,27 +45,34 @@ impl JsonlEncoder {
         Ok(JsonlEncoder {
             out,
             keys,
-            paths: columns.iter().map(|c| c.path.clone()).collect(),
+            columns: columns.to_vec(),
             path,
         })
     }
 
-    fn write_record(&mut self, record: &Value) -> std::io::Result<()> {
+    fn write_record(&mut self, record: &Value, index: u64, errors: &mut TypeErrors) -> Result<(), SinkError> {
+        let path = &self.path;
+        let io = |source| SinkError::Io {
+            path: path.clone(),
+            source,
+        };
         if self.keys.is_empty() {
-            self.out.write_all(b"{")?;
+            self.out.write_all(b"{").map_err(io)?;
         }
-        for (key, path) in self.keys.iter().zip(&self.paths) {
-            self.out.write_all(key)?;
-            write_json(&mut self.out, &path.extract(record))?;
+        for (key, column) in self.keys.iter().zip(&self.columns) {
+            let value = column.path.extract(record);
+            let cell = errors.convert(column, &value, index).map_err(|m| type_error(path, m))?;
+            self.out.write_all(key).map_err(io)?;
+            write_cell_json(&mut self.out, &cell).map_err(io)?;
         }
-        self.out.write_all(b"}\n")
+        self.out.write_all(b"}\n").map_err(io)
     }
 }
 
 impl PartEncoder for JsonlEncoder {
-    fn write(&mut self, records: &[Value], _first_record: u64) -> Result<(), SinkError> {
-        for record in records {
-            self.write_record(record).map_err(SinkError::io(&self.path))?;
+    fn write(&mut self, records: &[Value], first_record: u64, errors: &mut TypeErrors) -> Result<(), SinkError> {
+        for (i, record) in records.iter().enumerate() {
+            self.write_record(record, first_record + i as u64, errors)?;
         }
         Ok(())
     }
@@ -89,7 +99,7 @@ mod tests {
         let path = dir.path().join("part.jsonl");
         let mut enc: Box<dyn PartEncoder> =
             Box::new(JsonlEncoder::new(&cols, PartSink::create(&path).unwrap(), compression).unwrap());
-        enc.write(records, 0).unwrap();
+        enc.write(records, 0, &mut TypeErrors::default()).unwrap();
         enc.finish().unwrap();
         std::fs::read(&path).unwrap()
     }
@@ -146,6 +156,34 @@ mod tests {
             assert_eq!(back["ind_code"], json!([record["ind"][0]["code"], null]));
             assert_eq!(back["n"], record["n"]);
         }
+    }
+
+    #[test]
+    fn typed_values_are_written_converted() {
+        let cols = vec![
+            Column::for_field("i", ColumnType::Int64),
+            Column::for_field("f", ColumnType::Float64),
+            Column::for_field("d", ColumnType::Date),
+            Column::for_field("t", ColumnType::Timestamp),
+            Column::for_field("l.c", ColumnType::ListString),
+            Column::for_field("s", ColumnType::String),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part.jsonl");
+        let mut enc: Box<dyn PartEncoder> =
+            Box::new(JsonlEncoder::new(&cols, PartSink::create(&path).unwrap(), Compression::None).unwrap());
+        let record = json!({"i": 3.0, "f": 2, "d": "2023-01-31", "t": "2023-01-31 09:24:30",
+                            "l": [{"c": "62"}, {}], "s": 5, "x": "bad"});
+        let mut errors = TypeErrors::new(crate::schema::OnTypeError::Null);
+        enc.write(&[record, json!({"i": "x"})], 0, &mut errors).unwrap();
+        enc.finish().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"i\":3,\"f\":2.0,\"d\":\"2023-01-31\",\"t\":\"2023-01-31T09:24:30.000000Z\",\
+             \"l_c\":[\"62\",null],\"s\":\"5\"}\n\
+             {\"i\":null,\"f\":null,\"d\":null,\"t\":null,\"l_c\":null,\"s\":null}\n"
+        );
+        assert_eq!(errors.counts().get("i"), Some(&1));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::error::SinkError;
 use super::manifest::{Manifest, PartFile, SchemaColumn};
 use super::target::{publish, remove_any, sibling, split_target, sync_dir};
 use crate::job::{Compression, Format};
-use crate::schema::Column;
+use crate::schema::{Column, OnTypeError, TypeErrors};
 
 /// The manifest's file name inside a snapshot.
 pub const MANIFEST_FILE: &str = "_manifest.json";
@@ -27,12 +27,14 @@ pub const SUCCESS_FILE: &str = "_SUCCESS";
 /// How to write the parts of one snapshot.
 #[derive(Debug, Clone)]
 pub struct SnapshotOptions {
-    /// Csv or Jsonl for now; Parquet -> `SinkError::Unsupported`.
     pub format: Format,
-    /// None | Gzip | Zstd for csv/jsonl.
+    /// None | Gzip | Zstd for csv/jsonl; None | Snappy | Gzip | Zstd for parquet.
     pub compression: Compression,
     pub rows_per_file: u64,
     pub columns: Vec<Column>,
+    /// What a value that does not fit its column leads to (the schema's
+    /// `on_type_error`; `Fail` without a schema file).
+    pub on_type_error: OnTypeError,
 }
 
 /// A snapshot published at `path`, with the manifest written into it.
@@ -58,6 +60,8 @@ pub struct SnapshotWriter {
     current: Option<OpenPart>,
     files: Vec<PartFile>,
     records: u64,
+    /// The type-error policy and its per-column counts, over all parts.
+    type_errors: TypeErrors,
     /// The temporary folder is ours to remove on drop.
     armed: bool,
 }
@@ -80,7 +84,9 @@ impl SnapshotWriter {
             remove_any(&tmp).map_err(SinkError::io(&tmp))?;
         }
         fs::create_dir(&tmp).map_err(SinkError::io(&tmp))?;
+        let type_errors = TypeErrors::new(opts.on_type_error);
         Ok(SnapshotWriter {
+            type_errors,
             target: target.to_path_buf(),
             parent,
             tmp,
@@ -116,7 +122,7 @@ impl SnapshotWriter {
             let room = self.opts.rows_per_file - part.records;
             let take = usize::try_from(room).map_or(rest.len(), |room| room.min(rest.len()));
             let (now, later) = rest.split_at(take);
-            part.encoder.write(now, self.records)?;
+            part.encoder.write(now, self.records, &mut self.type_errors)?;
             part.records += take as u64;
             self.records += take as u64;
             rest = later;
@@ -129,10 +135,15 @@ impl SnapshotWriter {
         self.records
     }
 
+    /// Values written as null because they did not fit, per column, so far.
+    pub fn type_errors(&self) -> &std::collections::BTreeMap<String, u64> {
+        self.type_errors.counts()
+    }
+
     /// Closes the last part (an empty run still writes one part file),
     /// fsyncs every file, fills the manifest's `files`, `records`,
-    /// `finished_at` (RFC 3339 UTC, now), `format`, `compression` and
-    /// `schema`, writes `_manifest.json` then `_SUCCESS`, fsyncs the folder
+    /// `finished_at` (RFC 3339 UTC, now), `format`, `compression`,
+    /// `type_errors` and `schema`, writes `_manifest.json` then `_SUCCESS`, fsyncs the folder
     /// and publishes it at the target with one rename (see `target.rs` for
     /// `overwrite`). On error the temporary folder is removed.
     pub fn finish(mut self, mut manifest: Manifest, overwrite: bool) -> Result<Published, SinkError> {
@@ -170,18 +181,19 @@ impl SnapshotWriter {
         manifest.format = self.opts.format.extension().to_string();
         manifest.compression = compression_name(self.opts.compression).to_string();
         manifest.schema = self.opts.columns.iter().map(SchemaColumn::from).collect();
+        manifest.type_errors = self.type_errors.counts().clone();
         write_manifest(&self.tmp, manifest)?;
         write_file(&self.tmp.join(SUCCESS_FILE), b"")?;
         sync_dir(&self.tmp)
     }
 
     fn open(&self) -> Result<OpenPart, SinkError> {
-        let name = format!(
-            "part-{:05}.{}{}",
-            self.files.len(),
-            self.opts.format.extension(),
-            self.opts.compression.suffix()
-        );
+        // Parquet compresses inside the file: no `.zst` / `.gz` suffix.
+        let suffix = match self.opts.format {
+            Format::Parquet => "",
+            Format::Csv | Format::Jsonl => self.opts.compression.suffix(),
+        };
+        let name = format!("part-{:05}.{}{suffix}", self.files.len(), self.opts.format.extension(),);
         let sink = PartSink::create(&self.tmp.join(&name))?;
         let encoder = open_encoder(self.opts.format, self.opts.compression, &self.opts.columns, sink)?;
         Ok(OpenPart {

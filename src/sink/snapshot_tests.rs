@@ -30,6 +30,7 @@ fn opts(format: Format, compression: Compression, rows_per_file: u64) -> Snapsho
         compression,
         rows_per_file,
         columns: columns(),
+        on_type_error: crate::schema::OnTypeError::Fail,
     }
 }
 
@@ -304,7 +305,7 @@ fn unsupported_options_create_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("snap");
     let cases = [
-        opts(Format::Parquet, Compression::Zstd, 10),
+        opts(Format::Parquet, Compression::Zstd, 0),
         opts(Format::Csv, Compression::Snappy, 10),
         opts(Format::Jsonl, Compression::None, 0),
     ];

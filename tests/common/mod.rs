@@ -232,3 +232,27 @@ pub fn manifest(snapshot: &Path) -> Value {
     let text = std::fs::read_to_string(snapshot.join("_manifest.json")).expect("a manifest");
     serde_json::from_str(&text).expect("manifest JSON")
 }
+
+/// The column types a snapshot's manifest records, by column name.
+pub fn manifest_types(snapshot: &Path) -> Vec<(String, String)> {
+    manifest(snapshot)["schema"]
+        .as_array()
+        .expect("schema in the manifest")
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["type"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A data-set value as orgsync writes it into a column of `kind`: zone-less
+/// timestamps are UTC and written with `Z`; everything else as it is.
+pub fn typed(v: &Value, kind: &str) -> Value {
+    match (kind, v) {
+        ("timestamp", Value::String(s)) if !s.ends_with('Z') => Value::String(format!("{s}Z")),
+        _ => v.clone(),
+    }
+}

@@ -1,0 +1,308 @@
+//! JSON records -> Arrow: the Arrow schema of a column list, and
+//! [`BatchBuilder`], one growable Arrow array builder per column that takes
+//! records (converted through `convert.rs` under the `on_type_error`
+//! policy) and hands out a `RecordBatch`. Arrow types: string and json ->
+//! Utf8, int64 -> Int64, float64 -> Float64, bool -> Boolean, date ->
+//! Date32, timestamp -> Timestamp(Microsecond, "UTC"), list<T> -> List of
+//! nullable T (item field "item"). It does not write files.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    ArrayBuilder, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
+use serde_json::Value;
+
+use super::column::{Column, ColumnType};
+use super::convert::{Cell, TypeErrors};
+use super::error::TypeMismatch;
+
+/// The zone every timestamp column carries.
+pub const TIMESTAMP_ZONE: &str = "UTC";
+
+/// The Arrow type of a column type.
+pub fn arrow_type(kind: ColumnType) -> DataType {
+    let list = |t: DataType| DataType::List(Arc::new(Field::new("item", t, true)));
+    match kind {
+        ColumnType::String | ColumnType::Json => DataType::Utf8,
+        ColumnType::Int64 => DataType::Int64,
+        ColumnType::Float64 => DataType::Float64,
+        ColumnType::Bool => DataType::Boolean,
+        ColumnType::Date => DataType::Date32,
+        ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some(TIMESTAMP_ZONE.into())),
+        ColumnType::ListString => list(DataType::Utf8),
+        ColumnType::ListInt64 => list(DataType::Int64),
+        ColumnType::ListFloat64 => list(DataType::Float64),
+    }
+}
+
+/// The Arrow schema of `columns`: one field per column, in order.
+pub fn arrow_schema(columns: &[Column]) -> SchemaRef {
+    Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|c| Field::new(&c.name, arrow_type(c.kind), c.nullable))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+enum Builder {
+    Str(StringBuilder),
+    Int(Int64Builder),
+    Float(Float64Builder),
+    Bool(BooleanBuilder),
+    Date(Date32Builder),
+    Timestamp(TimestampMicrosecondBuilder),
+    ListStr(ListBuilder<StringBuilder>),
+    ListInt(ListBuilder<Int64Builder>),
+    ListFloat(ListBuilder<Float64Builder>),
+}
+
+impl Builder {
+    fn new(kind: ColumnType) -> Builder {
+        match kind {
+            ColumnType::String | ColumnType::Json => Builder::Str(StringBuilder::new()),
+            ColumnType::Int64 => Builder::Int(Int64Builder::new()),
+            ColumnType::Float64 => Builder::Float(Float64Builder::new()),
+            ColumnType::Bool => Builder::Bool(BooleanBuilder::new()),
+            ColumnType::Date => Builder::Date(Date32Builder::new()),
+            ColumnType::Timestamp => {
+                Builder::Timestamp(TimestampMicrosecondBuilder::new().with_timezone(TIMESTAMP_ZONE))
+            }
+            ColumnType::ListString => Builder::ListStr(ListBuilder::new(StringBuilder::new())),
+            ColumnType::ListInt64 => Builder::ListInt(ListBuilder::new(Int64Builder::new())),
+            ColumnType::ListFloat64 => Builder::ListFloat(ListBuilder::new(Float64Builder::new())),
+        }
+    }
+
+    /// Appends `cell`; a cell of another type (which `convert` never
+    /// produces for this column) is appended as null.
+    fn append(&mut self, cell: Cell<'_>, scratch: &mut Vec<u8>) {
+        match (self, cell) {
+            (Builder::Str(b), Cell::Str(s)) => b.append_value(s),
+            (Builder::Str(b), Cell::Json(v)) => {
+                scratch.clear();
+                match v.write_json(scratch).map(|_| std::str::from_utf8(scratch)) {
+                    Ok(Ok(text)) => b.append_value(text),
+                    _ => b.append_null(),
+                }
+            }
+            (Builder::Int(b), Cell::Int(i)) => b.append_value(i),
+            (Builder::Float(b), Cell::Float(f)) => b.append_value(f),
+            (Builder::Bool(b), Cell::Bool(v)) => b.append_value(v),
+            (Builder::Date(b), Cell::Date(d)) => b.append_value(d),
+            (Builder::Timestamp(b), Cell::Timestamp(t)) => b.append_value(t),
+            (Builder::ListStr(b), Cell::List(items)) => {
+                for item in items {
+                    match item {
+                        Cell::Str(s) => b.values().append_value(s),
+                        _ => b.values().append_null(),
+                    }
+                }
+                b.append(true);
+            }
+            (Builder::ListInt(b), Cell::List(items)) => {
+                for item in items {
+                    match item {
+                        Cell::Int(i) => b.values().append_value(i),
+                        _ => b.values().append_null(),
+                    }
+                }
+                b.append(true);
+            }
+            (Builder::ListFloat(b), Cell::List(items)) => {
+                for item in items {
+                    match item {
+                        Cell::Float(f) => b.values().append_value(f),
+                        _ => b.values().append_null(),
+                    }
+                }
+                b.append(true);
+            }
+            (b, _) => b.append_null(),
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            Builder::Str(b) => b.append_null(),
+            Builder::Int(b) => b.append_null(),
+            Builder::Float(b) => b.append_null(),
+            Builder::Bool(b) => b.append_null(),
+            Builder::Date(b) => b.append_null(),
+            Builder::Timestamp(b) => b.append_null(),
+            Builder::ListStr(b) => b.append_null(),
+            Builder::ListInt(b) => b.append_null(),
+            Builder::ListFloat(b) => b.append_null(),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Builder::Str(b) => Arc::new(b.finish()),
+            Builder::Int(b) => Arc::new(b.finish()),
+            Builder::Float(b) => Arc::new(b.finish()),
+            Builder::Bool(b) => Arc::new(b.finish()),
+            Builder::Date(b) => Arc::new(b.finish()),
+            Builder::Timestamp(b) => Arc::new(b.finish()),
+            Builder::ListStr(b) => Arc::new(b.finish()),
+            Builder::ListInt(b) => Arc::new(b.finish()),
+            Builder::ListFloat(b) => Arc::new(b.finish()),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Builder::Str(b) => b.len(),
+            Builder::Int(b) => b.len(),
+            Builder::Float(b) => b.len(),
+            Builder::Bool(b) => b.len(),
+            Builder::Date(b) => b.len(),
+            Builder::Timestamp(b) => b.len(),
+            Builder::ListStr(b) => b.len(),
+            Builder::ListInt(b) => b.len(),
+            Builder::ListFloat(b) => b.len(),
+        }
+    }
+}
+
+/// Builds one `RecordBatch` at a time from JSON records.
+pub struct BatchBuilder {
+    columns: Vec<Column>,
+    schema: SchemaRef,
+    builders: Vec<Builder>,
+    rows: usize,
+    /// Reused for json columns' text.
+    scratch: Vec<u8>,
+}
+
+impl BatchBuilder {
+    pub fn new(columns: &[Column]) -> BatchBuilder {
+        BatchBuilder {
+            columns: columns.to_vec(),
+            schema: arrow_schema(columns),
+            builders: columns.iter().map(|c| Builder::new(c.kind)).collect(),
+            rows: 0,
+            scratch: Vec::with_capacity(256),
+        }
+    }
+
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// Rows appended since the last [`finish`](Self::finish).
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Appends one record; `index` is its number in the snapshot (for
+    /// errors). After an error the builder holds a partial row: drop it.
+    pub fn append(&mut self, record: &Value, index: u64, errors: &mut TypeErrors) -> Result<(), TypeMismatch> {
+        for (column, builder) in self.columns.iter().zip(&mut self.builders) {
+            let value = column.path.extract(record);
+            let cell = errors.convert(column, &value, index)?;
+            match cell {
+                Cell::Null => builder.append_null(),
+                cell => builder.append(cell, &mut self.scratch),
+            }
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// The rows appended so far as one batch; the builder starts empty again.
+    pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+        let rows = self.rows;
+        self.rows = 0;
+        debug_assert!(self.builders.iter().all(|b| b.len() == rows));
+        let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(Builder::finish).collect();
+        RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            arrays,
+            &arrow_array::RecordBatchOptions::new().with_row_count(Some(rows)),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::OnTypeError;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type};
+    use arrow_array::{Array, Date32Array, TimestampMicrosecondArray};
+    use serde_json::json;
+
+    fn col(name: &str, path: &str, kind: ColumnType) -> Column {
+        Column {
+            name: name.into(),
+            path: crate::schema::FieldPath::parse(path),
+            kind,
+            nullable: true,
+        }
+    }
+
+    #[test]
+    fn builds_every_type() {
+        let columns = vec![
+            col("s", "s", ColumnType::String),
+            col("i", "i", ColumnType::Int64),
+            col("f", "f", ColumnType::Float64),
+            col("b", "b", ColumnType::Bool),
+            col("d", "d", ColumnType::Date),
+            col("t", "t", ColumnType::Timestamp),
+            col("ls", "ind.code", ColumnType::ListString),
+            col("li", "li", ColumnType::ListInt64),
+            col("lf", "lf", ColumnType::ListFloat64),
+            col("j", "ind", ColumnType::Json),
+        ];
+        let records = [
+            json!({"s": "Äö", "i": 7, "f": 1.5, "b": true, "d": "2023-01-31",
+                   "t": "2023-01-31T09:24:30.201000", "ind": [{"code": "62"}, {}],
+                   "li": [1, null], "lf": [1, 2.5]}),
+            json!({}),
+        ];
+        let mut b = BatchBuilder::new(&columns);
+        let mut errors = TypeErrors::new(OnTypeError::Fail);
+        for (i, r) in records.iter().enumerate() {
+            b.append(r, i as u64, &mut errors).unwrap();
+        }
+        assert_eq!(b.len(), 2);
+        let batch = b.finish().unwrap();
+        assert!(b.is_empty());
+        assert_eq!(batch.num_rows(), 2);
+        assert_eq!(batch.schema(), arrow_schema(&columns));
+        assert_eq!(batch.column(0).as_string::<i32>().value(0), "Äö");
+        assert_eq!(batch.column(1).as_primitive::<Int64Type>().value(0), 7);
+        assert_eq!(batch.column(2).as_primitive::<Float64Type>().value(0), 1.5);
+        assert!(batch.column(3).as_boolean().value(0));
+        let d = batch.column(4).as_any().downcast_ref::<Date32Array>().unwrap();
+        assert_eq!(d.value(0), 19_388);
+        let t = batch
+            .column(5)
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .unwrap();
+        assert_eq!(t.value(0), 1_675_157_070_201_000);
+        let ls = batch.column(6).as_list::<i32>().value(0);
+        let ls = ls.as_string::<i32>();
+        assert_eq!((ls.len(), ls.value(0), ls.is_null(1)), (2, "62", true));
+        let li = batch.column(7).as_list::<i32>().value(0);
+        assert_eq!(li.as_primitive::<Int64Type>().value(0), 1);
+        assert!(li.is_null(1));
+        let lf = batch.column(8).as_list::<i32>().value(0);
+        assert_eq!(lf.as_primitive::<Float64Type>().values().to_vec(), vec![1.0, 2.5]);
+        assert_eq!(batch.column(9).as_string::<i32>().value(0), r#"[{"code":"62"},{}]"#);
+        for c in 0..columns.len() {
+            assert!(batch.column(c).is_null(1), "column {c} of the empty record");
+        }
+    }
+}

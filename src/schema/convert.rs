@@ -1,0 +1,230 @@
+//! Typed conversion: one extracted JSON value -> a [`Cell`] of its column's
+//! type, and [`TypeErrors`], the `on_type_error` policy with its per-column
+//! counts. Every encoder (Parquet, CSV, JSON Lines) converts through here,
+//! so a value is accepted or refused the same way in every format.
+//!
+//! What each type accepts (strict, as a warehouse wants it):
+//! - `string`: JSON strings; numbers and bools as their JSON text
+//!   (`12` -> `"12"`, lossless). Not objects or lists.
+//! - `int64`: JSON integers that fit i64, and integral floats (`12.0`).
+//!   Not strings (`"12"` is refused), not `12.5`.
+//! - `float64`: any JSON number. `bool`: only `true` / `false`.
+//! - `date` / `timestamp`: strings, see `time.rs` (zone-less = UTC).
+//! - `list<T>`: a JSON array, or a path through a list of objects, whose
+//!   items are T by the rules above; a null item stays a null item.
+//! - `json`: anything; the value's compact JSON text (a string keeps its quotes).
+//!
+//! Null or missing is null in every type, unless the column is not nullable:
+//! then it is a mismatch that `on_type_error = "null"` cannot repair.
+//! Writing the cells is the encoders' business, not this file's.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::column::{Column, ColumnType, Extracted};
+use super::error::TypeMismatch;
+use super::file::OnTypeError;
+
+/// Longest value text (bytes) quoted in an error before it is cut.
+const VALUE_TEXT_MAX: usize = 80;
+
+/// One converted value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell<'v> {
+    Null,
+    Str(Cow<'v, str>),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    /// Days since 1970-01-01.
+    Date(i32),
+    /// Microseconds since the epoch, UTC.
+    Timestamp(i64),
+    /// The items of a `list<...>` column: `Null`, `Str`, `Int` or `Float`.
+    List(Vec<Cell<'v>>),
+    /// A `json` column's value, to be written as JSON text.
+    Json(&'v Extracted<'v>),
+}
+
+/// Why a value was refused, for each type.
+fn why(kind: ColumnType) -> &'static str {
+    match kind {
+        ColumnType::String => "expected a string, number or bool",
+        ColumnType::Int64 => "expected a JSON integer that fits in 64 bits",
+        ColumnType::Float64 => "expected a JSON number",
+        ColumnType::Bool => "expected true or false",
+        ColumnType::Date => "expected a date YYYY-MM-DD or an ISO 8601 timestamp",
+        ColumnType::Timestamp => "expected an ISO 8601 timestamp such as 2023-01-31T09:24:30",
+        ColumnType::ListString => "expected a list of strings",
+        ColumnType::ListInt64 => "expected a list of integers",
+        ColumnType::ListFloat64 => "expected a list of numbers",
+        ColumnType::Json => "any value fits json",
+    }
+}
+
+const NOT_NULLABLE: &str = "the column is not nullable (nullable = false) but the value is null or missing";
+
+/// Converts `value` to `kind`. `Err` carries why it does not fit.
+pub fn convert<'v>(kind: ColumnType, value: &'v Extracted<'_>) -> Result<Cell<'v>, &'static str> {
+    if kind == ColumnType::Json {
+        return Ok(if value.is_null() { Cell::Null } else { Cell::Json(value) });
+    }
+    let item_kind = match kind {
+        ColumnType::ListString => ColumnType::String,
+        ColumnType::ListInt64 => ColumnType::Int64,
+        ColumnType::ListFloat64 => ColumnType::Float64,
+        scalar_kind => {
+            return match value {
+                Extracted::Missing => Ok(Cell::Null),
+                Extracted::One(v) => scalar(scalar_kind, v).ok_or(why(kind)),
+                Extracted::Many(_) => Err(why(kind)),
+            };
+        }
+    };
+    match value {
+        Extracted::Missing | Extracted::One(Value::Null) => Ok(Cell::Null),
+        Extracted::One(Value::Array(items)) => items
+            .iter()
+            .map(|v| scalar(item_kind, v).ok_or(why(kind)))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Cell::List),
+        Extracted::Many(items) => items
+            .iter()
+            .map(|item| match item {
+                Extracted::Missing => Ok(Cell::Null),
+                Extracted::One(v) => scalar(item_kind, v).ok_or(why(kind)),
+                Extracted::Many(_) => Err(why(kind)),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Cell::List),
+        Extracted::One(_) => Err(why(kind)),
+    }
+}
+
+/// One JSON value as a scalar type; `None` when it does not fit.
+fn scalar(kind: ColumnType, v: &Value) -> Option<Cell<'_>> {
+    if v.is_null() {
+        return Some(Cell::Null);
+    }
+    match kind {
+        ColumnType::String => match v {
+            Value::String(s) => Some(Cell::Str(Cow::Borrowed(s))),
+            Value::Number(n) => Some(Cell::Str(Cow::Owned(n.to_string()))),
+            Value::Bool(b) => Some(Cell::Str(Cow::Borrowed(if *b { "true" } else { "false" }))),
+            _ => None,
+        },
+        ColumnType::Int64 => int64(v).map(Cell::Int),
+        ColumnType::Float64 => v.as_f64().map(Cell::Float),
+        ColumnType::Bool => v.as_bool().map(Cell::Bool),
+        ColumnType::Date => v.as_str().and_then(super::time::parse_date).map(Cell::Date),
+        ColumnType::Timestamp => v.as_str().and_then(super::time::parse_timestamp).map(Cell::Timestamp),
+        _ => None,
+    }
+}
+
+/// A JSON integer that fits i64, or an integral float in i64's range.
+fn int64(v: &Value) -> Option<i64> {
+    let n = v.as_number()?;
+    if let Some(i) = n.as_i64() {
+        return Some(i);
+    }
+    if n.is_u64() {
+        return None; // above i64::MAX
+    }
+    let f = n.as_f64()?;
+    // 2^63 is exactly representable; i64 covers [-2^63, 2^63).
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    (f.fract() == 0.0 && (-LIMIT..LIMIT).contains(&f)).then_some(f as i64)
+}
+
+/// The value as compact JSON text, cut to about [`VALUE_TEXT_MAX`] bytes.
+pub fn value_text(value: &Extracted<'_>) -> String {
+    let mut out = Vec::new();
+    if value.write_json(&mut out).is_err() {
+        return String::from("<unprintable>");
+    }
+    let mut text = String::from_utf8_lossy(&out).into_owned();
+    if text.len() > VALUE_TEXT_MAX {
+        let mut cut = VALUE_TEXT_MAX;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+/// The `on_type_error` policy of one snapshot, and what it has counted.
+/// One per snapshot: the counts and the once-per-column warning span parts.
+#[derive(Debug, Clone, Default)]
+pub struct TypeErrors {
+    policy: OnTypeError,
+    counts: BTreeMap<String, u64>,
+}
+
+impl TypeErrors {
+    pub fn new(policy: OnTypeError) -> TypeErrors {
+        TypeErrors {
+            policy,
+            counts: BTreeMap::new(),
+        }
+    }
+
+    pub fn policy(&self) -> OnTypeError {
+        self.policy
+    }
+
+    /// Values written as null because they did not fit, per column name
+    /// (only columns with at least one). This is the manifest's `type_errors`.
+    pub fn counts(&self) -> &BTreeMap<String, u64> {
+        &self.counts
+    }
+
+    /// Converts the value of `column` in record number `record` (of the
+    /// snapshot). A value that does not fit is an error under `Fail` (and
+    /// always in a non-nullable column); under `Null` it becomes null, is
+    /// counted, and the first one per column is logged as a warning.
+    pub fn convert<'v>(
+        &mut self,
+        column: &Column,
+        value: &'v Extracted<'_>,
+        record: u64,
+    ) -> Result<Cell<'v>, TypeMismatch> {
+        let refused = match convert(column.kind, value) {
+            Ok(Cell::Null) if !column.nullable => NOT_NULLABLE,
+            Ok(cell) => return Ok(cell),
+            Err(why) => why,
+        };
+        let mismatch = || TypeMismatch {
+            record,
+            column: column.name.clone(),
+            expected: column.kind.name(),
+            value: value_text(value),
+            why: refused,
+        };
+        if self.policy == OnTypeError::Fail || !column.nullable {
+            return Err(mismatch());
+        }
+        let count = self.counts.entry(column.name.clone()).or_insert(0);
+        *count += 1;
+        if *count == 1 {
+            let m = mismatch();
+            tracing::warn!(
+                column = %m.column,
+                record = m.record,
+                value = %m.value,
+                expected = m.expected,
+                "value does not fit its column type; writing null (on_type_error = \"null\"), \
+                 further ones in this column are only counted in the manifest"
+            );
+        }
+        Ok(Cell::Null)
+    }
+}
+
+#[cfg(test)]
+#[path = "convert_tests.rs"]
+mod tests;

@@ -1,0 +1,121 @@
+//! Parquet part encoder: records -> Arrow batches (`schema::BatchBuilder`,
+//! typed under the snapshot's `on_type_error` policy) -> `ArrowWriter` ->
+//! [`PartSink`], so the manifest's bytes and sha256 are counted on the way
+//! to disk. Compression zstd (default), snappy, gzip or none; row groups of
+//! at most [`ROW_GROUP_ROWS`] rows; page-level statistics; `created_by`
+//! "orgsync <version>". Memory is one row group (the writer's encoded
+//! pages) plus one batch of builders, never the whole part. Rotation into
+//! `part-NNNNN.parquet` files is `snapshot.rs`'s job, not this file's.
+
+use std::io;
+use std::path::PathBuf;
+
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression as Codec, GzipLevel, ZstdLevel};
+use parquet::errors::ParquetError;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use serde_json::Value;
+
+use super::compress::{PartSink, SinkSummary};
+use super::encoder::{PartEncoder, type_error};
+use super::error::SinkError;
+use crate::job::Compression;
+use crate::schema::{BatchBuilder, Column, TypeErrors};
+
+/// Most rows in one row group (SPEC section 4: 64 Ki).
+pub const ROW_GROUP_ROWS: usize = 65_536;
+
+/// Rows collected in Arrow builders before they go to the writer, which
+/// encodes them into the open row group.
+const BATCH_ROWS: usize = 8_192;
+
+/// The writer settings for one compression: the same for every part.
+pub fn writer_properties(compression: Compression) -> WriterProperties {
+    let codec = match compression {
+        Compression::None => Codec::UNCOMPRESSED,
+        Compression::Snappy => Codec::SNAPPY,
+        Compression::Gzip => Codec::GZIP(GzipLevel::default()),
+        Compression::Zstd => Codec::ZSTD(ZstdLevel::default()),
+    };
+    WriterProperties::builder()
+        .set_compression(codec)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_created_by(format!("orgsync {}", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+pub struct ParquetEncoder {
+    writer: ArrowWriter<PartSink>,
+    batch: BatchBuilder,
+    path: PathBuf,
+}
+
+impl ParquetEncoder {
+    /// Starts a part: writes the Parquet magic and holds the schema of `columns`.
+    pub fn new(columns: &[Column], sink: PartSink, compression: Compression) -> Result<ParquetEncoder, SinkError> {
+        let path = sink.path().to_path_buf();
+        let batch = BatchBuilder::new(columns);
+        let writer = ArrowWriter::try_new(sink, batch.schema(), Some(writer_properties(compression)))
+            .map_err(|e| parquet_error(&path, e))?;
+        Ok(ParquetEncoder { writer, batch, path })
+    }
+
+    /// Hands the collected rows to the writer (which cuts row groups).
+    fn flush_batch(&mut self) -> Result<(), SinkError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = self.batch.finish().map_err(|e| SinkError::Parquet {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
+        self.writer.write(&batch).map_err(|e| parquet_error(&self.path, e))
+    }
+}
+
+impl PartEncoder for ParquetEncoder {
+    fn write(&mut self, records: &[Value], first_record: u64, errors: &mut TypeErrors) -> Result<(), SinkError> {
+        for (i, record) in records.iter().enumerate() {
+            self.batch
+                .append(record, first_record + i as u64, errors)
+                .map_err(|m| type_error(&self.path, m))?;
+            if self.batch.len() >= BATCH_ROWS {
+                self.flush_batch()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<SinkSummary, SinkError> {
+        self.flush_batch()?;
+        let path = self.path;
+        // Flushes the last row group, writes the footer, hands the file back.
+        let sink = self.writer.into_inner().map_err(|e| parquet_error(&path, e))?;
+        sink.finish()
+    }
+}
+
+/// An I/O error underneath (a full disk) stays an I/O error naming the file.
+fn parquet_error(path: &std::path::Path, err: ParquetError) -> SinkError {
+    if let ParquetError::External(inner) = err {
+        return match inner.downcast::<io::Error>() {
+            Ok(source) => SinkError::Io {
+                path: path.to_path_buf(),
+                source: *source,
+            },
+            Err(other) => SinkError::Parquet {
+                path: path.to_path_buf(),
+                reason: other.to_string(),
+            },
+        };
+    }
+    SinkError::Parquet {
+        path: path.to_path_buf(),
+        reason: err.to_string(),
+    }
+}
+
+#[cfg(test)]
+#[path = "parquet_tests.rs"]
+mod tests;
