@@ -441,7 +441,8 @@ fn example_jobs_load() {
     assert!(sw.query.fields.iter().any(|f| f == "official_industries.code"));
     assert_eq!(sw.query.order.as_deref(), Some("business_id"));
     assert_eq!(sw.query.key.as_deref(), Some("business_id"));
-    assert_eq!(sw.output.format, Format::Csv);
+    assert_eq!(sw.output.format, Format::Parquet);
+    assert!(sw.schema.is_some(), "typed by schemas/organizations.toml");
     assert_eq!(sw.output.path, "exports/{job}/{date}");
     assert!(sw.query.filter.to_string().contains("?STARTSWITH"));
 

@@ -237,9 +237,10 @@ impl Reader<'_> {
         let mut out = Vec::with_capacity(items.len());
         let mut names: Vec<(String, usize)> = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            let line = self.line(item.span());
-            let name = item.get_ref().get("name").and_then(|v| v.get_ref().as_str());
-            if let Some(name) = name {
+            let name = item.get_ref().get("name");
+            // The line of the `name` key itself, so the message points at it.
+            let line = self.line(name.map_or(item.span(), |v| v.span()));
+            if let Some(name) = name.and_then(|v| v.get_ref().as_str()) {
                 match names.iter().find(|(n, _)| n == name) {
                     Some((_, first)) => self.problems.push(SchemaProblem::at(
                         line,

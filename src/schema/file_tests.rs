@@ -104,8 +104,8 @@ fn problem_table() {
         (
             "[[columns]]\nname = \"a\"\ntype = \"int64\"\n[[columns]]\nname = \"a\"\npath = \"b\"\ntype = \"string\"\n",
             all,
-            Some(4),
-            "duplicate column name \"a\" (first defined on line 1)",
+            Some(5),
+            "duplicate column name \"a\" (first defined on line 2)",
         ),
         (
             "[[columns]]\nname = \"x\"\npath = \"financial_data.revenue\"\ntype = \"int64\"\n[[columns]]\nname = \"y\"\npath = \"nope.z\"\ntype = \"int64\"\n",
@@ -201,7 +201,7 @@ fn every_problem_at_once_sorted_by_line() {
                 type = \"bool\"\n";
     let err = parse_schema(text, Path::new("schemas/o.toml"), &fields(&["a"])).unwrap_err();
     let lines: Vec<Option<usize>> = err.problems.iter().map(|p| p.line).collect();
-    assert_eq!(lines, [Some(1), Some(4), Some(5), Some(10)], "{err}");
+    assert_eq!(lines, [Some(1), Some(4), Some(6), Some(10)], "{err}");
     let shown = err.to_string();
     assert!(shown.starts_with("schemas/o.toml:1: on_type_error"), "{shown}");
     assert_eq!(shown.lines().count(), 4, "{shown}");
