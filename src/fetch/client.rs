@@ -81,7 +81,10 @@ impl ApiClient {
             };
             Counters::add(&self.counters.requests);
             match self.attempt(url, &body, &token.bearer(), offset).await {
-                Attempt::Done(bytes) => return Ok(bytes),
+                Attempt::Done(bytes) => {
+                    self.gate.succeeded();
+                    return Ok(bytes);
+                }
                 Attempt::Final(e) => return Err(e),
                 Attempt::Unauthorized(detail) => {
                     if renewed_after_401 {
@@ -114,7 +117,7 @@ impl ApiClient {
                         });
                     };
                     if throttled {
-                        self.gate.pause_for(wait);
+                        self.gate.throttled(wait);
                     }
                     Counters::add(&self.counters.retries);
                     tracing::warn!(
