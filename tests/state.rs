@@ -36,11 +36,12 @@ fn bulk_job(base_url: &str, extra: &str) -> String {
         base_url,
         "jsonl",
         FIELDS,
-        &format!(
-            "rows_per_file = 130\n\n[rate_limit]\nrequests_per_second = 25.0\nconcurrency = 1\n{extra}"
-        ),
+        &format!("rows_per_file = 130\n\n[rate_limit]\nrequests_per_second = 25.0\nconcurrency = 1\n{extra}"),
     )
-    .replace("order = \"business_id\"", "order = \"business_id\"\npage_size = 100\nkey = \"business_id\"")
+    .replace(
+        "order = \"business_id\"",
+        "order = \"business_id\"\npage_size = 100\nkey = \"business_id\"",
+    )
 }
 
 /// The binary started in the background (stdout/stderr into files of `log`).
@@ -212,7 +213,11 @@ fn killed_run_resumes_into_the_snapshot_of_an_uninterrupted_run() {
     let finished = cp["files"].as_array().unwrap().len() as u64;
     assert!(finished >= 2, "{cp}");
     assert_eq!(cp["records"], json!(finished * 130));
-    assert_eq!(cp["next_offset"], json!(finished * 130), "no duplicates: offset = records");
+    assert_eq!(
+        cp["next_offset"],
+        json!(finished * 130),
+        "no duplicates: offset = records"
+    );
     assert!(!ws.path().join("exports/bulk").exists(), "nothing published");
     let pointer = ws.path().join(".orgsync/state/bulk.checkpoint.json");
     assert!(pointer.exists());
@@ -226,7 +231,11 @@ fn killed_run_resumes_into_the_snapshot_of_an_uninterrupted_run() {
         "the finished parts were not fetched again: {refetched} requests"
     );
     let resumed = ws.path().join("exports/bulk");
-    assert_eq!(manifest(&resumed)["run_id"], cp["run_id"], "the interrupted run's identity");
+    assert_eq!(
+        manifest(&resumed)["run_id"],
+        cp["run_id"],
+        "the interrupted run's identity"
+    );
     assert!(!tmp.exists() && !pointer.exists(), "checkpoint and pointer gone");
     let state = read_json(&ws.path().join(".orgsync/state/bulk.json"));
     assert_eq!(state["run_id"], cp["run_id"]);
@@ -248,7 +257,10 @@ fn signal_then_resume(signal: &str, exit: i32) {
     let status = run.wait();
     let stderr = run.stderr();
     assert_eq!(status.code(), Some(exit), "{stderr}");
-    assert!(stderr.contains(&format!("interrupted by SIG{signal}; nothing was published")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("interrupted by SIG{signal}; nothing was published")),
+        "{stderr}"
+    );
     let records = checkpoint(&tmp)["records"].as_u64().unwrap();
     assert!(records >= 260, "{records}");
     let kept = format!("bulk.toml: {records} records in finished parts kept; run again with --resume to continue");
@@ -258,7 +270,11 @@ fn signal_then_resume(signal: &str, exit: i32) {
 
     let out = orgsync(&ws, &["run", "--resume", job.to_str().unwrap()]);
     assert!(out.status.success(), "{}", all_output(&out));
-    assert!(all_output(&out).contains("resuming an interrupted run"), "{}", all_output(&out));
+    assert!(
+        all_output(&out).contains("resuming an interrupted run"),
+        "{}",
+        all_output(&out)
+    );
     let clean = clean_run(&ws, &job);
     assert_same_snapshot(&ws.path().join("exports/bulk"), &clean, &sandbox);
 }
@@ -298,8 +314,15 @@ fn a_changed_job_refuses_to_resume_and_a_fresh_run_drops_the_checkpoint() {
     assert!(text.contains("cannot resume job bulk: the request"), "{text}");
     assert!(text.contains("restore the job as it was"), "{text}");
     assert!(text.contains("run without --resume"), "{text}");
-    assert!(!text.contains("run again with --resume"), "no misleading advice: {text}");
-    assert_eq!(sandbox.stats().token_requests, before.token_requests, "refused before any request");
+    assert!(
+        !text.contains("run again with --resume"),
+        "no misleading advice: {text}"
+    );
+    assert_eq!(
+        sandbox.stats().token_requests,
+        before.token_requests,
+        "refused before any request"
+    );
     assert_eq!(checkpoint(&tmp)["records"], json!(records), "the checkpoint is kept");
 
     // Another part size: refused as well.
@@ -307,7 +330,11 @@ fn a_changed_job_refuses_to_resume_and_a_fresh_run_drops_the_checkpoint() {
     ws.job("bulk", &resized);
     let out = orgsync(&ws, &["run", "--resume", job.to_str().unwrap()]);
     assert_eq!(code(&out), 2, "{}", all_output(&out));
-    assert!(all_output(&out).contains("rows_per_file 130 then, 100 now"), "{}", all_output(&out));
+    assert!(
+        all_output(&out).contains("rows_per_file 130 then, 100 now"),
+        "{}",
+        all_output(&out)
+    );
 
     // Without --resume the run starts over and says what it dropped.
     let out = orgsync(&ws, &["run", job.to_str().unwrap()]);
@@ -315,7 +342,11 @@ fn a_changed_job_refuses_to_resume_and_a_fresh_run_drops_the_checkpoint() {
     let text = all_output(&out);
     assert!(text.contains("dropped the checkpoint of interrupted run"), "{text}");
     assert!(text.contains("--resume"), "{text}");
-    assert_eq!(manifest_files(&ws.path().join("exports/bulk")).len(), 20, "parts of 100");
+    assert_eq!(
+        manifest_files(&ws.path().join("exports/bulk")).len(),
+        20,
+        "parts of 100"
+    );
     assert!(!tmp.exists());
     assert!(!ws.path().join(".orgsync/state/bulk.checkpoint.json").exists());
 }
@@ -339,7 +370,11 @@ fn read_json(path: &Path) -> Value {
 
 /// Marks sandbox records modified now (POST /_sandbox/modify).
 fn modify(sandbox: &TestSandbox, indexes: &[u64]) {
-    let addr = sandbox.base_url().trim_start_matches("http://").trim_end_matches('/').to_string();
+    let addr = sandbox
+        .base_url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
     let body = json!({"database": "FI", "indexes": indexes}).to_string();
     let mut stream = TcpStream::connect(&addr).unwrap();
     write!(
@@ -382,7 +417,10 @@ fn incremental_runs_chain_their_windows_and_fetch_only_what_changed() {
     assert_eq!(m2["incremental"]["from"], m1["incremental"]["to"], "windows chain");
     assert_eq!(second["incremental"]["to"], m2["incremental"]["to"]);
     let data = sandbox.dataset();
-    let want: Vec<Value> = [3, 17].iter().map(|&i| data.record("FI", i)["business_id"].clone()).collect();
+    let want: Vec<Value> = [3, 17]
+        .iter()
+        .map(|&i| data.record("FI", i)["business_id"].clone())
+        .collect();
     let got: Vec<Value> = read_jsonl(&snap2).iter().map(|r| r["business_id"].clone()).collect();
     assert_eq!(got, want, "exactly the modified records");
     for r in read_jsonl(&snap2) {
@@ -431,7 +469,10 @@ fn a_failed_run_does_not_move_the_watermark() {
     assert!(out.status.success(), "{}", all_output(&out));
     let next = read_json(&state_file);
     let m = manifest(Path::new(next["snapshot"].as_str().unwrap()));
-    assert_eq!(m["incremental"]["from"], first["incremental"]["to"], "starts where the last success ended");
+    assert_eq!(
+        m["incremental"]["from"], first["incremental"]["to"],
+        "starts where the last success ended"
+    );
     assert_eq!(m["records"], json!(0));
 }
 
@@ -448,7 +489,10 @@ fn a_trial_run_with_max_records_does_not_move_the_watermark_and_resume_without_c
     assert!(out.status.success(), "{}", all_output(&out));
     assert!(all_output(&out).contains("no checkpoint"), "{}", all_output(&out));
     let state = read_json(&ws.path().join(".orgsync/state/inc.json"));
-    assert_eq!(manifest(Path::new(state["snapshot"].as_str().unwrap()))["records"], json!(50));
+    assert_eq!(
+        manifest(Path::new(state["snapshot"].as_str().unwrap()))["records"],
+        json!(50)
+    );
 }
 
 #[test]
@@ -462,5 +506,8 @@ fn a_damaged_state_file_exits_2_naming_it() {
     let out = orgsync(&ws, &["run", job.to_str().unwrap()]);
     assert_eq!(code(&out), 2, "{}", all_output(&out));
     let text = all_output(&out);
-    assert!(text.contains(".orgsync/state/inc.json") && text.contains("delete it"), "{text}");
+    assert!(
+        text.contains(".orgsync/state/inc.json") && text.contains("delete it"),
+        "{text}"
+    );
 }

@@ -431,7 +431,11 @@ fn keep_on_drop_leaves_the_folder_and_resume_continues_it() {
     );
     assert_eq!(w.records(), 3);
     w.write(&(3..6).map(record).collect::<Vec<_>>()).unwrap();
-    assert_eq!(w.type_errors(), BTreeMap::from([("name".to_string(), 2)]), "earlier counts kept");
+    assert_eq!(
+        w.type_errors(),
+        BTreeMap::from([("name".to_string(), 2)]),
+        "earlier counts kept"
+    );
     let published = w.finish(manifest(), false).unwrap();
     assert_eq!(
         names(&target),

@@ -16,14 +16,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
         _ => PathBuf::from("."),
     };
     fs::create_dir_all(&dir).map_err(StateError::write(&dir))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = write_synced(&tmp, bytes).and_then(|()| fs::rename(&tmp, path).map_err(StateError::write(path)));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result?;
-    File::open(&dir).and_then(|d| d.sync_all()).map_err(StateError::write(&dir))
+    File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(StateError::write(&dir))
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StateError> {

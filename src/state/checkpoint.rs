@@ -138,7 +138,8 @@ impl Checkpoint {
         self.schema
             .iter()
             .map(|c| {
-                let kind = ColumnType::parse(&c.kind).ok_or_else(|| format!("column {:?}: unknown type {:?}", c.name, c.kind))?;
+                let kind = ColumnType::parse(&c.kind)
+                    .ok_or_else(|| format!("column {:?}: unknown type {:?}", c.name, c.kind))?;
                 Ok(Column {
                     name: c.name.clone(),
                     path: FieldPath::parse(&c.path),
@@ -175,7 +176,11 @@ impl Checkpoint {
         let output = [
             ("format", self.format.clone(), now.format.clone()),
             ("compression", self.compression.clone(), now.compression.clone()),
-            ("rows_per_file", self.rows_per_file.to_string(), now.rows_per_file.to_string()),
+            (
+                "rows_per_file",
+                self.rows_per_file.to_string(),
+                now.rows_per_file.to_string(),
+            ),
         ];
         if let Some((key, then, now)) = output.into_iter().find(|(_, a, b)| a != b) {
             return Err(changed("[output]", format!("{key} {then} then, {now} now")));

@@ -113,8 +113,16 @@ fn check_table() {
             |f| f.request_sha256 = "b".repeat(64),
             Some("the request (query, fields, filter, order, database or extra) changed"),
         ),
-        ("format", |f| f.format = "csv".into(), Some("format jsonl then, csv now")),
-        ("compression", |f| f.compression = "zstd".into(), Some("compression none then, zstd now")),
+        (
+            "format",
+            |f| f.format = "csv".into(),
+            Some("format jsonl then, csv now"),
+        ),
+        (
+            "compression",
+            |f| f.compression = "zstd".into(),
+            Some("compression none then, zstd now"),
+        ),
         ("rows", |f| f.rows_per_file = 50, Some("rows_per_file 100 then, 50 now")),
         ("key", |f| f.key = None, Some("[query] key changed")),
         ("schema gone", |f| f.schema = None, Some("a schema file then, none now")),
@@ -183,9 +191,27 @@ fn save_load_and_verify_parts() {
     verify_parts(dir.path(), &cp.files).unwrap();
 
     let damaged: Vec<(&str, PartFile)> = vec![
-        ("bytes, the checkpoint says 99", PartFile { bytes: 99, ..cp.files[0].clone() }),
-        ("sha256", PartFile { sha256: "0".repeat(64), ..cp.files[0].clone() }),
-        ("cannot be opened", PartFile { name: "part-00001.jsonl".into(), ..cp.files[0].clone() }),
+        (
+            "bytes, the checkpoint says 99",
+            PartFile {
+                bytes: 99,
+                ..cp.files[0].clone()
+            },
+        ),
+        (
+            "sha256",
+            PartFile {
+                sha256: "0".repeat(64),
+                ..cp.files[0].clone()
+            },
+        ),
+        (
+            "cannot be opened",
+            PartFile {
+                name: "part-00001.jsonl".into(),
+                ..cp.files[0].clone()
+            },
+        ),
     ];
     for (want, part) in damaged {
         let err = verify_parts(dir.path(), &[part]).err().unwrap();

@@ -119,7 +119,10 @@ pub fn read_keys(path: &Path, count: u64) -> Result<Vec<u64>, StateError> {
         });
     }
     if bytes.len() > want {
-        let file = OpenOptions::new().write(true).open(path).map_err(StateError::write(path))?;
+        let file = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(StateError::write(path))?;
         file.set_len(want as u64).map_err(StateError::write(path))?;
         file.sync_all().map_err(StateError::write(path))?;
     }

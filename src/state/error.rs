@@ -114,7 +114,13 @@ mod tests {
                     records: 200,
                 },
                 Exit::Invalid,
-                &["cannot resume job fi", "the request changed", "20261122T043000Z-abcdef", "200 records", "without --resume"],
+                &[
+                    "cannot resume job fi",
+                    "the request changed",
+                    "20261122T043000Z-abcdef",
+                    "200 records",
+                    "without --resume",
+                ],
             ),
         ];
         for (err, exit, parts) in cases {

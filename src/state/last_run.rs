@@ -47,7 +47,9 @@ impl LastRun {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(StateError::read(&path)(e)),
         };
-        LastRun::parse(&text, job).map(Some).map_err(|reason| StateError::BadState { path, reason })
+        LastRun::parse(&text, job)
+            .map(Some)
+            .map_err(|reason| StateError::BadState { path, reason })
     }
 
     /// Parses a state file's text and checks it belongs to `job`.
@@ -134,7 +136,11 @@ mod tests {
             (with(state(), "records", json!("many")), Err("invalid type")),
             (with(state(), "extra", json!(1)), Err("unknown field")),
             (
-                with(state(), "incremental", json!({"field": "m", "from": "x", "to": "yesterday"})),
+                with(
+                    state(),
+                    "incremental",
+                    json!({"field": "m", "from": "x", "to": "yesterday"}),
+                ),
                 Err("incremental.to \"yesterday\""),
             ),
             ("{".to_string(), Err("EOF")),
@@ -162,7 +168,11 @@ mod tests {
     #[test]
     fn save_then_load_round_trips() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(LastRun::load(dir.path(), "fi").unwrap(), None, "no state before the first run");
+        assert_eq!(
+            LastRun::load(dir.path(), "fi").unwrap(),
+            None,
+            "no state before the first run"
+        );
         let s = LastRun::parse(&state().to_string(), "fi").unwrap();
         s.save(dir.path()).unwrap();
         assert_eq!(LastRun::load(dir.path(), "fi").unwrap(), Some(s));

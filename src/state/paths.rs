@@ -28,8 +28,14 @@ mod tests {
     fn paths_table() {
         let dir = state_dir(Path::new("/data"));
         let cases = [
-            (last_run_path(&dir, "fi_software"), "/data/.orgsync/state/fi_software.json"),
-            (pointer_path(&dir, "fi-bulk"), "/data/.orgsync/state/fi-bulk.checkpoint.json"),
+            (
+                last_run_path(&dir, "fi_software"),
+                "/data/.orgsync/state/fi_software.json",
+            ),
+            (
+                pointer_path(&dir, "fi-bulk"),
+                "/data/.orgsync/state/fi-bulk.checkpoint.json",
+            ),
         ];
         for (got, want) in cases {
             assert_eq!(got, PathBuf::from(want));

@@ -146,7 +146,11 @@ pub fn drop_checkpoint(state_dir: &Path, job: &str) -> Result<Option<Pending>, S
             d.parts
         );
     }
-    if pointer.temp_dir.file_name().is_some_and(|n| n.to_string_lossy().ends_with(".orgsync-tmp")) {
+    if pointer
+        .temp_dir
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().ends_with(".orgsync-tmp"))
+    {
         match fs::remove_dir_all(&pointer.temp_dir) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -182,7 +186,10 @@ mod tests {
         let path = pointer_path(&state, "fi");
         let cases: &[(&str, &str)] = &[
             ("not json", "expected ident"),
-            (r#"{"job":"se","run_id":"r","target":"/t","temp_dir":"/d"}"#, "job \"se\""),
+            (
+                r#"{"job":"se","run_id":"r","target":"/t","temp_dir":"/d"}"#,
+                "job \"se\"",
+            ),
             (r#"{"job":"fi","run_id":"r","target":"/t"}"#, "missing field `temp_dir`"),
         ];
         for (text, want) in cases {
@@ -211,7 +218,11 @@ mod tests {
         fs::create_dir_all(&p.temp_dir).unwrap();
         fs::write(p.temp_dir.join("part-00000.csv"), b"x\n").unwrap();
         p.save(&state).unwrap();
-        assert_eq!(drop_checkpoint(&state, "fi").unwrap(), None, "no checkpoint in it: nothing described");
+        assert_eq!(
+            drop_checkpoint(&state, "fi").unwrap(),
+            None,
+            "no checkpoint in it: nothing described"
+        );
         assert!(!p.temp_dir.exists());
         assert!(!pointer_path(&state, "fi").exists());
         assert_eq!(drop_checkpoint(&state, "fi").unwrap(), None, "nothing to drop is fine");

@@ -103,7 +103,12 @@ impl Checkpointer {
             self.pointer_saved = true;
         }
         w.set_keep_on_drop(true);
-        tracing::debug!(next_offset, records = cp.records, parts = cp.files.len(), "checkpoint saved");
+        tracing::debug!(
+            next_offset,
+            records = cp.records,
+            parts = cp.files.len(),
+            "checkpoint saved"
+        );
         Ok(())
     }
 }

@@ -126,5 +126,8 @@ fn save_writes_checkpoint_pointer_and_keeps_the_folder() {
     assert_eq!(Pointer::load(&state_dir, "fi").unwrap(), Some(pointer));
     drop(w);
     assert!(tmp.join("part-00000.jsonl").exists(), "the checkpointed folder stays");
-    assert!(tmp.join("part-00001.jsonl").exists(), "with the unfinished part (resume discards it)");
+    assert!(
+        tmp.join("part-00001.jsonl").exists(),
+        "with the unfinished part (resume discards it)"
+    );
 }
