@@ -452,7 +452,7 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
     let expected = expected.or(envelope_count);
     if options.max_records.is_none()
         && let Some(n) = expected
-        && n != records + duplicates
+        && n != records
     {
         tracing::warn!(
             expected = n,
