@@ -22,11 +22,10 @@ use crate::job::Job;
 use crate::schema::{Column, OnTypeError, infer};
 use crate::sink::{
     self, FinishedParts, KEYS_FILE, Manifest, ManifestApi, ManifestRequest, SchemaColumn, SinkError, SnapshotOptions,
-    SnapshotWriter, Stats, Window, compression_name,
+    SnapshotWriter, Stats, Window,
 };
 use crate::state::{
-    self, CHECKPOINT_VERSION, Checkpoint, Checkpointer, Dedup, Fingerprint, LAST_RUN_VERSION, LastRun, Pointer,
-    StateError,
+    self, CHECKPOINT_VERSION, Checkpoint, Checkpointer, Dedup, Fingerprint, LastRun, Pointer, StateError,
 };
 
 #[derive(Debug, Clone)]
@@ -217,21 +216,6 @@ fn snapshot_columns(job: &Job, first_page: &[Value]) -> (Vec<Column>, OnTypeErro
     }
 }
 
-/// What the parts of this job are made from; a checkpoint must match it.
-fn fingerprint(job: &Job, request_sha256: &str) -> Fingerprint {
-    Fingerprint {
-        request_sha256: request_sha256.to_string(),
-        format: job.output.format.extension().to_string(),
-        compression: compression_name(job.output.compression).to_string(),
-        rows_per_file: job.output.rows_per_file,
-        key: job.query.key.clone(),
-        schema: job
-            .schema
-            .as_ref()
-            .map(|s| (s.columns.iter().map(SchemaColumn::from).collect(), s.on_type_error)),
-    }
-}
-
 fn snapshot_options(job: &Job, columns: Vec<Column>, on_type_error: OnTypeError) -> SnapshotOptions {
     SnapshotOptions {
         format: job.output.format,
@@ -306,7 +290,7 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
     let body = request_body(job, &effective.filter);
     let body_json = Value::Object(body.clone());
     let body_sha = sha256_hex(body_json.to_string().as_bytes());
-    let print = fingerprint(job, &body_sha);
+    let print = Fingerprint::of(job, &body_sha);
     if let Some(r) = &resumed {
         r.checkpoint.check(&print)?;
         state::verify_parts(&r.pointer.temp_dir, &r.checkpoint.files)?;
@@ -491,7 +475,13 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
     };
     let published = writer.finish(manifest, options.overwrite)?;
     let path = std::path::absolute(&published.path).unwrap_or_else(|_| published.path.clone());
-    record_success(job, options, &state_dir, &published.manifest, &path)?;
+    let trial = options.max_records.is_some();
+    state::record_success(&state_dir, &published.manifest, &path, trial).map_err(|source| {
+        RunError::StateAfterPublish {
+            path: path.clone(),
+            source,
+        }
+    })?;
     let summary = Summary {
         path,
         records,
@@ -505,39 +495,6 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
         duplicates,
     };
     Ok(JobOutcome::Published(summary))
-}
-
-/// After the publish: the state file (not for a `--max-records` trial,
-/// which must not move the watermark), then the checkpoint pointer goes.
-fn record_success(
-    job: &Job,
-    options: &RunOptions,
-    state_dir: &Path,
-    manifest: &Manifest,
-    snapshot: &Path,
-) -> Result<(), RunError> {
-    if options.max_records.is_some() {
-        tracing::info!("--max-records: a trial run; the state file (and incremental watermark) is not updated");
-    } else {
-        let last = LastRun {
-            version: LAST_RUN_VERSION,
-            job: job.name.clone(),
-            run_id: manifest.run_id.clone(),
-            started_at: manifest.started_at.clone(),
-            finished_at: manifest.finished_at.clone(),
-            snapshot: snapshot.to_path_buf(),
-            records: manifest.records,
-            incremental: manifest.incremental.clone(),
-        };
-        last.save(state_dir).map_err(|source| RunError::StateAfterPublish {
-            path: snapshot.to_path_buf(),
-            source,
-        })?;
-    }
-    if let Err(e) = Pointer::remove(state_dir, &job.name) {
-        tracing::warn!(error = %e, "snapshot published, but the checkpoint pointer could not be removed");
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -511,3 +511,40 @@ fn a_damaged_state_file_exits_2_naming_it() {
         "{text}"
     );
 }
+
+#[test]
+fn a_run_that_fails_after_finished_parts_keeps_them_for_resume() {
+    let sandbox = slow_sandbox();
+    let ws = Workspace::new();
+    let job = ws.job("bulk", &bulk_job(&sandbox.base_url(), ""));
+    let tmp = ws.path().join("exports/.bulk.orgsync-tmp");
+    let mut run = Running::start(&ws, &["run", job.to_str().unwrap()], "killed");
+    run.wait_for_parts(&tmp, 2);
+    run.child.kill().unwrap();
+    run.wait();
+    let records = checkpoint(&tmp)["records"].as_u64().unwrap();
+
+    // The API is down now: retries run out, the finished parts stay.
+    let broken = TestSandbox::start(SandboxConfig {
+        records: 2000,
+        fail_rate: 1.0,
+        ..SandboxConfig::default()
+    });
+    let retry = "\n[retry]\nmax_attempts = 2\ninitial_delay_ms = 10\n";
+    ws.job("bulk", &bulk_job(&broken.base_url(), retry));
+    let out = orgsync(&ws, &["run", "--resume", job.to_str().unwrap()]);
+    assert_eq!(code(&out), 1, "{}", all_output(&out));
+    let text = all_output(&out);
+    assert!(text.contains("2 attempts"), "{text}");
+    let kept = format!("bulk.toml: {records} records in finished parts kept; run again with --resume to continue");
+    assert!(text.contains(&kept), "{text}");
+    assert_eq!(checkpoint(&tmp)["records"], json!(records), "checkpoint unchanged");
+    assert!(!ws.path().join("exports/bulk").exists());
+
+    // Back up: --resume completes it.
+    ws.job("bulk", &bulk_job(&sandbox.base_url(), retry));
+    let out = orgsync(&ws, &["run", "--resume", job.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", all_output(&out));
+    let clean = clean_run(&ws, &job);
+    assert_same_snapshot(&ws.path().join("exports/bulk"), &clean, &sandbox);
+}

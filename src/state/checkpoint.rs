@@ -18,8 +18,9 @@ use sha2::{Digest, Sha256};
 
 use super::atomic::write_atomic;
 use super::error::StateError;
+use crate::job::Job;
 use crate::schema::{Column, ColumnType, FieldPath, OnTypeError};
-use crate::sink::{CHECKPOINT_FILE, PartFile, SchemaColumn, Stats, Window};
+use crate::sink::{CHECKPOINT_FILE, PartFile, SchemaColumn, Stats, Window, compression_name};
 
 /// The `version` this orgsync writes and reads.
 pub const CHECKPOINT_VERSION: u32 = 1;
@@ -37,6 +38,23 @@ pub struct Fingerprint {
     /// The schema file's columns and `on_type_error`; `None` without a
     /// schema file (the columns were inferred from fields the request holds).
     pub schema: Option<(Vec<SchemaColumn>, OnTypeError)>,
+}
+
+impl Fingerprint {
+    /// What `job`'s parts are made from, with its request body's sha256.
+    pub fn of(job: &Job, request_sha256: &str) -> Fingerprint {
+        Fingerprint {
+            request_sha256: request_sha256.to_string(),
+            format: job.output.format.extension().to_string(),
+            compression: compression_name(job.output.compression).to_string(),
+            rows_per_file: job.output.rows_per_file,
+            key: job.query.key.clone(),
+            schema: job
+                .schema
+                .as_ref()
+                .map(|s| (s.columns.iter().map(SchemaColumn::from).collect(), s.on_type_error)),
+        }
+    }
 }
 
 /// `_checkpoint.json`.

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use super::atomic::write_atomic;
 use super::error::StateError;
 use super::paths::last_run_path;
-use crate::sink::Window;
+use super::pointer::Pointer;
+use crate::sink::{Manifest, Window};
 
 /// The `version` this orgsync writes and reads.
 pub const LAST_RUN_VERSION: u32 = 1;
@@ -96,6 +97,31 @@ impl LastRun {
         }
         parse_watermark(&w.to).ok()
     }
+}
+
+/// After a snapshot is published: writes the job's state file (not for a
+/// `--max-records` `trial`, which must not move the watermark), then removes
+/// the checkpoint pointer (a failure there is only a warning).
+pub fn record_success(state_dir: &Path, manifest: &Manifest, snapshot: &Path, trial: bool) -> Result<(), StateError> {
+    if trial {
+        tracing::info!("--max-records: a trial run; the state file (and incremental watermark) is not updated");
+    } else {
+        LastRun {
+            version: LAST_RUN_VERSION,
+            job: manifest.job.clone(),
+            run_id: manifest.run_id.clone(),
+            started_at: manifest.started_at.clone(),
+            finished_at: manifest.finished_at.clone(),
+            snapshot: snapshot.to_path_buf(),
+            records: manifest.records,
+            incremental: manifest.incremental.clone(),
+        }
+        .save(state_dir)?;
+    }
+    if let Err(e) = Pointer::remove(state_dir, &manifest.job) {
+        tracing::warn!(error = %e, "snapshot published, but the checkpoint pointer could not be removed");
+    }
+    Ok(())
 }
 
 fn parse_watermark(text: &str) -> Result<NaiveDateTime, chrono::ParseError> {
