@@ -108,6 +108,9 @@ pub struct RunArgs {
     /// Replace an existing snapshot at the same path.
     #[arg(long)]
     pub overwrite: bool,
+    /// Continue an interrupted run from its checkpoint (without one: a fresh run).
+    #[arg(long)]
+    pub resume: bool,
     /// Stop at the first failed job (default: run the rest, report all).
     #[arg(long)]
     pub fail_fast: bool,

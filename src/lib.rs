@@ -16,3 +16,4 @@ pub mod sandbox;
 pub mod schema;
 pub mod secret;
 pub mod sink;
+pub mod state;

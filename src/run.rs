@@ -1,11 +1,11 @@
 //! One job through the pipeline: resolve the target, check it, authenticate,
-//! count, page, write, publish. Owns the run's identity (run id, start
-//! time), the request body and its hash, de-duplication by key, and the
-//! manifest. Knows nothing of the command line.
+//! count, page, write (checkpointing after each finished part), publish,
+//! then record the run in the job's state file. Owns the run's identity
+//! (run id, start time, or the interrupted run's with `--resume`), the
+//! request body and its hash, and the manifest. What the state and
+//! checkpoint files hold is `state`'s; the command line is `commands`'.
 
-use std::collections::HashSet;
 use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -19,9 +19,13 @@ use crate::auth::{AuthError, TokenEndpoint, Tokens};
 use crate::exit::{Exit, ExitStatus};
 use crate::fetch::{self, ApiClient, FetchError, Gate, Pager, PagerPlan, RetryPolicy};
 use crate::job::Job;
-use crate::schema::{Column, FieldPath, OnTypeError, infer};
+use crate::schema::{Column, OnTypeError, infer};
 use crate::sink::{
-    self, Manifest, ManifestApi, ManifestRequest, SinkError, SnapshotOptions, SnapshotWriter, Stats, Window,
+    self, FinishedParts, KEYS_FILE, Manifest, ManifestApi, ManifestRequest, SchemaColumn, SinkError, SnapshotOptions,
+    SnapshotWriter, Stats, Window,
+};
+use crate::state::{
+    self, CHECKPOINT_VERSION, Checkpoint, Checkpointer, Dedup, Fingerprint, LastRun, Pointer, StateError,
 };
 
 #[derive(Debug, Clone)]
@@ -31,6 +35,8 @@ pub struct RunOptions {
     pub max_records: Option<u64>,
     pub dry_run: bool,
     pub overwrite: bool,
+    /// Continue the job's interrupted run from its checkpoint, if it has one.
+    pub resume: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +47,15 @@ pub enum RunError {
     Fetch(#[from] FetchError),
     #[error(transparent)]
     Sink(#[from] SinkError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The snapshot is out, but the state file could not be updated.
+    #[error(
+        "snapshot published at {}, but the state file could not be updated: {source}; \
+         the next incremental run will fetch this window again",
+        path.display()
+    )]
+    StateAfterPublish { path: PathBuf, source: StateError },
     #[error("{0}")]
     Setup(String),
 }
@@ -51,7 +66,8 @@ impl ExitStatus for RunError {
             RunError::Auth(e) => e.exit(),
             RunError::Fetch(e) => e.exit(),
             RunError::Sink(e) => e.exit(),
-            RunError::Setup(_) => Exit::Failed,
+            RunError::State(e) => e.exit(),
+            RunError::StateAfterPublish { .. } | RunError::Setup(_) => Exit::Failed,
         }
     }
 }
@@ -190,30 +206,6 @@ pub fn resolve_target(template: &str, job: &str, started: DateTime<Utc>, run_id:
     if path.is_absolute() { path } else { out_dir.join(path) }
 }
 
-/// Drops records whose key was already written, by a 64-bit hash of the
-/// key's JSON text (8 bytes a record; a collision needs ~4e9 records).
-struct Dedup {
-    key: FieldPath,
-    seen: HashSet<u64>,
-    dropped: u64,
-}
-
-impl Dedup {
-    fn retain(&mut self, records: &mut Vec<Value>) {
-        let before = records.len();
-        records.retain(|r| {
-            let value = self.key.extract(r);
-            if value.is_null() {
-                return true;
-            }
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            value.into_value().to_string().hash(&mut h);
-            self.seen.insert(h.finish())
-        });
-        self.dropped += (before - records.len()) as u64;
-    }
-}
-
 /// The columns of a snapshot and the type-error policy: the schema file's,
 /// or the job's fields with types inferred from the first page (strict:
 /// a later value that does not fit fails the run rather than vanish).
@@ -224,19 +216,98 @@ fn snapshot_columns(job: &Job, first_page: &[Value]) -> (Vec<Column>, OnTypeErro
     }
 }
 
-pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunError> {
-    let clock = Instant::now();
+fn snapshot_options(job: &Job, columns: Vec<Column>, on_type_error: OnTypeError) -> SnapshotOptions {
+    SnapshotOptions {
+        format: job.output.format,
+        compression: job.output.compression,
+        rows_per_file: job.output.rows_per_file,
+        columns,
+        on_type_error,
+    }
+}
+
+/// The stats of this process plus those of the run's earlier processes.
+fn run_stats(client: &ApiClient, clock: Instant, earlier: &Stats) -> Stats {
+    let counters = &client.counters;
+    Stats {
+        requests: earlier.requests + counters.requests.load(Ordering::Relaxed),
+        retries: earlier.retries + counters.retries.load(Ordering::Relaxed),
+        throttled: earlier.throttled + counters.throttled.load(Ordering::Relaxed),
+        token_requests: earlier.token_requests + client.tokens().requests(),
+        elapsed_secs: earlier.elapsed_secs + clock.elapsed().as_secs_f64(),
+    }
+}
+
+/// An interrupted run being continued: its checkpoint, verified against the job.
+struct Resumed {
+    pointer: Pointer,
+    checkpoint: Checkpoint,
+}
+
+/// The run's identity: start, id and target (the interrupted run's when resuming).
+fn identity(
+    job: &Job,
+    options: &RunOptions,
+    resumed: Option<&Resumed>,
+) -> Result<(DateTime<Utc>, String, PathBuf), RunError> {
+    if let Some(r) = resumed {
+        let started = r.checkpoint.started().map_err(|reason| StateError::BadCheckpoint {
+            path: r.pointer.temp_dir.join(sink::CHECKPOINT_FILE),
+            reason,
+        })?;
+        return Ok((started, r.checkpoint.run_id.clone(), r.checkpoint.target.clone()));
+    }
     let started = Utc::now();
     let run_id = new_run_id(started);
     let target = resolve_target(&job.output.path, &job.name, started, &run_id, &options.out_dir);
+    Ok((started, run_id, target))
+}
+
+pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunError> {
+    let clock = Instant::now();
+    let state_dir = state::state_dir(&options.out_dir);
+    let last = LastRun::load(&state_dir, &job.name)?;
+    let previous_to = match (&job.incremental, &last) {
+        (Some(inc), Some(last)) => last.watermark(&inc.field),
+        _ => None,
+    };
+    let resumed = match options.resume && !options.dry_run {
+        true => match state::find_checkpoint(&state_dir, &job.name)? {
+            Some((pointer, checkpoint)) => Some(Resumed { pointer, checkpoint }),
+            None => {
+                tracing::info!("--resume: no checkpoint of an interrupted run; starting a fresh run");
+                None
+            }
+        },
+        false => None,
+    };
+    let (started, run_id, target) = identity(job, options, resumed.as_ref())?;
     if !options.dry_run {
         sink::check_target(&target, options.overwrite)?;
     }
-    tracing::info!(run_id = %run_id, target = %target.display(), "job started");
+
+    let effective = effective_filter(job, started, previous_to);
+    let body = request_body(job, &effective.filter);
+    let body_json = Value::Object(body.clone());
+    let body_sha = sha256_hex(body_json.to_string().as_bytes());
+    let print = Fingerprint::of(job, &body_sha);
+    if let Some(r) = &resumed {
+        r.checkpoint.check(&print)?;
+        state::verify_parts(&r.pointer.temp_dir, &r.checkpoint.files)?;
+        tracing::info!(
+            run_id = %run_id,
+            target = %target.display(),
+            next_offset = r.checkpoint.next_offset,
+            records = r.checkpoint.records,
+            parts = r.checkpoint.files.len(),
+            "resuming an interrupted run"
+        );
+    } else {
+        tracing::info!(run_id = %run_id, target = %target.display(), "job started");
+    }
 
     let session = Session::connect(job).await?;
     let client = session.client;
-    let effective = effective_filter(job, started, None);
     let expected = match fetch::count(&client, job, &effective.filter).await {
         Ok(n) => Some(n),
         Err(e) if options.dry_run => return Err(e.into()),
@@ -247,7 +318,7 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
         }
         Err(e) => {
             tracing::warn!(error = %e, "count unavailable; running without a total");
-            None
+            resumed.as_ref().and_then(|r| r.checkpoint.expected_records)
         }
     };
     if options.dry_run {
@@ -257,9 +328,7 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
         });
     }
 
-    let body = request_body(job, &effective.filter);
-    let body_json = Value::Object(body.clone());
-    let body_sha = sha256_hex(body_json.to_string().as_bytes());
+    let start_offset = resumed.as_ref().map_or(0, |r| r.checkpoint.next_offset);
     let mut pager = Pager::new(
         client.clone(),
         PagerPlan {
@@ -268,65 +337,101 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
             page_size: u64::from(job.query.page_size),
             concurrency: job.rate_limit.concurrency.get(),
             records_at: job.api.records.clone(),
-            max_records: options.max_records,
+            // --max-records counts from the start of the run, not of this process.
+            max_records: options.max_records.map(|m| m.saturating_sub(start_offset)),
             expected,
-            start_offset: 0,
+            start_offset,
         },
     );
-    let mut dedup = job.query.key.as_deref().map(|k| Dedup {
-        key: FieldPath::parse(k),
-        seen: HashSet::new(),
-        dropped: 0,
-    });
-    let mut envelope_count = None;
-    // The writer opens at the first page: without a schema file its column
-    // types are inferred from that page.
-    let mut writer: Option<SnapshotWriter> = None;
+    let earlier_stats = resumed.as_ref().map(|r| r.checkpoint.stats.clone()).unwrap_or_default();
+    let abs_target = std::path::absolute(&target).unwrap_or_else(|_| target.clone());
+    let template = |columns: &[Column], on_type_error: OnTypeError| Checkpoint {
+        version: CHECKPOINT_VERSION,
+        job: job.name.clone(),
+        run_id: run_id.clone(),
+        started_at: started.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        target: abs_target.clone(),
+        request_sha256: body_sha.clone(),
+        format: print.format.clone(),
+        compression: print.compression.clone(),
+        rows_per_file: print.rows_per_file,
+        key: print.key.clone(),
+        on_type_error: on_type_error.name().to_string(),
+        schema: columns.iter().map(SchemaColumn::from).collect(),
+        schema_file: job.schema.is_some(),
+        incremental: effective.window.clone(),
+        next_offset: 0,
+        records: 0,
+        files: Vec::new(),
+        duplicates_dropped: 0,
+        type_errors: Default::default(),
+        dedup_keys: None,
+        expected_records: expected,
+        stats: Stats::default(),
+    };
+
+    // A fresh run opens its writer at the first page (without a schema file
+    // the column types are inferred from it); a resumed one reopens the
+    // interrupted run's folder with the checkpoint's columns now.
+    let mut dedup = None;
+    let mut writer: Option<(SnapshotWriter, Checkpointer)> = None;
     let mut columns = Vec::new();
-    loop {
-        let page = match pager.next().await {
-            None => None,
-            Some(Ok(page)) => Some(page),
-            Some(Err(e)) => {
-                if let Some(w) = writer {
-                    w.abort();
-                }
-                return Err(e.into());
-            }
+    if let Some(r) = resumed {
+        let cp = r.checkpoint;
+        let bad = |reason| StateError::BadCheckpoint {
+            path: r.pointer.temp_dir.join(sink::CHECKPOINT_FILE),
+            reason,
         };
-        let w = match writer.as_mut() {
-            Some(w) => w,
+        columns = cp.columns().map_err(bad)?;
+        let on_type_error = cp.on_type_error().map_err(bad)?;
+        if let Some(key) = job.query.key.as_deref() {
+            let keys = state::read_keys(&r.pointer.temp_dir.join(KEYS_FILE), cp.dedup_keys.unwrap_or(0))?;
+            dedup = Some(Dedup::restore(key, keys, cp.duplicates_dropped));
+        }
+        let w = SnapshotWriter::resume(
+            &target,
+            snapshot_options(job, columns.clone(), on_type_error),
+            FinishedParts {
+                files: cp.files.clone(),
+                records: cp.records,
+                type_errors: cp.type_errors.clone(),
+            },
+        )?;
+        let c = Checkpointer::new(state_dir.clone(), template(&columns, on_type_error), r.pointer, true);
+        writer = Some((w, c));
+    } else {
+        dedup = job.query.key.as_deref().map(Dedup::new);
+    }
+    let mut envelope_count = None;
+    loop {
+        // On an error the writer is dropped: its folder stays if a
+        // checkpoint refers to it (resume continues), else it is removed.
+        let page = pager.next().await.transpose()?;
+        let (w, c) = match writer.as_mut() {
+            Some(open) => open,
             None => {
                 let (cols, on_type_error) = snapshot_columns(job, page.as_ref().map_or(&[][..], |p| &p.records));
                 columns = cols;
-                let opened = SnapshotWriter::create(
-                    &target,
-                    SnapshotOptions {
-                        format: job.output.format,
-                        compression: job.output.compression,
-                        rows_per_file: job.output.rows_per_file,
-                        columns: columns.clone(),
-                        on_type_error,
-                    },
-                )?;
-                writer.insert(opened)
+                state::drop_checkpoint(&state_dir, &job.name)?;
+                let w = SnapshotWriter::create(&target, snapshot_options(job, columns.clone(), on_type_error))?;
+                let pointer = Pointer {
+                    job: job.name.clone(),
+                    run_id: run_id.clone(),
+                    target: abs_target.clone(),
+                    temp_dir: std::path::absolute(w.temp_dir()).unwrap_or_else(|_| w.temp_dir().to_path_buf()),
+                };
+                let c = Checkpointer::new(state_dir.clone(), template(&columns, on_type_error), pointer, false);
+                writer.insert((w, c))
             }
         };
-        let Some(mut page) = page else { break };
+        let Some(page) = page else { break };
         envelope_count = envelope_count.or(page.envelope_count);
-        if let Some(d) = dedup.as_mut() {
-            d.retain(&mut page.records);
-        }
-        if let Err(e) = w.write(&page.records) {
-            pager.stop();
-            if let Some(w) = writer {
-                w.abort();
-            }
-            return Err(e.into());
-        }
+        state::write_page::<RunError, _>(w, page.offset, page.records, dedup.as_mut(), |w, next, d| {
+            Ok(c.save(w, next, d, run_stats(&client, clock, &earlier_stats))?)
+        })?;
     }
-    let writer = writer.expect("the writer opens before the loop ends");
-    let duplicates = dedup.as_ref().map_or(0, |d| d.dropped);
+    let (writer, _) = writer.expect("the writer opens before the loop ends");
+    let duplicates = dedup.as_ref().map_or(0, Dedup::dropped);
     let records = writer.records();
     let expected = expected.or(envelope_count);
     if options.max_records.is_none()
@@ -341,14 +446,7 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
         );
     }
 
-    let counters = &client.counters;
-    let stats = Stats {
-        requests: counters.requests.load(Ordering::Relaxed),
-        retries: counters.retries.load(Ordering::Relaxed),
-        throttled: counters.throttled.load(Ordering::Relaxed),
-        token_requests: client.tokens().requests(),
-        elapsed_secs: clock.elapsed().as_secs_f64(),
-    };
+    let stats = run_stats(&client, clock, &earlier_stats);
     let manifest = Manifest {
         job: job.name.clone(),
         run_id: run_id.clone(),
@@ -364,20 +462,28 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
             body: body_json,
             sha256: body_sha,
         },
-        incremental: effective.window,
+        incremental: effective.window.clone(),
         format: job.output.format.extension().to_string(),
-        compression: format!("{:?}", job.output.compression).to_lowercase(),
+        compression: print.compression.clone(),
         records,
         expected_records: expected,
         duplicates_dropped: duplicates,
-        type_errors: writer.type_errors().clone(),
+        type_errors: writer.type_errors(),
         files: Vec::new(),
         schema: columns.iter().map(Into::into).collect(),
         stats: stats.clone(),
     };
     let published = writer.finish(manifest, options.overwrite)?;
+    let path = std::path::absolute(&published.path).unwrap_or_else(|_| published.path.clone());
+    let trial = options.max_records.is_some();
+    state::record_success(&state_dir, &published.manifest, &path, trial).map_err(|source| {
+        RunError::StateAfterPublish {
+            path: path.clone(),
+            source,
+        }
+    })?;
     let summary = Summary {
-        path: std::path::absolute(&published.path).unwrap_or_else(|_| published.path.clone()),
+        path,
         records,
         expected,
         files: published.manifest.files.len(),
@@ -423,21 +529,5 @@ mod tests {
         let hex = &id["20261122T043000Z-".len()..];
         assert_eq!(hex.len(), 6);
         assert!(hex.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
-    }
-
-    #[test]
-    fn dedup_drops_repeated_keys_across_pages() {
-        let mut d = Dedup {
-            key: FieldPath::parse("id"),
-            seen: HashSet::new(),
-            dropped: 0,
-        };
-        let mut page1 = vec![json!({"id": "a"}), json!({"id": "b"}), json!({"id": null})];
-        let mut page2 = vec![json!({"id": "b"}), json!({"id": "c"}), json!({})];
-        d.retain(&mut page1);
-        d.retain(&mut page2);
-        assert_eq!(page1.len(), 3, "records without a key are kept");
-        assert_eq!(page2, vec![json!({"id": "c"}), json!({})]);
-        assert_eq!(d.dropped, 1);
     }
 }
