@@ -114,6 +114,16 @@ pub struct RunArgs {
     /// Stop at the first failed job (default: run the rest, report all).
     #[arg(long)]
     pub fail_fast: bool,
+    /// Progress bar on stderr: auto = only when stderr is a terminal.
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressArg {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ pub mod commands;
 pub mod exit;
 pub mod fetch;
 pub mod job;
+pub mod progress;
 pub mod run;
 pub mod sandbox;
 pub mod schema;

@@ -19,6 +19,7 @@ use crate::auth::{AuthError, TokenEndpoint, Tokens};
 use crate::exit::{Exit, ExitStatus};
 use crate::fetch::{self, ApiClient, FetchError, Gate, Pager, PagerPlan, RetryPolicy};
 use crate::job::Job;
+use crate::progress::Progress;
 use crate::schema::{Column, OnTypeError, infer};
 use crate::sink::{
     self, FinishedParts, KEYS_FILE, Manifest, ManifestApi, ManifestRequest, SchemaColumn, SinkError, SnapshotOptions,
@@ -37,6 +38,17 @@ pub struct RunOptions {
     pub overwrite: bool,
     /// Continue the job's interrupted run from its checkpoint, if it has one.
     pub resume: bool,
+    pub progress: ProgressMode,
+}
+
+/// Whether a job shows a progress bar on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressMode {
+    Hidden,
+    /// Only when stderr is a terminal.
+    Terminal,
+    /// Even when stderr is not a terminal.
+    Forced,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -328,6 +340,10 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
         });
     }
 
+    let mut progress = match options.progress {
+        ProgressMode::Hidden => Progress::hidden(),
+        mode => Progress::start(&job.name, expected, mode == ProgressMode::Forced),
+    };
     let start_offset = resumed.as_ref().map_or(0, |r| r.checkpoint.next_offset);
     let mut pager = Pager::new(
         client.clone(),
@@ -397,6 +413,7 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
                 type_errors: cp.type_errors.clone(),
             },
         )?;
+        progress.resumed(cp.next_offset);
         let c = Checkpointer::new(state_dir.clone(), template(&columns, on_type_error), r.pointer, true);
         writer = Some((w, c));
     } else {
@@ -426,10 +443,13 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
         };
         let Some(page) = page else { break };
         envelope_count = envelope_count.or(page.envelope_count);
+        let fetched = page.records.len() as u64;
         state::write_page::<RunError, _>(w, page.offset, page.records, dedup.as_mut(), |w, next, d| {
             Ok(c.save(w, next, d, run_stats(&client, clock, &earlier_stats))?)
         })?;
+        progress.page(fetched);
     }
+    drop(progress);
     let (writer, _) = writer.expect("the writer opens before the loop ends");
     let duplicates = dedup.as_ref().map_or(0, Dedup::dropped);
     let records = writer.records();

@@ -9,14 +9,15 @@ use tracing::Instrument;
 
 use std::path::Path;
 
-use crate::cli::RunArgs;
+use crate::cli::{ProgressArg, RunArgs};
 use crate::exit::{Exit, ExitStatus};
 use crate::job::{self, LoadOptions};
-use crate::run::{JobOutcome, RunOptions, run_job};
+use crate::run::{JobOutcome, ProgressMode, RunOptions, run_job};
 
 use super::{point_at_sandbox, report_error, start_sandbox};
 
-pub async fn run(args: RunArgs) -> Exit {
+/// `quiet`: `-q` was given, so no progress bar either.
+pub async fn run(args: RunArgs, quiet: bool) -> Exit {
     let paths = match job::expand_paths(&args.jobs) {
         Ok(p) => p,
         Err(e) => {
@@ -38,6 +39,12 @@ pub async fn run(args: RunArgs) -> Exit {
         dry_run: args.dry_run,
         overwrite: args.overwrite,
         resume: args.resume,
+        progress: match args.progress {
+            _ if quiet => ProgressMode::Hidden,
+            ProgressArg::Never => ProgressMode::Hidden,
+            ProgressArg::Auto => ProgressMode::Terminal,
+            ProgressArg::Always => ProgressMode::Forced,
+        },
     };
     let load = LoadOptions { sandbox: args.sandbox };
     let mut first_failure: Option<Exit> = None;
