@@ -93,18 +93,25 @@ pub struct SnapshotWriter {
     keep_on_drop: bool,
 }
 
+/// Checks the options and names the folders of a snapshot at `target`:
+/// its parent, the hidden temporary folder, the aside folder of `--overwrite`.
+fn folders(target: &Path, opts: &SnapshotOptions) -> Result<(PathBuf, PathBuf, PathBuf), SinkError> {
+    check_supported(opts.format, opts.compression)?;
+    if opts.rows_per_file == 0 {
+        return Err(SinkError::BadRowsPerFile { rows_per_file: 0 });
+    }
+    let (parent, name) = split_target(target)?;
+    let tmp = sibling(&parent, &name, "orgsync-tmp");
+    let old = sibling(&parent, &name, "orgsync-old");
+    Ok((parent, tmp, old))
+}
+
 impl SnapshotWriter {
     /// Creates the hidden temporary folder beside `target`:
     /// `<parent>/.<target file name>.orgsync-tmp/` (removing a leftover one
     /// with a warning), creating `<parent>` if needed. Does not touch `target`.
     pub fn create(target: &Path, opts: SnapshotOptions) -> Result<SnapshotWriter, SinkError> {
-        check_supported(opts.format, opts.compression)?;
-        if opts.rows_per_file == 0 {
-            return Err(SinkError::BadRowsPerFile { rows_per_file: 0 });
-        }
-        let (parent, name) = split_target(target)?;
-        let tmp = sibling(&parent, &name, "orgsync-tmp");
-        let old = sibling(&parent, &name, "orgsync-old");
+        let (parent, tmp, old) = folders(target, &opts)?;
         fs::create_dir_all(&parent).map_err(SinkError::io(&parent))?;
         if fs::symlink_metadata(&tmp).is_ok() {
             if tmp.join(CHECKPOINT_FILE).exists() {
@@ -142,13 +149,7 @@ impl SnapshotWriter {
     /// written, a manifest), and continues numbering after the finished
     /// parts. Dropping it keeps the folder (see [`Self::set_keep_on_drop`]).
     pub fn resume(target: &Path, opts: SnapshotOptions, done: FinishedParts) -> Result<SnapshotWriter, SinkError> {
-        check_supported(opts.format, opts.compression)?;
-        if opts.rows_per_file == 0 {
-            return Err(SinkError::BadRowsPerFile { rows_per_file: 0 });
-        }
-        let (parent, name) = split_target(target)?;
-        let tmp = sibling(&parent, &name, "orgsync-tmp");
-        let old = sibling(&parent, &name, "orgsync-old");
+        let (parent, tmp, old) = folders(target, &opts)?;
         for entry in fs::read_dir(&tmp).map_err(SinkError::io(&tmp))? {
             let entry = entry.map_err(SinkError::io(&tmp))?;
             let file = entry.file_name().to_string_lossy().into_owned();

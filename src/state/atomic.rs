@@ -10,6 +10,16 @@ use std::path::{Path, PathBuf};
 use super::error::StateError;
 
 /// Replaces `path` with `bytes` atomically and durably.
+/// `value` as pretty JSON with a final newline, written atomically.
+pub fn write_json_atomic(path: &Path, value: &impl serde::Serialize) -> Result<(), StateError> {
+    let mut text = serde_json::to_vec_pretty(value).map_err(|e| StateError::Write {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e),
+    })?;
+    text.push(b'\n');
+    write_atomic(path, &text)
+}
+
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),

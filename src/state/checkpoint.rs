@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::atomic::write_atomic;
+use super::atomic::write_json_atomic;
 use super::error::StateError;
 use crate::job::Job;
 use crate::schema::{Column, ColumnType, FieldPath, OnTypeError};
@@ -135,13 +135,7 @@ impl Checkpoint {
 
     /// Writes `_checkpoint.json` into `dir` atomically.
     pub fn save(&self, dir: &Path) -> Result<(), StateError> {
-        let path = dir.join(CHECKPOINT_FILE);
-        let mut text = serde_json::to_vec_pretty(self).map_err(|e| StateError::Write {
-            path: path.clone(),
-            source: io::Error::other(e),
-        })?;
-        text.push(b'\n');
-        write_atomic(&path, &text)
+        write_json_atomic(&dir.join(CHECKPOINT_FILE), self)
     }
 
     /// The run's start time.

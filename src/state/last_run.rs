@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
-use super::atomic::write_atomic;
+use super::atomic::write_json_atomic;
 use super::error::StateError;
 use super::paths::last_run_path;
 use super::pointer::Pointer;
@@ -73,13 +73,7 @@ impl LastRun {
 
     /// Writes the state file atomically.
     pub fn save(&self, state_dir: &Path) -> Result<(), StateError> {
-        let path = last_run_path(state_dir, &self.job);
-        let mut text = serde_json::to_vec_pretty(self).map_err(|e| StateError::Write {
-            path: path.clone(),
-            source: io::Error::other(e),
-        })?;
-        text.push(b'\n');
-        write_atomic(&path, &text)
+        write_json_atomic(&last_run_path(state_dir, &self.job), self)
     }
 
     /// Where the next incremental run on `field` starts: this run's `to`.

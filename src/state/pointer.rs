@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::atomic::write_atomic;
+use super::atomic::write_json_atomic;
 use super::checkpoint::Checkpoint;
 use super::error::StateError;
 use super::paths::pointer_path;
@@ -30,13 +30,7 @@ pub struct Pointer {
 
 impl Pointer {
     pub fn save(&self, state_dir: &Path) -> Result<(), StateError> {
-        let path = pointer_path(state_dir, &self.job);
-        let mut text = serde_json::to_vec_pretty(self).map_err(|e| StateError::Write {
-            path: path.clone(),
-            source: io::Error::other(e),
-        })?;
-        text.push(b'\n');
-        write_atomic(&path, &text)
+        write_json_atomic(&pointer_path(state_dir, &self.job), self)
     }
 
     /// The pointer of `job`, `None` if there is none.
