@@ -217,6 +217,14 @@ fn a_jwt_refresh_job_exports_like_a_client_credentials_job() {
     let out = ws.orgsync().arg("run").arg(&job).output().unwrap();
     assert!(out.status.success(), "{}", all_output(&out));
     assert_eq!(read_csv(&ws.path().join("exports/jwt")).1, clean_rows(250));
+    // The refresh endpoint sends no expires_in: an hour is assumed.
+    let out = ws.orgsync().args(["auth", "check"]).arg(&job).output().unwrap();
+    assert!(out.status.success(), "{}", all_output(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("lifetime: not stated; assumed 3600 s (renewed after 3240 s)"),
+        "{}",
+        all_output(&out)
+    );
     let out = ws
         .orgsync()
         .env("VAINU_REFRESH_TOKEN", "expired")
@@ -299,6 +307,22 @@ struct Mock {
 }
 
 fn mock(handler: impl Fn(&str, Value) -> (u16, Value) + Send + Sync + 'static) -> Mock {
+    mock_with_tokens(
+        |n| {
+            (
+                200,
+                json!({"access_token": format!("mock-{n}"), "token_type": "Bearer", "expires_in": 3600}),
+            )
+        },
+        handler,
+    )
+}
+
+/// A mock whose token endpoint answers `tokens(n)` to its n-th request.
+fn mock_with_tokens(
+    tokens: impl Fn(u64) -> (u16, Value) + Send + Sync + 'static,
+    handler: impl Fn(&str, Value) -> (u16, Value) + Send + Sync + 'static,
+) -> Mock {
     use axum::routing::post;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -307,6 +331,7 @@ fn mock(handler: impl Fn(&str, Value) -> (u16, Value) + Send + Sync + 'static) -
         .unwrap();
     let token_requests = Arc::new(AtomicU64::new(0));
     let counted = token_requests.clone();
+    let tokens = Arc::new(tokens);
     let handler = Arc::new(handler);
     let api = move |path: &'static str| {
         let handler = handler.clone();
@@ -323,9 +348,8 @@ fn mock(handler: impl Fn(&str, Value) -> (u16, Value) + Send + Sync + 'static) -
             "/api/oauth/token/",
             post(move || {
                 let n = counted.fetch_add(1, Ordering::SeqCst);
-                async move {
-                    axum::Json(json!({"access_token": format!("mock-{n}"), "token_type": "Bearer", "expires_in": 3600}))
-                }
+                let (status, answer) = tokens(n);
+                async move { (axum::http::StatusCode::from_u16(status).unwrap(), axum::Json(answer)) }
             }),
         )
         .route("/api/v3/organizations/count/", post(api("count")))
@@ -393,6 +417,82 @@ fn records_repeated_across_pages_are_dropped_and_counted() {
     assert!(
         !String::from_utf8_lossy(&out.stderr).contains("differs"),
         "250 unique records match the count"
+    );
+    drop(m.runtime);
+}
+
+/// Pages of `total` records from a mock, `{"business_id": ...}` each.
+fn pages_of(total: u64, body: &Value) -> Value {
+    let offset = body["offset"].as_u64().unwrap();
+    let limit = body["limit"].as_u64().unwrap();
+    Value::Array(
+        (offset..(offset + limit).min(total))
+            .map(|i| json!({"business_id": format!("FI{i:08}")}))
+            .collect(),
+    )
+}
+
+#[test]
+fn the_token_endpoint_is_retried_on_5xx_and_429() {
+    let m = mock_with_tokens(
+        |n| match n {
+            0 => (503, json!({"detail": "down for a moment"})),
+            1 => (429, json!({"detail": "slow down"})),
+            _ => (
+                200,
+                json!({"access_token": "mock-ok", "token_type": "Bearer", "expires_in": 3600}),
+            ),
+        },
+        |path, body| match path {
+            "count" => (200, json!({"count": 150, "status": "ready"})),
+            _ => (200, pages_of(150, &body)),
+        },
+    );
+    let ws = Workspace::new();
+    let job = ws.job("tok", &job_toml(&m.base_url, "csv", &["business_id"], FAST_RETRY));
+    let out = ws.orgsync().arg("run").arg(&job).output().unwrap();
+    assert!(out.status.success(), "{}", all_output(&out));
+    assert_eq!(
+        m.token_requests.load(Ordering::SeqCst),
+        3,
+        "two failures retried, then a token"
+    );
+    let snapshot = ws.path().join("exports/tok");
+    assert_eq!(
+        manifest(&snapshot)["stats"]["token_requests"],
+        3,
+        "every attempt counted"
+    );
+    assert_eq!(read_csv(&snapshot).1.len(), 150);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.lines().filter(|l| l.contains("retrying token request")).count(),
+        2,
+        "{stderr}"
+    );
+    drop(m.runtime);
+}
+
+#[test]
+fn a_count_that_differs_from_what_was_written_is_a_warning_and_in_the_manifest() {
+    let m = mock(|path, body| match path {
+        "count" => (200, json!({"count": 300, "status": "ready"})),
+        _ => (200, pages_of(250, &body)),
+    });
+    let ws = Workspace::new();
+    let job = ws.job("short", &job_toml(&m.base_url, "csv", &["business_id"], ""));
+    let out = ws.orgsync().arg("run").arg(&job).output().unwrap();
+    assert!(out.status.success(), "{}", all_output(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warning = stderr
+        .lines()
+        .find(|l| l.contains("differs from the API's count"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(warning.contains("300") && warning.contains("250"), "{warning}");
+    let m2 = manifest(&ws.path().join("exports/short"));
+    assert_eq!(
+        (m2["records"].as_u64(), m2["expected_records"].as_u64()),
+        (Some(250), Some(300))
     );
     drop(m.runtime);
 }
