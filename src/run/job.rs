@@ -1,222 +1,27 @@
-//! One job through the pipeline: resolve the target, check it, authenticate,
-//! count, page, write (checkpointing after each finished part), publish,
-//! then record the run in the job's state file. Owns the run's identity
-//! (run id, start time, or the interrupted run's with `--resume`), the
-//! request body and its hash, and the manifest. What the state and
-//! checkpoint files hold is `state`'s; the command line is `commands`'.
+//! One job through the pipeline: check the target, authenticate, count,
+//! page, write (checkpointing after each finished part), publish, then
+//! record the run in the job's state file.
 
-use std::fmt;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
-use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
+use serde_json::Value;
 
-use crate::auth::{AuthError, TokenEndpoint, Tokens};
-use crate::exit::{Exit, ExitStatus};
-use crate::fetch::{self, ApiClient, FetchError, Gate, Pager, PagerPlan, RetryPolicy};
+use crate::fetch::{self, ApiClient, FetchError, Pager, PagerPlan};
 use crate::job::Job;
 use crate::progress::Progress;
 use crate::schema::{Column, OnTypeError, infer};
 use crate::sink::{
-    self, FinishedParts, KEYS_FILE, Manifest, ManifestApi, ManifestRequest, SchemaColumn, SinkError, SnapshotOptions,
-    SnapshotWriter, Stats, Window,
+    self, FinishedParts, KEYS_FILE, Manifest, ManifestApi, ManifestRequest, SchemaColumn, SnapshotOptions,
+    SnapshotWriter, Stats,
 };
 use crate::state::{
     self, CHECKPOINT_VERSION, Checkpoint, Checkpointer, Dedup, Fingerprint, LastRun, Pointer, StateError,
 };
 
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    /// Root for relative output paths.
-    pub out_dir: PathBuf,
-    pub max_records: Option<u64>,
-    pub dry_run: bool,
-    pub overwrite: bool,
-    /// Continue the job's interrupted run from its checkpoint, if it has one.
-    pub resume: bool,
-    pub progress: ProgressMode,
-}
-
-/// Whether a job shows a progress bar on stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProgressMode {
-    Hidden,
-    /// Only when stderr is a terminal.
-    Terminal,
-    /// Even when stderr is not a terminal.
-    Forced,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error(transparent)]
-    Auth(#[from] AuthError),
-    #[error(transparent)]
-    Fetch(#[from] FetchError),
-    #[error(transparent)]
-    Sink(#[from] SinkError),
-    #[error(transparent)]
-    State(#[from] StateError),
-    /// The snapshot is out, but the state file could not be updated.
-    #[error(
-        "snapshot published at {}, but the state file could not be updated: {source}; \
-         the next incremental run will fetch this window again",
-        path.display()
-    )]
-    StateAfterPublish { path: PathBuf, source: StateError },
-    #[error("{0}")]
-    Setup(String),
-}
-
-impl ExitStatus for RunError {
-    fn exit(&self) -> Exit {
-        match self {
-            RunError::Auth(e) => e.exit(),
-            RunError::Fetch(e) => e.exit(),
-            RunError::Sink(e) => e.exit(),
-            RunError::State(e) => e.exit(),
-            RunError::StateAfterPublish { .. } | RunError::Setup(_) => Exit::Failed,
-        }
-    }
-}
-
-/// What a finished job reports.
-#[derive(Debug)]
-pub enum JobOutcome {
-    DryRun { count: Option<u64>, target: PathBuf },
-    Published(Summary),
-}
-
-/// The one-line summary of a published snapshot.
-#[derive(Debug, Clone)]
-pub struct Summary {
-    pub path: PathBuf,
-    pub records: u64,
-    pub expected: Option<u64>,
-    pub files: usize,
-    pub bytes: u64,
-    pub elapsed: Duration,
-    pub requests: u64,
-    pub retries: u64,
-    pub throttled: u64,
-    pub duplicates: u64,
-}
-
-impl fmt::Display for Summary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} records -> {} ({} files, {} bytes, {:.1} s, {} requests, {} retries, {} throttled",
-            self.records,
-            self.path.display(),
-            self.files,
-            self.bytes,
-            self.elapsed.as_secs_f64(),
-            self.requests,
-            self.retries,
-            self.throttled
-        )?;
-        if self.duplicates > 0 {
-            write!(f, ", {} duplicates dropped", self.duplicates)?;
-        }
-        f.write_str(")")
-    }
-}
-
-/// A connected client: HTTP, tokens, rate gate, retry policy of one job.
-pub struct Session {
-    pub client: Arc<ApiClient>,
-}
-
-impl Session {
-    /// Build the client and get the run's first token (wrong credentials
-    /// fail here, before anything else).
-    pub async fn connect(job: &Job) -> Result<Session, RunError> {
-        let http = fetch::build_http_client(job.api.timeout).map_err(RunError::Setup)?;
-        let policy = RetryPolicy::from(&job.retry);
-        let tokens = Arc::new(Tokens::new(
-            TokenEndpoint::new(http.clone(), job.auth.clone()),
-            policy.clone(),
-        ));
-        tokens.get().await?;
-        let client = ApiClient::new(http, tokens, Gate::new(&job.rate_limit), policy);
-        Ok(Session {
-            client: Arc::new(client),
-        })
-    }
-}
-
-/// The filter a run sends, and its incremental window if the job has one.
-pub struct Effective {
-    pub filter: Value,
-    pub window: Option<Window>,
-}
-
-/// The job's filter, combined under `?ALL` with the incremental `?RANGE`
-/// from `previous_to` (or the job's `start`) to `started - lag`.
-pub fn effective_filter(job: &Job, started: DateTime<Utc>, previous_to: Option<NaiveDateTime>) -> Effective {
-    let Some(inc) = &job.incremental else {
-        return Effective {
-            filter: job.query.filter.clone(),
-            window: None,
-        };
-    };
-    let from = previous_to.unwrap_or(inc.start);
-    let lag = chrono::Duration::from_std(inc.lag).unwrap_or_default();
-    let to = (started - lag).naive_utc();
-    let fmt = |t: NaiveDateTime| t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string();
-    let range = json!({ "?RANGE": { inc.field.clone(): [fmt(from), fmt(to)] } });
-    Effective {
-        filter: json!({ "?ALL": [job.query.filter.clone(), range] }),
-        window: Some(Window {
-            field: inc.field.clone(),
-            from: fmt(from),
-            to: fmt(to),
-        }),
-    }
-}
-
-/// The organizations request body without `offset`/`limit`.
-pub fn request_body(job: &Job, filter: &Value) -> Map<String, Value> {
-    let mut body = Map::new();
-    body.insert("query".into(), filter.clone());
-    body.insert("database".into(), Value::String(job.query.database.clone()));
-    body.insert("fields".into(), Value::from(job.query.fields.clone()));
-    if let Some(order) = &job.query.order {
-        body.insert("order".into(), Value::String(order.clone()));
-    }
-    for (k, v) in &job.query.extra {
-        body.insert(k.clone(), v.clone());
-    }
-    body
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// `20261122T043000Z-` plus six random hex digits.
-pub fn new_run_id(started: DateTime<Utc>) -> String {
-    use std::hash::BuildHasher;
-    let random = std::collections::hash_map::RandomState::new().hash_one(std::process::id()) & 0xff_ffff;
-    format!("{}-{random:06x}", started.format("%Y%m%dT%H%M%SZ"))
-}
-
-/// Fill the output path template and put it under `out_dir` when relative.
-pub fn resolve_target(template: &str, job: &str, started: DateTime<Utc>, run_id: &str, out_dir: &Path) -> PathBuf {
-    let path = template
-        .replace("{job}", job)
-        .replace("{date}", &started.format("%Y-%m-%d").to_string())
-        .replace("{time}", &started.format("%H%M%S").to_string())
-        .replace("{run_id}", run_id);
-    let path = PathBuf::from(path);
-    if path.is_absolute() { path } else { out_dir.join(path) }
-}
+use super::identity::{Resumed, identity};
+use super::request::{effective_filter, request_body, sha256_hex};
+use super::{JobOutcome, ProgressMode, RunError, RunOptions, Session, Summary};
 
 /// The columns of a snapshot and the type-error policy: the schema file's,
 /// or the job's fields with types inferred from the first page (strict:
@@ -248,31 +53,6 @@ fn run_stats(client: &ApiClient, clock: Instant, earlier: &Stats) -> Stats {
         token_requests: earlier.token_requests + client.tokens().requests(),
         elapsed_secs: earlier.elapsed_secs + clock.elapsed().as_secs_f64(),
     }
-}
-
-/// An interrupted run being continued: its checkpoint, verified against the job.
-struct Resumed {
-    pointer: Pointer,
-    checkpoint: Checkpoint,
-}
-
-/// The run's identity: start, id and target (the interrupted run's when resuming).
-fn identity(
-    job: &Job,
-    options: &RunOptions,
-    resumed: Option<&Resumed>,
-) -> Result<(DateTime<Utc>, String, PathBuf), RunError> {
-    if let Some(r) = resumed {
-        let started = r.checkpoint.started().map_err(|reason| StateError::BadCheckpoint {
-            path: r.pointer.temp_dir.join(sink::CHECKPOINT_FILE),
-            reason,
-        })?;
-        return Ok((started, r.checkpoint.run_id.clone(), r.checkpoint.target.clone()));
-    }
-    let started = Utc::now();
-    let run_id = new_run_id(started);
-    let target = resolve_target(&job.output.path, &job.name, started, &run_id, &options.out_dir);
-    Ok((started, run_id, target))
 }
 
 pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunError> {
@@ -515,39 +295,4 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
         duplicates,
     };
     Ok(JobOutcome::Published(summary))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn target_template_table() {
-        let started = Utc.with_ymd_and_hms(2026, 11, 22, 4, 30, 0).unwrap();
-        let out = Path::new("/data");
-        let cases = [
-            ("exports/{job}/{date}", "/data/exports/fi/2026-11-22"),
-            ("exports/{job}/{date}T{time}", "/data/exports/fi/2026-11-22T043000"),
-            ("{run_id}", "/data/20261122T043000Z-abcdef"),
-            ("/abs/{job}", "/abs/fi"),
-        ];
-        for (template, want) in cases {
-            assert_eq!(
-                resolve_target(template, "fi", started, "20261122T043000Z-abcdef", out),
-                PathBuf::from(want),
-                "{template}"
-            );
-        }
-    }
-
-    #[test]
-    fn run_ids_have_the_documented_shape() {
-        let started = Utc.with_ymd_and_hms(2026, 11, 22, 4, 30, 0).unwrap();
-        let id = new_run_id(started);
-        assert!(id.starts_with("20261122T043000Z-"), "{id}");
-        let hex = &id["20261122T043000Z-".len()..];
-        assert_eq!(hex.len(), 6);
-        assert!(hex.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
-    }
 }
