@@ -2,10 +2,12 @@
 //! page, write (checkpointing after each finished part), publish, then
 //! record the run in the job's state file.
 
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use serde_json::Value;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
 
 use crate::fetch::{self, ApiClient, FetchError, Pager, PagerPlan};
 use crate::job::Job;
@@ -20,7 +22,7 @@ use crate::state::{
 };
 
 use super::identity::{Resumed, identity};
-use super::request::{effective_filter, request_body, sha256_hex};
+use super::request::{Effective, effective_filter, request_body, sha256_hex};
 use super::{JobOutcome, ProgressMode, RunError, RunOptions, Session, Summary};
 
 /// The columns of a snapshot and the type-error policy: the schema file's,
@@ -55,8 +57,22 @@ fn run_stats(client: &ApiClient, clock: Instant, earlier: &Stats) -> Stats {
     }
 }
 
-pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunError> {
-    let clock = Instant::now();
+/// What a run knows before its first request.
+struct Plan {
+    state_dir: PathBuf,
+    resumed: Option<Resumed>,
+    started: DateTime<Utc>,
+    run_id: String,
+    target: PathBuf,
+    effective: Effective,
+    body: Map<String, Value>,
+    body_sha: String,
+    print: Fingerprint,
+}
+
+/// The state, the checkpoint to resume (if asked and there is one), the
+/// run's identity and target (checked before any request), the request.
+fn plan(job: &Job, options: &RunOptions) -> Result<Plan, RunError> {
     let state_dir = state::state_dir(&options.out_dir);
     let last = LastRun::load(&state_dir, &job.name)?;
     let previous_to = match (&job.incremental, &last) {
@@ -77,11 +93,9 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
     if !options.dry_run {
         sink::check_target(&target, options.overwrite)?;
     }
-
     let effective = effective_filter(job, started, previous_to);
     let body = request_body(job, &effective.filter);
-    let body_json = Value::Object(body.clone());
-    let body_sha = sha256_hex(body_json.to_string().as_bytes());
+    let body_sha = sha256_hex(Value::Object(body.clone()).to_string().as_bytes());
     let print = Fingerprint::of(job, &body_sha);
     if let Some(r) = &resumed {
         r.checkpoint.check(&print)?;
@@ -97,26 +111,157 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
     } else {
         tracing::info!(run_id = %run_id, target = %target.display(), "job started");
     }
+    Ok(Plan {
+        state_dir,
+        resumed,
+        started,
+        run_id,
+        target,
+        effective,
+        body,
+        body_sha,
+        print,
+    })
+}
 
-    let session = Session::connect(job).await?;
-    let client = session.client;
-    let expected = match fetch::count(&client, job, &effective.filter).await {
-        Ok(n) => Some(n),
-        Err(e) if options.dry_run => return Err(e.into()),
-        // Credentials, or a query the API says is malformed: paging would fail the same way.
-        Err(e @ (FetchError::Auth(_) | FetchError::Unauthorized { .. })) => return Err(e.into()),
-        Err(e @ FetchError::Rejected { status, .. }) if status == reqwest::StatusCode::BAD_REQUEST => {
-            return Err(e.into());
+impl Plan {
+    fn absolute_target(&self) -> PathBuf {
+        std::path::absolute(&self.target).unwrap_or_else(|_| self.target.clone())
+    }
+
+    /// The checkpoint every finished part of this run saves, before the
+    /// first part.
+    fn checkpoint(
+        &self,
+        job: &Job,
+        columns: &[Column],
+        on_type_error: OnTypeError,
+        expected: Option<u64>,
+    ) -> Checkpoint {
+        Checkpoint {
+            version: CHECKPOINT_VERSION,
+            job: job.name.clone(),
+            run_id: self.run_id.clone(),
+            started_at: self.started.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            target: self.absolute_target(),
+            request_sha256: self.body_sha.clone(),
+            format: self.print.format.clone(),
+            compression: self.print.compression.clone(),
+            rows_per_file: self.print.rows_per_file,
+            key: self.print.key.clone(),
+            on_type_error: on_type_error.name().to_string(),
+            schema: columns.iter().map(SchemaColumn::from).collect(),
+            schema_file: job.schema.is_some(),
+            incremental: self.effective.window.clone(),
+            next_offset: 0,
+            records: 0,
+            files: Vec::new(),
+            duplicates_dropped: 0,
+            type_errors: Default::default(),
+            dedup_keys: None,
+            expected_records: expected,
+            stats: Stats::default(),
         }
+    }
+}
+
+/// The count first: the progress total and the completeness check. A
+/// failure is a warning, unless it is the credentials or a malformed query
+/// (paging would fail the same way) or this is a dry run.
+async fn count_first(
+    client: &ApiClient,
+    job: &Job,
+    options: &RunOptions,
+    plan: &Plan,
+) -> Result<Option<u64>, RunError> {
+    match fetch::count(client, job, &plan.effective.filter).await {
+        Ok(n) => Ok(Some(n)),
+        Err(e) if options.dry_run => Err(e.into()),
+        Err(e @ (FetchError::Auth(_) | FetchError::Unauthorized { .. })) => Err(e.into()),
+        Err(e @ FetchError::Rejected { status, .. }) if status == reqwest::StatusCode::BAD_REQUEST => Err(e.into()),
         Err(e) => {
             tracing::warn!(error = %e, "count unavailable; running without a total");
-            resumed.as_ref().and_then(|r| r.checkpoint.expected_records)
+            Ok(plan.resumed.as_ref().and_then(|r| r.checkpoint.expected_records))
         }
+    }
+}
+
+/// An open snapshot: the writer, its checkpointer, the de-duplication
+/// state and the columns.
+struct Open {
+    writer: SnapshotWriter,
+    checkpointer: Checkpointer,
+    dedup: Option<Dedup>,
+    columns: Vec<Column>,
+}
+
+/// A resumed run reopens the interrupted run's folder with the
+/// checkpoint's columns, parts and de-duplication keys.
+fn reopen(job: &Job, plan: &Plan, resumed: Resumed, expected: Option<u64>) -> Result<Open, RunError> {
+    let (pointer, cp) = (resumed.pointer, resumed.checkpoint);
+    let bad = |reason| StateError::BadCheckpoint {
+        path: pointer.temp_dir.join(sink::CHECKPOINT_FILE),
+        reason,
     };
+    let columns = cp.columns().map_err(bad)?;
+    let on_type_error = cp.on_type_error().map_err(bad)?;
+    let dedup = match job.query.key.as_deref() {
+        Some(key) => {
+            let keys = state::read_keys(&pointer.temp_dir.join(KEYS_FILE), cp.dedup_keys.unwrap_or(0))?;
+            Some(Dedup::restore(key, keys, cp.duplicates_dropped))
+        }
+        None => None,
+    };
+    let writer = SnapshotWriter::resume(
+        &plan.target,
+        snapshot_options(job, columns.clone(), on_type_error),
+        FinishedParts {
+            files: cp.files,
+            records: cp.records,
+            type_errors: cp.type_errors,
+        },
+    )?;
+    let template = plan.checkpoint(job, &columns, on_type_error, expected);
+    let checkpointer = Checkpointer::new(plan.state_dir.clone(), template, pointer, true);
+    Ok(Open {
+        writer,
+        checkpointer,
+        dedup,
+        columns,
+    })
+}
+
+/// A fresh run opens its snapshot at the first page: without a schema file
+/// the column types are inferred from it. An older checkpoint is dropped.
+fn open(job: &Job, plan: &Plan, first_page: &[Value], expected: Option<u64>) -> Result<Open, RunError> {
+    let (columns, on_type_error) = snapshot_columns(job, first_page);
+    state::drop_checkpoint(&plan.state_dir, &job.name)?;
+    let writer = SnapshotWriter::create(&plan.target, snapshot_options(job, columns.clone(), on_type_error))?;
+    let pointer = Pointer {
+        job: job.name.clone(),
+        run_id: plan.run_id.clone(),
+        target: plan.absolute_target(),
+        temp_dir: std::path::absolute(writer.temp_dir()).unwrap_or_else(|_| writer.temp_dir().to_path_buf()),
+    };
+    let template = plan.checkpoint(job, &columns, on_type_error, expected);
+    let checkpointer = Checkpointer::new(plan.state_dir.clone(), template, pointer, false);
+    Ok(Open {
+        writer,
+        checkpointer,
+        dedup: job.query.key.as_deref().map(Dedup::new),
+        columns,
+    })
+}
+
+pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunError> {
+    let clock = Instant::now();
+    let mut plan = plan(job, options)?;
+    let client = Session::connect(job).await?.client;
+    let expected = count_first(&client, job, options, &plan).await?;
     if options.dry_run {
         return Ok(JobOutcome::DryRun {
             count: expected,
-            target,
+            target: plan.target,
         });
     }
 
@@ -124,12 +269,12 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
         ProgressMode::Hidden => Progress::hidden(),
         mode => Progress::start(&job.name, expected, mode == ProgressMode::Forced),
     };
-    let start_offset = resumed.as_ref().map_or(0, |r| r.checkpoint.next_offset);
+    let start_offset = plan.resumed.as_ref().map_or(0, |r| r.checkpoint.next_offset);
     let mut pager = Pager::new(
         client.clone(),
         PagerPlan {
             url: job.api.endpoint(),
-            body,
+            body: plan.body.clone(),
             page_size: u64::from(job.query.page_size),
             concurrency: job.rate_limit.concurrency.get(),
             records_at: job.api.records.clone(),
@@ -139,101 +284,69 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
             start_offset,
         },
     );
-    let earlier_stats = resumed.as_ref().map(|r| r.checkpoint.stats.clone()).unwrap_or_default();
-    let abs_target = std::path::absolute(&target).unwrap_or_else(|_| target.clone());
-    let template = |columns: &[Column], on_type_error: OnTypeError| Checkpoint {
-        version: CHECKPOINT_VERSION,
-        job: job.name.clone(),
-        run_id: run_id.clone(),
-        started_at: started.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-        target: abs_target.clone(),
-        request_sha256: body_sha.clone(),
-        format: print.format.clone(),
-        compression: print.compression.clone(),
-        rows_per_file: print.rows_per_file,
-        key: print.key.clone(),
-        on_type_error: on_type_error.name().to_string(),
-        schema: columns.iter().map(SchemaColumn::from).collect(),
-        schema_file: job.schema.is_some(),
-        incremental: effective.window.clone(),
-        next_offset: 0,
-        records: 0,
-        files: Vec::new(),
-        duplicates_dropped: 0,
-        type_errors: Default::default(),
-        dedup_keys: None,
-        expected_records: expected,
-        stats: Stats::default(),
-    };
-
-    // A fresh run opens its writer at the first page (without a schema file
-    // the column types are inferred from it); a resumed one reopens the
-    // interrupted run's folder with the checkpoint's columns now.
-    let mut dedup = None;
-    let mut writer: Option<(SnapshotWriter, Checkpointer)> = None;
-    let mut columns = Vec::new();
-    if let Some(r) = resumed {
-        let cp = r.checkpoint;
-        let bad = |reason| StateError::BadCheckpoint {
-            path: r.pointer.temp_dir.join(sink::CHECKPOINT_FILE),
-            reason,
-        };
-        columns = cp.columns().map_err(bad)?;
-        let on_type_error = cp.on_type_error().map_err(bad)?;
-        if let Some(key) = job.query.key.as_deref() {
-            let keys = state::read_keys(&r.pointer.temp_dir.join(KEYS_FILE), cp.dedup_keys.unwrap_or(0))?;
-            dedup = Some(Dedup::restore(key, keys, cp.duplicates_dropped));
+    let earlier_stats = plan
+        .resumed
+        .as_ref()
+        .map(|r| r.checkpoint.stats.clone())
+        .unwrap_or_default();
+    let mut snapshot = match plan.resumed.take() {
+        Some(resumed) => {
+            progress.resumed(start_offset);
+            Some(reopen(job, &plan, resumed, expected)?)
         }
-        let w = SnapshotWriter::resume(
-            &target,
-            snapshot_options(job, columns.clone(), on_type_error),
-            FinishedParts {
-                files: cp.files.clone(),
-                records: cp.records,
-                type_errors: cp.type_errors.clone(),
-            },
-        )?;
-        progress.resumed(cp.next_offset);
-        let c = Checkpointer::new(state_dir.clone(), template(&columns, on_type_error), r.pointer, true);
-        writer = Some((w, c));
-    } else {
-        dedup = job.query.key.as_deref().map(Dedup::new);
-    }
+        None => None,
+    };
     let mut envelope_count = None;
     loop {
         // On an error the writer is dropped: its folder stays if a
         // checkpoint refers to it (resume continues), else it is removed.
         let page = pager.next().await.transpose()?;
-        let (w, c) = match writer.as_mut() {
+        let open_now = match snapshot.as_mut() {
             Some(open) => open,
-            None => {
-                let (cols, on_type_error) = snapshot_columns(job, page.as_ref().map_or(&[][..], |p| &p.records));
-                columns = cols;
-                state::drop_checkpoint(&state_dir, &job.name)?;
-                let w = SnapshotWriter::create(&target, snapshot_options(job, columns.clone(), on_type_error))?;
-                let pointer = Pointer {
-                    job: job.name.clone(),
-                    run_id: run_id.clone(),
-                    target: abs_target.clone(),
-                    temp_dir: std::path::absolute(w.temp_dir()).unwrap_or_else(|_| w.temp_dir().to_path_buf()),
-                };
-                let c = Checkpointer::new(state_dir.clone(), template(&columns, on_type_error), pointer, false);
-                writer.insert((w, c))
-            }
+            None => snapshot.insert(open(
+                job,
+                &plan,
+                page.as_ref().map_or(&[][..], |p| &p.records),
+                expected,
+            )?),
         };
         let Some(page) = page else { break };
         envelope_count = envelope_count.or(page.envelope_count);
         let fetched = page.records.len() as u64;
-        state::write_page::<RunError, _>(w, page.offset, page.records, dedup.as_mut(), |w, next, d| {
-            Ok(c.save(w, next, d, run_stats(&client, clock, &earlier_stats))?)
+        let Open {
+            writer,
+            checkpointer,
+            dedup,
+            ..
+        } = open_now;
+        state::write_page::<RunError, _>(writer, page.offset, page.records, dedup.as_mut(), |w, next, d| {
+            Ok(checkpointer.save(w, next, d, run_stats(&client, clock, &earlier_stats))?)
         })?;
         progress.page(fetched);
     }
     drop(progress);
-    let (writer, _) = writer.expect("the writer opens before the loop ends");
+    let snapshot = snapshot.expect("the snapshot opens before the loop ends");
+    let expected = expected.or(envelope_count);
+    let stats = run_stats(&client, clock, &earlier_stats);
+    publish(job, options, &plan, snapshot, expected, stats, clock)
+}
+
+/// Write the manifest, publish the snapshot, record the run in the state
+/// file; the summary.
+fn publish(
+    job: &Job,
+    options: &RunOptions,
+    plan: &Plan,
+    snapshot: Open,
+    expected: Option<u64>,
+    stats: Stats,
+    clock: Instant,
+) -> Result<JobOutcome, RunError> {
+    let Open {
+        writer, dedup, columns, ..
+    } = snapshot;
     let duplicates = dedup.as_ref().map_or(0, Dedup::dropped);
     let records = writer.records();
-    let expected = expected.or(envelope_count);
     if options.max_records.is_none()
         && let Some(n) = expected
         && n != records
@@ -245,13 +358,11 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
             "record count differs from the API's count (records changed during the run?)"
         );
     }
-
-    let stats = run_stats(&client, clock, &earlier_stats);
     let manifest = Manifest {
         job: job.name.clone(),
-        run_id: run_id.clone(),
+        run_id: plan.run_id.clone(),
         orgsync_version: env!("CARGO_PKG_VERSION").to_string(),
-        started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        started_at: plan.started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         finished_at: String::new(),
         api: ManifestApi {
             base_url: job.api.base_url.to_string(),
@@ -259,12 +370,12 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
             database: job.query.database.clone(),
         },
         request: ManifestRequest {
-            body: body_json,
-            sha256: body_sha,
+            body: Value::Object(plan.body.clone()),
+            sha256: plan.body_sha.clone(),
         },
-        incremental: effective.window.clone(),
+        incremental: plan.effective.window.clone(),
         format: job.output.format.extension().to_string(),
-        compression: print.compression.clone(),
+        compression: plan.print.compression.clone(),
         records,
         expected_records: expected,
         duplicates_dropped: duplicates,
@@ -276,13 +387,13 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
     let published = writer.finish(manifest, options.overwrite)?;
     let path = std::path::absolute(&published.path).unwrap_or_else(|_| published.path.clone());
     let trial = options.max_records.is_some();
-    state::record_success(&state_dir, &published.manifest, &path, trial).map_err(|source| {
+    state::record_success(&plan.state_dir, &published.manifest, &path, trial).map_err(|source| {
         RunError::StateAfterPublish {
             path: path.clone(),
             source,
         }
     })?;
-    let summary = Summary {
+    Ok(JobOutcome::Published(Summary {
         path,
         records,
         expected,
@@ -293,6 +404,5 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
         retries: stats.retries,
         throttled: stats.throttled,
         duplicates,
-    };
-    Ok(JobOutcome::Published(summary))
+    }))
 }
