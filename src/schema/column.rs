@@ -108,6 +108,14 @@ impl FieldPath {
         extract_from(record, &self.segments)
     }
 
+    /// Follows the path without building anything: stops at the first list
+    /// met with path left, handing back its items and the path still to
+    /// follow inside each (what [`extract`](Self::extract) would turn into
+    /// `Extracted::Many`). For the hot path of list columns.
+    pub(crate) fn walk<'a, 'p>(&'p self, record: &'a Value) -> Walk<'a, 'p> {
+        walk_from(record, &self.segments)
+    }
+
     /// Like [`extract`](Self::extract), as an owned JSON value.
     pub fn extract_value(&self, record: &Value) -> Value {
         self.extract(record).into_value()
@@ -153,6 +161,33 @@ impl Extracted<'_> {
                 out.write_all(b"]")
             }
         }
+    }
+}
+
+/// Where a path leads, borrowed (see [`FieldPath::walk`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Walk<'a, 'p> {
+    Missing,
+    One(&'a Value),
+    /// A list met with `rest` of the path left: each item continues there.
+    Fan {
+        items: &'a [Value],
+        rest: &'p [String],
+    },
+}
+
+/// [`FieldPath::walk`] from `value` along `rest`.
+pub(crate) fn walk_from<'a, 'p>(value: &'a Value, rest: &'p [String]) -> Walk<'a, 'p> {
+    let Some((head, tail)) = rest.split_first() else {
+        return Walk::One(value);
+    };
+    match value {
+        Value::Object(map) => match map.get(head.as_str()) {
+            Some(next) => walk_from(next, tail),
+            None => Walk::Missing,
+        },
+        Value::Array(items) => Walk::Fan { items, rest },
+        _ => Walk::Missing,
     }
 }
 
@@ -205,6 +240,31 @@ mod tests {
         for (path, want) in cases {
             assert_eq!(&FieldPath::parse(path).extract_value(&record), want, "path {path}");
         }
+    }
+
+    /// `walk` agrees with `extract`: a Fan's items, each walked on, are
+    /// exactly the items of `Extracted::Many`.
+    #[test]
+    fn walk_matches_extract() {
+        let record = json!({
+            "a": {"b": 1},
+            "l": [{"c": "62"}, {}, {"c": [1]}, 5],
+            "tags": ["x"],
+        });
+        fn flatten<'a>(w: Walk<'a, '_>) -> Extracted<'a> {
+            match w {
+                Walk::Missing => Extracted::Missing,
+                Walk::One(v) => Extracted::One(v),
+                Walk::Fan { items, rest } => {
+                    Extracted::Many(items.iter().map(|i| flatten(walk_from(i, rest))).collect())
+                }
+            }
+        }
+        for path in ["a.b", "a", "a.x", "l.c", "l", "tags", "tags.x", "nope.deeper", "a.b.c"] {
+            let p = FieldPath::parse(path);
+            assert_eq!(flatten(p.walk(&record)), p.extract(&record), "path {path}");
+        }
+        assert!(matches!(FieldPath::parse("l.c").walk(&record), Walk::Fan { items, .. } if items.len() == 4));
     }
 
     #[test]
