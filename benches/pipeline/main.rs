@@ -7,7 +7,10 @@
 //!
 //! Knobs (environment): ORGSYNC_BENCH_RUNS (3), ORGSYNC_BENCH_SIZES
 //! ("100000,1000000"), ORGSYNC_BENCH_RATE (20), ORGSYNC_BENCH_RATE_SECS (15),
-//! ORGSYNC_BENCH_ONLY (comma list of serve,throughput,rate,zstd; default all).
+//! ORGSYNC_BENCH_ONLY (comma list of serve,throughput,rate,zstd; default all),
+//! ORGSYNC_BENCH_BASELINE (path of another orgsync binary: each throughput
+//! run is repeated with it, interleaved, against the same sandbox, and the
+//! before/after ratios are printed).
 
 mod child;
 mod report;
@@ -36,6 +39,7 @@ struct Config {
     rate: f64,
     rate_secs: f64,
     only: Option<Vec<String>>,
+    baseline: Option<String>,
 }
 
 impl Config {
@@ -49,6 +53,7 @@ impl Config {
             only: std::env::var("ORGSYNC_BENCH_ONLY")
                 .ok()
                 .map(|s| s.split(',').map(|p| p.trim().to_string()).collect()),
+            baseline: std::env::var("ORGSYNC_BENCH_BASELINE").ok().filter(|s| !s.is_empty()),
         }
     }
 
@@ -72,6 +77,8 @@ impl Results {
     }
 }
 
+/// `cfg.runs` runs of `spec`, and as many of the baseline binary if there
+/// is one, interleaved (so both see the same machine load); medians.
 async fn repeat(
     cfg: &Config,
     label: &str,
@@ -79,14 +86,21 @@ async fn repeat(
     sandbox: &SandboxProcess,
     spec: &JobSpec,
     keep: Option<&Path>,
-) -> Result<Measured, String> {
+    baseline: Option<&str>,
+) -> Result<(Measured, Option<Measured>), String> {
     let mut runs = Vec::new();
+    let mut base_runs = Vec::new();
     for i in 0..cfg.runs {
+        if let Some(bin) = baseline {
+            let m = run_once(bin, schema, sandbox, spec, None).await?;
+            report::run_line(&format!("{label} (baseline)"), i + 1, &m);
+            base_runs.push(m);
+        }
         let m = run_once(BIN, schema, sandbox, spec, if i == 0 { keep } else { None }).await?;
         report::run_line(label, i + 1, &m);
         runs.push(m);
     }
-    Ok(medians(&runs))
+    Ok((medians(&runs), baseline.map(|_| medians(&base_runs))))
 }
 
 async fn serve(cfg: &Config) -> Result<(), String> {
@@ -120,6 +134,7 @@ async fn throughput(cfg: &Config, schema: &Path, keep_dir: &Path, results: &mut 
     println!("   cpu/100k = client user+sys CPU-s per 100k records; rec/cpu-s = records per client CPU-second;");
     println!("   srv/100k = sandbox CPU-s per 100k records served in the same run; 429s = max(client, sandbox)");
     let mut rows = Vec::new();
+    let mut ratios = Vec::new();
     for &records in &cfg.sizes {
         let sandbox = SandboxProcess::start(BIN, records, None)?;
         let configs = [("parquet", true), ("csv", true), ("parquet", false)];
@@ -132,8 +147,21 @@ async fn throughput(cfg: &Config, schema: &Path, keep_dir: &Path, results: &mut 
                 concurrency: CONCURRENCY,
             };
             let keep = (records == cfg.sizes[0] && key).then(|| keep_dir.join(format!("part.{format}")));
-            let m = repeat(cfg, &label, schema, &sandbox, &spec, keep.as_deref()).await?;
+            let (m, base) = repeat(
+                cfg,
+                &label,
+                schema,
+                &sandbox,
+                &spec,
+                keep.as_deref(),
+                cfg.baseline.as_deref(),
+            )
+            .await?;
             results.rows.push((format.to_string(), records, key, m));
+            if let Some(b) = base {
+                rows.push((format!("{label} (baseline)"), b));
+                ratios.push((label.clone(), b, m));
+            }
             rows.push((label, m));
         }
         sandbox.stop();
@@ -141,6 +169,21 @@ async fn throughput(cfg: &Config, schema: &Path, keep_dir: &Path, results: &mut 
     report::throughput_header();
     for (label, m) in &rows {
         report::throughput_row(label, cfg.runs, m);
+    }
+    if !ratios.is_empty() {
+        println!("  after / baseline, medians of interleaved runs against the same sandbox:");
+        for (label, b, m) in &ratios {
+            println!(
+                "  {label:<24} client CPU/100k {:.3}s -> {:.3}s ({:.2}x), peak RSS {:.1} -> {:.1} MiB, records/s {:.0} -> {:.0}",
+                b.cpu_per_100k,
+                m.cpu_per_100k,
+                m.cpu_per_100k / b.cpu_per_100k.max(1e-9),
+                mib(b.peak_rss),
+                mib(m.peak_rss),
+                b.records_per_sec,
+                m.records_per_sec
+            );
+        }
     }
     Ok(())
 }
@@ -160,7 +203,7 @@ async fn rate(cfg: &Config, schema: &Path) -> Result<Option<Measured>, String> {
         rps: r,
         concurrency: 4,
     };
-    let m = repeat(cfg, "rate", schema, &sandbox, &spec, None).await?;
+    let (m, _) = repeat(cfg, "rate", schema, &sandbox, &spec, None, None).await?;
     sandbox.stop();
     println!(
         "  achieved {:.2} req/s of {r} = {:.1}% (requests / job elapsed, median); 429s: client {:.0}, sandbox {:.0}",
@@ -257,7 +300,11 @@ async fn bench() -> Result<(), String> {
     let schema = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schemas/organizations.toml");
     let keep = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     println!(
-        "orgsync bench: {BIN}\n  {} CPUs, runs {}, sizes {:?}",
+        "orgsync bench: {BIN}{}\n  {} CPUs, runs {}, sizes {:?}",
+        cfg.baseline
+            .as_deref()
+            .map(|b| format!(" (baseline {b})"))
+            .unwrap_or_default(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         cfg.runs,
         cfg.sizes

@@ -146,7 +146,9 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
             }
             Ok(())
         })();
-        let out: Vec<Value> = buf.drain(..).collect();
+        // Exactly sized; `buf` keeps its capacity for the next array here.
+        let mut out = Vec::with_capacity(buf.len());
+        out.append(&mut buf);
         self.scratch.items[depth] = buf;
         read.map(|()| Value::Array(out))
     }
