@@ -43,7 +43,7 @@ pub fn mib(bytes: f64) -> f64 {
 
 pub fn throughput_header() {
     println!(
-        "{:<26} {:>5} {:>9} {:>10} {:>9} {:>11} {:>9} {:>8} {:>5} {:>9} {:>8}",
+        "{:<32} {:>5} {:>9} {:>10} {:>9} {:>11} {:>9} {:>8} {:>5} {:>9} {:>8}",
         "scenario (median of runs)",
         "runs",
         "records",
@@ -60,7 +60,7 @@ pub fn throughput_header() {
 
 pub fn throughput_row(label: &str, runs: usize, m: &Measured) {
     println!(
-        "{:<26} {:>5} {:>9.0} {:>10.0} {:>8.3}s {:>11.0} {:>6.1}MiB {:>8.0} {:>5.0} {:>8.3}s {:>8.1}",
+        "{:<32} {:>5} {:>9.0} {:>10.0} {:>8.3}s {:>11.0} {:>6.1}MiB {:>8.0} {:>5.0} {:>8.3}s {:>8.1}",
         label,
         runs,
         m.records,
