@@ -276,6 +276,12 @@ fn rejection_message(auth: &Auth, url: &str, status: StatusCode, body: &[u8]) ->
         _ if status == StatusCode::NOT_FOUND || status == StatusCode::METHOD_NOT_ALLOWED => {
             "check auth.token_url".to_string()
         }
+        // A 4xx without an OAuth `error`: not an OAuth token endpoint.
+        (Auth::ClientCredentials { .. }, "") => {
+            "the answer is not an OAuth error: check that auth.token_url is the OAuth token endpoint \
+             (/api/oauth/token/) and auth.method"
+                .to_string()
+        }
         _ => "check the [auth] section of the job".to_string(),
     };
     let what = match auth {

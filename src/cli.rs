@@ -108,9 +108,22 @@ pub struct RunArgs {
     /// Replace an existing snapshot at the same path.
     #[arg(long)]
     pub overwrite: bool,
+    /// Continue an interrupted run from its checkpoint (without one: a fresh run).
+    #[arg(long)]
+    pub resume: bool,
     /// Stop at the first failed job (default: run the rest, report all).
     #[arg(long)]
     pub fail_fast: bool,
+    /// Progress bar on stderr: auto = only when stderr is a terminal.
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressArg {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Args)]

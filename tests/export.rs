@@ -352,3 +352,60 @@ fn json_logs_are_json_lines_and_quiet_is_quiet() {
     assert!(out.status.success(), "{}", all_output(&out));
     assert_eq!(String::from_utf8_lossy(&out.stderr), "", "-q prints no logs");
 }
+
+#[test]
+fn a_progress_bar_only_on_a_terminal_or_when_asked_and_the_summary_on_stdout() {
+    let sandbox = TestSandbox::with_records(300);
+    let ws = Workspace::new();
+    let job = ws.job("bar", &job_toml(&sandbox.base_url(), "csv", &["business_id"], ""));
+    let bar_lines = |out: &std::process::Output| {
+        String::from_utf8_lossy(&out.stderr)
+            .split(['\r', '\n'])
+            .filter(|l| l.contains("records, ") && l.contains(" pages"))
+            .count()
+    };
+    // stderr is a pipe here, not a terminal: auto shows nothing, never nothing.
+    for flags in [&["--progress", "auto"][..], &["--progress", "never"], &[]] {
+        let out = ws
+            .orgsync()
+            .args(["run", "--overwrite"])
+            .args(flags)
+            .arg(&job)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", all_output(&out));
+        assert_eq!(
+            bar_lines(&out),
+            0,
+            "{flags:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = ws
+        .orgsync()
+        .args(["run", "--overwrite", "--progress", "always"])
+        .arg(&job)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", all_output(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(bar_lines(&out) >= 1, "{stderr}");
+    assert!(stderr.contains("/300 records"), "the total from the count: {stderr}");
+    assert!(stderr.contains("ETA"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("bar: 300 records -> ")
+            && stdout.contains("files")
+            && stdout.contains("bytes")
+            && stdout.contains("retries")
+            && stdout.contains("throttled"),
+        "one summary line per job: {stdout}"
+    );
+    let out = ws
+        .orgsync()
+        .args(["-q", "run", "--overwrite", "--progress", "always"])
+        .arg(&job)
+        .output()
+        .unwrap();
+    assert_eq!(bar_lines(&out), 0, "-q shows no bar");
+}

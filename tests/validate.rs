@@ -19,7 +19,7 @@ fn the_example_jobs_validate() {
 #[test]
 fn every_problem_of_a_file_is_reported_at_once_with_its_line() {
     let ws = Workspace::new();
-    let job = ws.job(
+    ws.job(
         "bad",
         r#"name = "bad"
 
@@ -43,7 +43,6 @@ format = "parqet"
     let out = ws.orgsync().args(["validate", "jobs"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let _ = job;
     let file = "jobs/bad.toml";
     let line_of = |needle: &str| {
         stdout

@@ -24,7 +24,7 @@ pub fn dispatch(cli: Cli) -> Exit {
         }
     };
     match cli.command {
-        Command::Run(args) => runtime.block_on(run::run(args)),
+        Command::Run(args) => runtime.block_on(run::run(args, cli.log.quiet)),
         Command::Validate { jobs } => validate::validate(&jobs),
         Command::Auth {
             command: AuthCommand::Check(args),

@@ -1,17 +1,23 @@
 //! `orgsync run`: every job of the command line in turn, each reported on
 //! stdout (or its error on stderr); `--fail-fast` stops at the first
-//! failure; the exit code is the first failed job's.
+//! failure; the exit code is the first failed job's. On SIGINT / SIGTERM the
+//! running job is stopped (its checkpoint stays, nothing is published), the
+//! rest are not started, and the exit code is 130 / 143. After a failure or
+//! a signal, a job with finished parts kept says how to resume it.
 
 use tracing::Instrument;
 
-use crate::cli::RunArgs;
+use std::path::Path;
+
+use crate::cli::{ProgressArg, RunArgs};
 use crate::exit::{Exit, ExitStatus};
 use crate::job::{self, LoadOptions};
-use crate::run::{JobOutcome, RunOptions, run_job};
+use crate::run::{JobOutcome, ProgressMode, RunOptions, run_job};
 
 use super::{point_at_sandbox, report_error, start_sandbox};
 
-pub async fn run(args: RunArgs) -> Exit {
+/// `quiet`: `-q` was given, so no progress bar either.
+pub async fn run(args: RunArgs, quiet: bool) -> Exit {
     let paths = match job::expand_paths(&args.jobs) {
         Ok(p) => p,
         Err(e) => {
@@ -32,6 +38,13 @@ pub async fn run(args: RunArgs) -> Exit {
         max_records: args.max_records,
         dry_run: args.dry_run,
         overwrite: args.overwrite,
+        resume: args.resume,
+        progress: match args.progress {
+            _ if quiet => ProgressMode::Hidden,
+            ProgressArg::Never => ProgressMode::Hidden,
+            ProgressArg::Auto => ProgressMode::Terminal,
+            ProgressArg::Always => ProgressMode::Forced,
+        },
     };
     let load = LoadOptions { sandbox: args.sandbox };
     let mut first_failure: Option<Exit> = None;
@@ -50,7 +63,11 @@ pub async fn run(args: RunArgs) -> Exit {
                 let outcome = tokio::select! {
                     outcome = run_job(&job, &options).instrument(tracing::info_span!("job", name = %job.name)) => outcome,
                     signal = super::shutdown_signal() => {
-                        eprintln!("orgsync: {}: interrupted; nothing was published", path.display());
+                        // The job future is dropped here: fetching stops, and the
+                        // snapshot writer keeps its folder if a checkpoint refers to it.
+                        let name = if signal == Exit::Terminated { "SIGTERM" } else { "SIGINT" };
+                        eprintln!("orgsync: {}: interrupted by {name}; nothing was published", path.display());
+                        report_kept(path, &options.out_dir, &job.name);
                         return signal;
                     }
                 };
@@ -61,7 +78,13 @@ pub async fn run(args: RunArgs) -> Exit {
                     }
                     Err(e) => {
                         report_error(Some(path), &e);
-                        e.exit()
+                        let exit = e.exit();
+                        // Exit 2 is something to fix first (a resume refused, a bad
+                        // state file): "run again with --resume" would mislead.
+                        if exit != Exit::Invalid {
+                            report_kept(path, &options.out_dir, &job.name);
+                        }
+                        exit
                     }
                 }
             }
@@ -81,6 +104,17 @@ pub async fn run(args: RunArgs) -> Exit {
         eprintln!("orgsync: {failed} of {total} jobs failed");
     }
     first_failure.unwrap_or(Exit::Ok)
+}
+
+/// Says how to continue when an interrupted run of `job` left finished parts.
+fn report_kept(path: &Path, out_dir: &Path, job: &str) {
+    if let Some(p) = crate::state::pending(&crate::state::state_dir(out_dir), job) {
+        eprintln!(
+            "orgsync: {}: {} records in finished parts kept; run again with --resume to continue",
+            path.display(),
+            p.records
+        );
+    }
 }
 
 fn print_outcome(name: &str, outcome: &JobOutcome) {

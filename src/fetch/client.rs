@@ -14,7 +14,7 @@ use super::error::FetchError;
 use super::gate::Gate;
 use super::http::{describe_transport_error, error_text, retry_after};
 use super::retry::{RetryPolicy, is_retryable_status};
-use crate::auth::Tokens;
+use crate::auth::{Token, Tokens};
 
 /// What a run counts for its manifest and summary.
 #[derive(Debug, Default)]
@@ -68,13 +68,23 @@ impl ApiClient {
     /// errors and logs.
     pub async fn post(&self, url: &Url, body: Bytes, offset: Option<u64>) -> Result<Bytes, FetchError> {
         let mut backoff = self.retry.start();
-        let mut token = self.tokens.get().await?;
+        // The token whose 401 asks for a renewal before the next attempt.
+        let mut rejected: Option<Arc<Token>> = None;
         let mut renewed_after_401 = false;
         loop {
             self.gate.pass().await;
+            // Taken after the gate: a request may wait there longer than a
+            // token has left to live.
+            let token = match rejected.take() {
+                Some(bad) => self.tokens.renew_after_401(&bad).await?,
+                None => self.tokens.get().await?,
+            };
             Counters::add(&self.counters.requests);
             match self.attempt(url, &body, &token.bearer(), offset).await {
-                Attempt::Done(bytes) => return Ok(bytes),
+                Attempt::Done(bytes) => {
+                    self.gate.succeeded();
+                    return Ok(bytes);
+                }
                 Attempt::Final(e) => return Err(e),
                 Attempt::Unauthorized(detail) => {
                     if renewed_after_401 {
@@ -86,7 +96,7 @@ impl ApiClient {
                     }
                     renewed_after_401 = true;
                     tracing::warn!(url = %url, offset, "401 from the API; renewing the token and retrying once");
-                    token = self.tokens.renew_after_401(&token).await?;
+                    rejected = Some(token);
                 }
                 Attempt::Transient {
                     reason,
@@ -102,12 +112,12 @@ impl ApiClient {
                             url: url.to_string(),
                             offset,
                             attempts: backoff.attempts(),
-                            elapsed_secs: backoff_elapsed(&backoff),
+                            elapsed_secs: backoff.elapsed().as_secs_f64(),
                             last: reason,
                         });
                     };
                     if throttled {
-                        self.gate.pause_for(wait);
+                        self.gate.throttled(wait);
                     }
                     Counters::add(&self.counters.retries);
                     tracing::warn!(
@@ -119,7 +129,6 @@ impl ApiClient {
                         "retrying"
                     );
                     tokio::time::sleep(wait).await;
-                    token = self.tokens.get().await?;
                 }
             }
         }
@@ -176,8 +185,4 @@ impl ApiClient {
             detail: error_text(&bytes),
         })
     }
-}
-
-fn backoff_elapsed(b: &super::retry::Backoff) -> f64 {
-    b.elapsed().as_secs_f64()
 }

@@ -60,6 +60,12 @@ impl TokenStore {
         token
     }
 
+    /// Every token issued so far (for tests proving no token is shown).
+    pub(crate) fn issued_tokens(&self) -> Vec<String> {
+        let tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        tokens.keys().cloned().collect()
+    }
+
     /// Is `token` known and not expired?
     pub(crate) fn is_live(&self, token: &str) -> bool {
         let tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());

@@ -109,6 +109,11 @@ impl Sandbox {
         self.state.counters.snapshot()
     }
 
+    /// Every access token issued so far: tests prove none of them is shown.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.state.tokens.issued_tokens()
+    }
+
     /// Stop accepting, let in-flight requests finish (at most a few seconds).
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {

@@ -16,5 +16,8 @@ pub use encoder::{PartEncoder, WRITE_BUFFER_BYTES, check_supported, open_encoder
 pub use error::SinkError;
 pub use manifest::*;
 pub use parquet::{ParquetEncoder, ROW_GROUP_ROWS, writer_properties};
-pub use snapshot::{MANIFEST_FILE, Published, SUCCESS_FILE, SnapshotOptions, SnapshotWriter, write_manifest};
+pub use snapshot::{
+    CHECKPOINT_FILE, CHECKPOINT_FILES, FinishedParts, KEYS_FILE, MANIFEST_FILE, Published, SUCCESS_FILE,
+    SnapshotOptions, SnapshotWriter, write_manifest,
+};
 pub use target::check_target;

@@ -2,9 +2,15 @@
 //! target, part rotation every `rows_per_file` records, fsync of every file,
 //! `_manifest.json`, `_SUCCESS`, and the publish by rename (SPEC section 6).
 //! A writer that is dropped without `finish` removes its temporary folder,
-//! so a failed run leaves nothing behind. Encoding lives in the encoders;
-//! the exit-2 pre-check and the rename dance in `target.rs`.
+//! so a failed run leaves nothing behind, unless the run has checkpointed
+//! into it ([`SnapshotWriter::set_keep_on_drop`]): then the finished parts and
+//! the checkpoint files stay for `run --resume`, which reopens the folder
+//! with [`SnapshotWriter::resume`]. What a checkpoint holds is the state
+//! module's business; this file only knows the checkpoint files' names (they
+//! are removed before publishing). Encoding lives in the encoders; the
+//! exit-2 pre-check and the rename dance in `target.rs`.
 
+use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,6 +29,22 @@ use crate::schema::{Column, OnTypeError, TypeErrors};
 pub const MANIFEST_FILE: &str = "_manifest.json";
 /// The marker written last inside a snapshot.
 pub const SUCCESS_FILE: &str = "_SUCCESS";
+/// A run's checkpoint inside its temporary folder (never published).
+pub const CHECKPOINT_FILE: &str = "_checkpoint.json";
+/// The de-duplication keys of a checkpoint (never published).
+pub const KEYS_FILE: &str = "_checkpoint.keys";
+/// Files of a temporary folder that belong to the checkpoint, not the snapshot.
+pub const CHECKPOINT_FILES: [&str; 2] = [CHECKPOINT_FILE, KEYS_FILE];
+
+/// What a checkpointed run had finished: the parts a resumed writer keeps.
+#[derive(Debug, Clone, Default)]
+pub struct FinishedParts {
+    pub files: Vec<PartFile>,
+    /// Records in `files`.
+    pub records: u64,
+    /// Values written as null in `files`, per column.
+    pub type_errors: BTreeMap<String, u64>,
+}
 
 /// How to write the parts of one snapshot.
 #[derive(Debug, Clone)]
@@ -60,10 +82,28 @@ pub struct SnapshotWriter {
     current: Option<OpenPart>,
     files: Vec<PartFile>,
     records: u64,
-    /// The type-error policy and its per-column counts, over all parts.
+    /// The type-error policy and its per-column counts, over the parts
+    /// this writer wrote.
     type_errors: TypeErrors,
+    /// Type-error counts of the parts a resumed writer took over.
+    earlier_type_errors: BTreeMap<String, u64>,
     /// The temporary folder is ours to remove on drop.
     armed: bool,
+    /// Dropping leaves the temporary folder (a checkpoint points at it).
+    keep_on_drop: bool,
+}
+
+/// Checks the options and names the folders of a snapshot at `target`:
+/// its parent, the hidden temporary folder, the aside folder of `--overwrite`.
+fn folders(target: &Path, opts: &SnapshotOptions) -> Result<(PathBuf, PathBuf, PathBuf), SinkError> {
+    check_supported(opts.format, opts.compression)?;
+    if opts.rows_per_file == 0 {
+        return Err(SinkError::BadRowsPerFile { rows_per_file: 0 });
+    }
+    let (parent, name) = split_target(target)?;
+    let tmp = sibling(&parent, &name, "orgsync-tmp");
+    let old = sibling(&parent, &name, "orgsync-old");
+    Ok((parent, tmp, old))
 }
 
 impl SnapshotWriter {
@@ -71,16 +111,18 @@ impl SnapshotWriter {
     /// `<parent>/.<target file name>.orgsync-tmp/` (removing a leftover one
     /// with a warning), creating `<parent>` if needed. Does not touch `target`.
     pub fn create(target: &Path, opts: SnapshotOptions) -> Result<SnapshotWriter, SinkError> {
-        check_supported(opts.format, opts.compression)?;
-        if opts.rows_per_file == 0 {
-            return Err(SinkError::BadRowsPerFile { rows_per_file: 0 });
-        }
-        let (parent, name) = split_target(target)?;
-        let tmp = sibling(&parent, &name, "orgsync-tmp");
-        let old = sibling(&parent, &name, "orgsync-old");
+        let (parent, tmp, old) = folders(target, &opts)?;
         fs::create_dir_all(&parent).map_err(SinkError::io(&parent))?;
         if fs::symlink_metadata(&tmp).is_ok() {
-            tracing::warn!(path = %tmp.display(), "removing a leftover temporary folder from an earlier run");
+            if tmp.join(CHECKPOINT_FILE).exists() {
+                tracing::warn!(
+                    path = %tmp.display(),
+                    "dropped the checkpoint of an interrupted run left in this temporary folder; this run \
+                     starts over. Next time, run with --resume to continue an interrupted run"
+                );
+            } else {
+                tracing::warn!(path = %tmp.display(), "removing a leftover temporary folder from an earlier run");
+            }
             remove_any(&tmp).map_err(SinkError::io(&tmp))?;
         }
         fs::create_dir(&tmp).map_err(SinkError::io(&tmp))?;
@@ -95,8 +137,72 @@ impl SnapshotWriter {
             current: None,
             files: Vec::new(),
             records: 0,
+            earlier_type_errors: BTreeMap::new(),
             armed: true,
+            keep_on_drop: false,
         })
+    }
+
+    /// Reopens the temporary folder of an interrupted run of `target`:
+    /// keeps the finished parts (the caller has verified them) and the
+    /// checkpoint files, removes everything else (the part that was being
+    /// written, a manifest), and continues numbering after the finished
+    /// parts. Dropping it keeps the folder (see [`Self::set_keep_on_drop`]).
+    pub fn resume(target: &Path, opts: SnapshotOptions, done: FinishedParts) -> Result<SnapshotWriter, SinkError> {
+        let (parent, tmp, old) = folders(target, &opts)?;
+        for entry in fs::read_dir(&tmp).map_err(SinkError::io(&tmp))? {
+            let entry = entry.map_err(SinkError::io(&tmp))?;
+            let file = entry.file_name().to_string_lossy().into_owned();
+            let keep = CHECKPOINT_FILES.contains(&file.as_str()) || done.files.iter().any(|f| f.name == file);
+            if !keep {
+                tracing::info!(file = %file, "discarding a part the interrupted run had not finished");
+                remove_any(&entry.path()).map_err(SinkError::io(entry.path()))?;
+            }
+        }
+        sync_dir(&tmp)?;
+        Ok(SnapshotWriter {
+            type_errors: TypeErrors::new(opts.on_type_error),
+            target: target.to_path_buf(),
+            parent,
+            tmp,
+            old,
+            opts,
+            current: None,
+            files: done.files,
+            records: done.records,
+            earlier_type_errors: done.type_errors,
+            armed: true,
+            keep_on_drop: true,
+        })
+    }
+
+    /// Whether dropping the writer (or the run failing) leaves the temporary
+    /// folder in place. A run sets it once a checkpoint refers to the folder.
+    pub fn set_keep_on_drop(&mut self, keep: bool) {
+        self.keep_on_drop = keep;
+    }
+
+    /// The finished (closed, fsynced) part files so far, in order.
+    pub fn files(&self) -> &[PartFile] {
+        &self.files
+    }
+
+    /// How many more records the current part takes before it is full
+    /// (`rows_per_file` when no part is open).
+    pub fn room(&self) -> u64 {
+        match &self.current {
+            Some(part) => self.opts.rows_per_file.saturating_sub(part.records),
+            None => self.opts.rows_per_file,
+        }
+    }
+
+    /// Closes the current part now (fsynced, listed in [`Self::files`]);
+    /// the next record starts a new one. Nothing open: nothing happens.
+    pub fn close_part(&mut self) -> Result<(), SinkError> {
+        match self.current.take() {
+            Some(part) => self.close(part),
+            None => Ok(()),
+        }
     }
 
     /// The hidden folder the snapshot is written into.
@@ -135,9 +241,14 @@ impl SnapshotWriter {
         self.records
     }
 
-    /// Values written as null because they did not fit, per column, so far.
-    pub fn type_errors(&self) -> &std::collections::BTreeMap<String, u64> {
-        self.type_errors.counts()
+    /// Values written as null because they did not fit, per column, so far
+    /// (including the parts a resumed writer took over).
+    pub fn type_errors(&self) -> BTreeMap<String, u64> {
+        let mut all = self.earlier_type_errors.clone();
+        for (column, n) in self.type_errors.counts() {
+            *all.entry(column.clone()).or_insert(0) += n;
+        }
+        all
     }
 
     /// Closes the last part (an empty run still writes one part file),
@@ -145,8 +256,10 @@ impl SnapshotWriter {
     /// `finished_at` (RFC 3339 UTC, now), `format`, `compression`,
     /// `type_errors` and `schema`, writes `_manifest.json` then `_SUCCESS`, fsyncs the folder
     /// and publishes it at the target with one rename (see `target.rs` for
-    /// `overwrite`). On error the temporary folder is removed.
+    /// `overwrite`). The checkpoint files are removed first. On error the
+    /// temporary folder is removed.
     pub fn finish(mut self, mut manifest: Manifest, overwrite: bool) -> Result<Published, SinkError> {
+        self.keep_on_drop = false;
         self.seal(&mut manifest)?;
         publish(&self.tmp, &self.target, &self.old, &self.parent, overwrite)?;
         self.armed = false;
@@ -164,7 +277,15 @@ impl SnapshotWriter {
 
     /// Removes the temporary folder.
     pub fn abort(mut self) {
+        self.keep_on_drop = false;
         self.cleanup();
+    }
+
+    /// Leaves the temporary folder as it is (the part being written stays
+    /// unfinished; a resumed run discards it) and returns its path.
+    pub fn keep(mut self) -> PathBuf {
+        self.keep_on_drop = true;
+        self.tmp.clone()
     }
 
     fn seal(&mut self, manifest: &mut Manifest) -> Result<(), SinkError> {
@@ -175,13 +296,21 @@ impl SnapshotWriter {
             let part = self.open()?;
             self.close(part)?;
         }
+        for name in CHECKPOINT_FILES {
+            let path = self.tmp.join(name);
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(SinkError::io(&path)(e)),
+            }
+        }
         manifest.files = self.files.clone();
         manifest.records = self.records;
         manifest.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         manifest.format = self.opts.format.extension().to_string();
         manifest.compression = compression_name(self.opts.compression).to_string();
         manifest.schema = self.opts.columns.iter().map(SchemaColumn::from).collect();
-        manifest.type_errors = self.type_errors.counts().clone();
+        manifest.type_errors = self.type_errors();
         write_manifest(&self.tmp, manifest)?;
         write_file(&self.tmp.join(SUCCESS_FILE), b"")?;
         sync_dir(&self.tmp)
@@ -217,7 +346,7 @@ impl SnapshotWriter {
 
     fn cleanup(&mut self) {
         self.current = None;
-        if self.armed {
+        if self.armed && !self.keep_on_drop {
             self.armed = false;
             if let Err(e) = fs::remove_dir_all(&self.tmp)
                 && e.kind() != std::io::ErrorKind::NotFound

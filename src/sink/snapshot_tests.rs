@@ -360,3 +360,114 @@ fn writer_can_move_between_threads() {
     assert_send::<SnapshotWriter>();
     assert_send::<Box<dyn PartEncoder>>();
 }
+
+#[test]
+fn room_and_close_part_cut_parts_where_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = SnapshotWriter::create(&dir.path().join("snap"), opts(Format::Jsonl, Compression::None, 3)).unwrap();
+    let cases: &[(u64, bool, u64, usize)] = &[
+        // (records to write, close the part after, room after, finished parts)
+        (0, false, 3, 0),
+        (2, false, 1, 0),
+        (1, true, 3, 1),
+        (1, true, 3, 2),
+        (0, true, 3, 2),
+    ];
+    let mut next = 0;
+    for (i, &(n, close, room, parts)) in cases.iter().enumerate() {
+        let records: Vec<Value> = (next..next + n).map(record).collect();
+        next += n;
+        w.write(&records).unwrap();
+        if close {
+            w.close_part().unwrap();
+        }
+        assert_eq!((w.room(), w.files().len()), (room, parts), "step {i}");
+    }
+    let counts: Vec<u64> = w.files().iter().map(|f| f.records).collect();
+    assert_eq!(counts, [3, 1], "a part closed early holds what it had");
+}
+
+#[test]
+fn keep_on_drop_leaves_the_folder_and_resume_continues_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("snap");
+    let o = opts(Format::Jsonl, Compression::Gzip, 2);
+    let mut w = SnapshotWriter::create(&target, o.clone()).unwrap();
+    w.write(&(0..3).map(record).collect::<Vec<_>>()).unwrap();
+    w.close_part().unwrap();
+    w.write(&[record(3)]).unwrap();
+    // Part 0 = records 0,1; part 1 = record 2; part 2 is unfinished.
+    let finished = FinishedParts {
+        files: w.files().to_vec(),
+        records: 3,
+        type_errors: BTreeMap::from([("name".to_string(), 2)]),
+    };
+    let tmp = w.temp_dir().to_path_buf();
+    fs::write(tmp.join(CHECKPOINT_FILE), b"{}").unwrap();
+    fs::write(tmp.join(KEYS_FILE), b"12345678").unwrap();
+    w.set_keep_on_drop(true);
+    drop(w);
+    assert_eq!(
+        names(&tmp),
+        [
+            "_checkpoint.json",
+            "_checkpoint.keys",
+            "part-00000.jsonl.gz",
+            "part-00001.jsonl.gz",
+            "part-00002.jsonl.gz"
+        ]
+    );
+
+    let mut w = SnapshotWriter::resume(&target, o, finished).unwrap();
+    assert_eq!(
+        names(&tmp),
+        [
+            "_checkpoint.json",
+            "_checkpoint.keys",
+            "part-00000.jsonl.gz",
+            "part-00001.jsonl.gz"
+        ],
+        "the unfinished part is discarded"
+    );
+    assert_eq!(w.records(), 3);
+    w.write(&(3..6).map(record).collect::<Vec<_>>()).unwrap();
+    assert_eq!(
+        w.type_errors(),
+        BTreeMap::from([("name".to_string(), 2)]),
+        "earlier counts kept"
+    );
+    let published = w.finish(manifest(), false).unwrap();
+    assert_eq!(
+        names(&target),
+        [
+            "_SUCCESS",
+            "_manifest.json",
+            "part-00000.jsonl.gz",
+            "part-00001.jsonl.gz",
+            "part-00002.jsonl.gz",
+            "part-00003.jsonl.gz"
+        ],
+        "checkpoint files are not published"
+    );
+    let m = &published.manifest;
+    assert_eq!(m.records, 6);
+    assert_eq!(m.files.iter().map(|f| f.records).collect::<Vec<_>>(), [2, 1, 2, 1]);
+    assert_eq!(m.type_errors.get("name"), Some(&2));
+    assert_eq!(names(dir.path()), ["snap"]);
+}
+
+#[test]
+fn a_leftover_checkpoint_is_dropped_by_a_fresh_writer_and_keep_leaves_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("snap");
+    let o = opts(Format::Csv, Compression::None, 10);
+    let mut w = SnapshotWriter::create(&target, o.clone()).unwrap();
+    w.write(&[record(1)]).unwrap();
+    let tmp = w.keep();
+    fs::write(tmp.join(CHECKPOINT_FILE), b"{}").unwrap();
+    assert_eq!(names(&tmp), ["_checkpoint.json", "part-00000.csv"]);
+    let w = SnapshotWriter::create(&target, o).unwrap();
+    assert!(names(w.temp_dir()).is_empty(), "a fresh writer starts over");
+    w.abort();
+    assert!(names(dir.path()).is_empty());
+}

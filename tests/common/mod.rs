@@ -256,3 +256,24 @@ pub fn typed(v: &Value, kind: &str) -> Value {
         _ => v.clone(),
     }
 }
+
+impl TestSandbox {
+    /// The access tokens this sandbox issued.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.sandbox.as_ref().expect("running").issued_tokens()
+    }
+}
+
+/// Run a job twice (or more) and compare: the part files' bytes of two
+/// snapshot folders.
+pub fn part_bytes(snapshot: &Path) -> Vec<(String, Vec<u8>)> {
+    parts(snapshot)
+        .into_iter()
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().to_string(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,16 @@
+//! One job through the pipeline (`job.rs`), with what it needs: its
+//! identity (run id, start, target), the request it sends, a connected
+//! client, and what it reports. Owns the manifest; what the state and
+//! checkpoint files hold is `state`'s; the command line is `commands`'.
+
+mod identity;
+mod job;
+mod outcome;
+mod request;
+mod session;
+
+pub use identity::{new_run_id, resolve_target};
+pub use job::run_job;
+pub use outcome::{JobOutcome, ProgressMode, RunError, RunOptions, Summary};
+pub use request::{Effective, effective_filter, request_body};
+pub use session::Session;

@@ -1,0 +1,109 @@
+//! What a run is told (options) and what it reports: the outcome of a job,
+//! its one-line summary, and its error with the exit code it means.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::auth::AuthError;
+use crate::exit::{Exit, ExitStatus};
+use crate::fetch::FetchError;
+use crate::sink::SinkError;
+use crate::state::StateError;
+
+pub struct RunOptions {
+    /// Root for relative output paths.
+    pub out_dir: PathBuf,
+    pub max_records: Option<u64>,
+    pub dry_run: bool,
+    pub overwrite: bool,
+    /// Continue the job's interrupted run from its checkpoint, if it has one.
+    pub resume: bool,
+    pub progress: ProgressMode,
+}
+
+/// Whether a job shows a progress bar on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressMode {
+    Hidden,
+    /// Only when stderr is a terminal.
+    Terminal,
+    /// Even when stderr is not a terminal.
+    Forced,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The snapshot is out, but the state file could not be updated.
+    #[error(
+        "snapshot published at {}, but the state file could not be updated: {source}; \
+         the next incremental run will fetch this window again",
+        path.display()
+    )]
+    StateAfterPublish { path: PathBuf, source: StateError },
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl ExitStatus for RunError {
+    fn exit(&self) -> Exit {
+        match self {
+            RunError::Auth(e) => e.exit(),
+            RunError::Fetch(e) => e.exit(),
+            RunError::Sink(e) => e.exit(),
+            RunError::State(e) => e.exit(),
+            RunError::StateAfterPublish { .. } | RunError::Setup(_) => Exit::Failed,
+        }
+    }
+}
+
+/// What a finished job reports.
+#[derive(Debug)]
+pub enum JobOutcome {
+    DryRun { count: Option<u64>, target: PathBuf },
+    Published(Summary),
+}
+
+/// The one-line summary of a published snapshot.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub path: PathBuf,
+    pub records: u64,
+    pub expected: Option<u64>,
+    pub files: usize,
+    pub bytes: u64,
+    pub elapsed: Duration,
+    pub requests: u64,
+    pub retries: u64,
+    pub throttled: u64,
+    pub duplicates: u64,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} records -> {} ({} files, {} bytes, {:.1} s, {} requests, {} retries, {} throttled",
+            self.records,
+            self.path.display(),
+            self.files,
+            self.bytes,
+            self.elapsed.as_secs_f64(),
+            self.requests,
+            self.retries,
+            self.throttled
+        )?;
+        if self.duplicates > 0 {
+            write!(f, ", {} duplicates dropped", self.duplicates)?;
+        }
+        f.write_str(")")
+    }
+}

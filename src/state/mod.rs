@@ -1,0 +1,24 @@
+//! State between runs (SPEC section 7): the last successful run of each job
+//! (`<out-dir>/.orgsync/state/<job>.json`, the incremental watermark), the
+//! checkpoint a run keeps in its temporary folder so `run --resume` can
+//! continue it, the pointer from the state folder to that checkpoint, the
+//! de-duplication keys that travel with it, and the atomic file write they
+//! all use. This file only declares and re-exports.
+
+mod atomic;
+mod checkpoint;
+mod dedup;
+mod error;
+mod last_run;
+mod paths;
+mod pointer;
+mod progress;
+
+pub use atomic::write_atomic;
+pub use checkpoint::{CHECKPOINT_VERSION, Checkpoint, Fingerprint, verify_parts};
+pub use dedup::{Dedup, key_hash, read_keys};
+pub use error::StateError;
+pub use last_run::{LAST_RUN_VERSION, LastRun, record_success};
+pub use paths::{last_run_path, pointer_path, state_dir};
+pub use pointer::{Pending, Pointer, drop_checkpoint, find_checkpoint, pending};
+pub use progress::{Checkpointer, write_page};
