@@ -27,6 +27,11 @@ unit:
 	$(CARGO) test --all-targets
 	VAINU_CLIENT_ID=ci VAINU_CLIENT_SECRET=ci $(BIN) validate jobs/
 
+## Release build, then the benchmark harness (benches/pipeline) against `orgsync sandbox`
+## as a separate process; ORGSYNC_BENCH_RUNS / _SIZES / _ONLY narrow it (see benches/pipeline/main.rs).
+bench:
+	$(CARGO) bench --bench pipeline
+
 clean:
 	$(CARGO) clean
 	rm -rf $(RUN_OUT)

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use super::client::ApiClient;
 use super::error::FetchError;
-use super::records::extract_records;
+use super::records::{extract_records, parse_body};
 use crate::job::RecordsAt;
 
 /// What to page through.
@@ -104,7 +104,7 @@ impl Pager {
         self.in_flight.push_back(tokio::spawn(async move {
             let answer = client.post(&url, bytes, Some(offset)).await?;
             let started = std::time::Instant::now();
-            let value: Value = serde_json::from_slice(&answer).map_err(|e| FetchError::BadBody {
+            let value = parse_body(&answer).map_err(|e| FetchError::BadBody {
                 url: url.to_string(),
                 offset: Some(offset),
                 detail: format!("not JSON: {e}"),

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::data::{DATABASES, Dataset};
 use super::error::SandboxError;
-use super::fields::{SortKey, compare_keys, project, split};
+use super::fields::{SortKey, compare_keys, project_paths, split};
 use super::vql::Filter;
 
 /// How many scanned result lists are kept.
@@ -178,9 +178,10 @@ impl Engine {
         limit: u64,
         fields: &[String],
     ) -> Vec<Value> {
+        let paths: Vec<Vec<String>> = fields.iter().map(|f| split(f)).collect();
         (offset..offset.saturating_add(limit))
             .map_while(|pos| matches.index(pos))
-            .map(|i| project(&self.record(database, i), fields))
+            .map(|i| project_paths(&self.record(database, i), &paths))
             .collect()
     }
 

@@ -16,8 +16,8 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde_json::Value;
 
-use super::column::{Column, ColumnType};
-use super::convert::{Cell, TypeErrors};
+use super::column::{Column, ColumnType, Walk, walk_from};
+use super::convert::{Cell, TypeErrors, int64};
 use super::error::TypeMismatch;
 
 /// The zone every timestamp column carries.
@@ -126,6 +126,67 @@ impl Builder {
         }
     }
 
+    /// Appends a list column's value straight from the record, without
+    /// building `Extracted::Many` and `Cell::List` vectors (two allocations
+    /// a row per list column otherwise). Only when every item fits its type
+    /// without conversion; `false` (nothing appended) sends the value down
+    /// the general path, which also owns nulls, errors and the policy.
+    fn append_list_direct(&mut self, column: &Column, record: &Value) -> bool {
+        let walked = column.path.walk(record);
+        let fits = |v: &Value| match self {
+            Builder::ListStr(_) => v.is_null() || v.is_string(),
+            Builder::ListInt(_) => v.is_null() || int64(v).is_some(),
+            Builder::ListFloat(_) => v.is_null() || v.is_number(),
+            _ => false,
+        };
+        // Pass one: check; nothing is appended unless everything fits.
+        let ok = match walked {
+            Walk::One(Value::Array(items)) => items.iter().all(fits),
+            Walk::Fan { items, rest } => items.iter().all(|item| match walk_from(item, rest) {
+                Walk::Missing => true,
+                Walk::One(v) => fits(v),
+                Walk::Fan { .. } => false,
+            }),
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+        // Pass two: append.
+        let mut push = |v: Option<&Value>| match (&mut *self, v) {
+            (Builder::ListStr(b), Some(Value::String(s))) => b.values().append_value(s),
+            (Builder::ListInt(b), Some(v)) if !v.is_null() => b.values().append_option(int64(v)),
+            (Builder::ListFloat(b), Some(v)) if !v.is_null() => b.values().append_option(v.as_f64()),
+            (Builder::ListStr(b), _) => b.values().append_null(),
+            (Builder::ListInt(b), _) => b.values().append_null(),
+            (Builder::ListFloat(b), _) => b.values().append_null(),
+            _ => {}
+        };
+        match walked {
+            Walk::One(Value::Array(items)) => items.iter().for_each(|v| push(Some(v))),
+            Walk::Fan { items, rest } => {
+                for item in items {
+                    match walk_from(item, rest) {
+                        Walk::One(v) => push(Some(v)),
+                        _ => push(None),
+                    }
+                }
+            }
+            _ => {}
+        }
+        match self {
+            Builder::ListStr(b) => b.append(true),
+            Builder::ListInt(b) => b.append(true),
+            Builder::ListFloat(b) => b.append(true),
+            _ => {}
+        }
+        true
+    }
+
+    fn is_list(&self) -> bool {
+        matches!(self, Builder::ListStr(_) | Builder::ListInt(_) | Builder::ListFloat(_))
+    }
+
     fn append_null(&mut self) {
         match self {
             Builder::Str(b) => b.append_null(),
@@ -207,6 +268,9 @@ impl BatchBuilder {
     /// errors). After an error the builder holds a partial row: drop it.
     pub fn append(&mut self, record: &Value, index: u64, errors: &mut TypeErrors) -> Result<(), TypeMismatch> {
         for (column, builder) in self.columns.iter().zip(&mut self.builders) {
+            if builder.is_list() && builder.append_list_direct(column, record) {
+                continue;
+            }
             let value = column.path.extract(record);
             let cell = errors.convert(column, &value, index)?;
             match cell {
@@ -303,6 +367,35 @@ mod tests {
         assert_eq!(batch.column(9).as_string::<i32>().value(0), r#"[{"code":"62"},{}]"#);
         for c in 0..columns.len() {
             assert!(batch.column(c).is_null(1), "column {c} of the empty record");
+        }
+    }
+
+    /// List values the direct path does not take (numbers in list<string>,
+    /// a string in list<int64>, lists in lists) still go through `convert`:
+    /// converted, or refused naming the column.
+    #[test]
+    fn list_values_off_the_direct_path_convert_or_fail() {
+        let columns = vec![
+            col("ls", "ls", ColumnType::ListString),
+            col("li", "li", ColumnType::ListInt64),
+            col("deep", "a.b", ColumnType::ListInt64),
+        ];
+        let mut b = BatchBuilder::new(&columns);
+        let mut errors = TypeErrors::new(OnTypeError::Fail);
+        let good = json!({"ls": [12, true, null], "li": [1.0, 2], "a": [{"b": 3}, {"b": null}]});
+        b.append(&good, 0, &mut errors).unwrap();
+        let batch = b.finish().unwrap();
+        let ls = batch.column(0).as_list::<i32>().value(0);
+        let ls = ls.as_string::<i32>();
+        assert_eq!((ls.value(0), ls.value(1), ls.is_null(2)), ("12", "true", true));
+        let li = batch.column(1).as_list::<i32>().value(0);
+        assert_eq!(li.as_primitive::<Int64Type>().values().to_vec(), vec![1, 2]);
+        let deep = batch.column(2).as_list::<i32>().value(0);
+        assert_eq!((deep.len(), deep.is_null(1)), (2, true));
+        for (bad, column) in [(json!({"li": [1, "2"]}), "li"), (json!({"a": [{"b": [1]}]}), "deep")] {
+            let err = b.append(&bad, 7, &mut errors).unwrap_err();
+            assert_eq!((err.record, err.column.as_str()), (7, column), "{bad}");
+            b = BatchBuilder::new(&columns);
         }
     }
 }

@@ -108,6 +108,14 @@ impl FieldPath {
         extract_from(record, &self.segments)
     }
 
+    /// Follows the path without building anything: stops at the first list
+    /// met with path left, handing back its items and the path still to
+    /// follow inside each (what [`extract`](Self::extract) would turn into
+    /// `Extracted::Many`). For the hot path of list columns.
+    pub(crate) fn walk<'a, 'p>(&'p self, record: &'a Value) -> Walk<'a, 'p> {
+        walk_from(record, &self.segments)
+    }
+
     /// Like [`extract`](Self::extract), as an owned JSON value.
     pub fn extract_value(&self, record: &Value) -> Value {
         self.extract(record).into_value()
@@ -156,12 +164,54 @@ impl Extracted<'_> {
     }
 }
 
+/// Maps up to this size are searched by comparing keys in order.
+const LINEAR_LOOKUP_MAX: usize = 16;
+
+/// `map[key]`. A record's objects are small (a few to a dozen keys) and
+/// `serde_json`'s map hashes with SipHash: comparing the keys in order is
+/// several times cheaper than hashing the key (measured with callgrind:
+/// ~470 instructions per extract before, 5% of a Parquet run).
+fn lookup<'a>(map: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
+    if map.len() <= LINEAR_LOOKUP_MAX {
+        map.iter().find_map(|(k, v)| (k == key).then_some(v))
+    } else {
+        map.get(key)
+    }
+}
+
+/// Where a path leads, borrowed (see [`FieldPath::walk`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Walk<'a, 'p> {
+    Missing,
+    One(&'a Value),
+    /// A list met with `rest` of the path left: each item continues there.
+    Fan {
+        items: &'a [Value],
+        rest: &'p [String],
+    },
+}
+
+/// [`FieldPath::walk`] from `value` along `rest`.
+pub(crate) fn walk_from<'a, 'p>(value: &'a Value, rest: &'p [String]) -> Walk<'a, 'p> {
+    let Some((head, tail)) = rest.split_first() else {
+        return Walk::One(value);
+    };
+    match value {
+        Value::Object(map) => match lookup(map, head) {
+            Some(next) => walk_from(next, tail),
+            None => Walk::Missing,
+        },
+        Value::Array(items) => Walk::Fan { items, rest },
+        _ => Walk::Missing,
+    }
+}
+
 fn extract_from<'a>(value: &'a Value, rest: &[String]) -> Extracted<'a> {
     let Some((head, tail)) = rest.split_first() else {
         return Extracted::One(value);
     };
     match value {
-        Value::Object(map) => match map.get(head.as_str()) {
+        Value::Object(map) => match lookup(map, head) {
             Some(next) => extract_from(next, tail),
             None => Extracted::Missing,
         },
@@ -204,6 +254,42 @@ mod tests {
         ];
         for (path, want) in cases {
             assert_eq!(&FieldPath::parse(path).extract_value(&record), want, "path {path}");
+        }
+    }
+
+    /// `walk` agrees with `extract`: a Fan's items, each walked on, are
+    /// exactly the items of `Extracted::Many`.
+    #[test]
+    fn walk_matches_extract() {
+        let record = json!({
+            "a": {"b": 1},
+            "l": [{"c": "62"}, {}, {"c": [1]}, 5],
+            "tags": ["x"],
+        });
+        fn flatten<'a>(w: Walk<'a, '_>) -> Extracted<'a> {
+            match w {
+                Walk::Missing => Extracted::Missing,
+                Walk::One(v) => Extracted::One(v),
+                Walk::Fan { items, rest } => {
+                    Extracted::Many(items.iter().map(|i| flatten(walk_from(i, rest))).collect())
+                }
+            }
+        }
+        for path in ["a.b", "a", "a.x", "l.c", "l", "tags", "tags.x", "nope.deeper", "a.b.c"] {
+            let p = FieldPath::parse(path);
+            assert_eq!(flatten(p.walk(&record)), p.extract(&record), "path {path}");
+        }
+        assert!(matches!(FieldPath::parse("l.c").walk(&record), Walk::Fan { items, .. } if items.len() == 4));
+    }
+
+    #[test]
+    fn lookup_finds_keys_in_small_and_large_maps() {
+        for n in [0usize, 1, 16, 17, 40] {
+            let map: serde_json::Map<String, Value> = (0..n).map(|i| (format!("k{i}"), json!(i))).collect();
+            for i in 0..n {
+                assert_eq!(lookup(&map, &format!("k{i}")), Some(&json!(i)), "{n} keys");
+            }
+            assert_eq!(lookup(&map, "absent"), None, "{n} keys");
         }
     }
 

@@ -194,3 +194,64 @@ fn value_text_is_shortened() {
     assert!(value_text(&Extracted::One(&multi)).ends_with('…'));
     assert_eq!(value_text(&Extracted::Missing), "null");
 }
+
+/// The hand-parsed shapes agree with chrono (`time.rs`) on every input:
+/// the API's shapes, edge dates, and shapes the fast path must hand over.
+#[test]
+fn fast_date_and_timestamp_parsing_agree_with_chrono() {
+    use crate::schema::{parse_date, parse_timestamp};
+    let mut cases: Vec<String> = [
+        "2023-01-31T09:24:30.201000",
+        "2023-01-31 09:24:30.5",
+        "2023-01-31T09:24:30",
+        "2023-01-31T09:24:30.123456789",
+        "2023-01-31T09:24:30.1234567891",
+        "2023-01-31T09:24:30.",
+        "2023-01-31T09:24:30.12x",
+        "2023-01-31T09:24:30Z",
+        "2023-01-31T11:24:30+02:00",
+        "2023-01-31T09:24",
+        "2024-02-29T00:00:00",
+        "2023-02-29T00:00:00",
+        "2023-02-29",
+        "2000-02-29",
+        "1900-02-29",
+        "1969-12-31T23:59:59.999999",
+        "0000-01-01T00:00:00",
+        "9999-12-31T23:59:59.999999",
+        "2023-01-31T24:00:00",
+        "2023-01-31T23:60:00",
+        "2023-01-31T23:59:60",
+        "2023-13-01",
+        "2023-00-10",
+        "2023-01-00",
+        "2023-1-31",
+        "+023-01-31",
+        "2023-01-31",
+        "2023-01-31x",
+        "",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for days in (-30_000..40_000).step_by(37) {
+        let base = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Duration::days(days);
+        cases.push(base.format("%Y-%m-%d").to_string());
+        cases.push(format!(
+            "{}T{:02}:{:02}:{:02}.{:06}",
+            base.format("%Y-%m-%d"),
+            days.rem_euclid(24),
+            days.rem_euclid(60),
+            (days * 7).rem_euclid(60),
+            (days * 7919).rem_euclid(1_000_000)
+        ));
+    }
+    for text in &cases {
+        assert_eq!(super::date_days(text), parse_date(text), "date {text:?}");
+        assert_eq!(
+            super::timestamp_micros(text),
+            parse_timestamp(text),
+            "timestamp {text:?}"
+        );
+    }
+}

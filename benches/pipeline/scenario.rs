@@ -1,0 +1,143 @@
+//! One bench run of `orgsync run` (release) against a running sandbox: the
+//! job file it writes into a temp dir, the child's rusage, the manifest's
+//! stats and the sandbox's counters before and after. Medians and printing
+//! are `report.rs`'s.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::child;
+use crate::sandbox::{self, SandboxProcess};
+
+/// What a job asks for.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    pub format: &'static str,
+    pub key: bool,
+    pub rps: f64,
+    pub concurrency: usize,
+}
+
+/// What one run measured.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Measured {
+    pub records: f64,
+    pub wall_secs: f64,
+    pub records_per_sec: f64,
+    pub cpu_secs: f64,
+    pub cpu_per_100k: f64,
+    /// Records per client CPU-second (= per core).
+    pub records_per_cpu_sec: f64,
+    pub peak_rss: f64,
+    pub requests: f64,
+    pub requests_per_sec: f64,
+    pub throttled_client: f64,
+    pub throttled_server: f64,
+    pub sandbox_cpu_per_100k: f64,
+    pub bytes: f64,
+}
+
+/// The job file text for `spec` against `base_url`, writing under `out`.
+pub fn job_toml(spec: &JobSpec, base_url: &str, schema: &Path, out: &Path) -> String {
+    let key = if spec.key { "key = \"business_id\"\n" } else { "" };
+    let compression = if spec.format == "parquet" { "zstd" } else { "none" };
+    format!(
+        r#"name = "bench"
+[api]
+base_url = "{base_url}"
+[auth]
+client_id = "${{VAINU_CLIENT_ID}}"
+client_secret = "${{VAINU_CLIENT_SECRET}}"
+[query]
+database = "FI"
+order = "business_id"
+page_size = 100
+{key}[rate_limit]
+requests_per_second = {rps:.1}
+burst = 1
+concurrency = {conc}
+[output]
+format = "{format}"
+compression = "{compression}"
+schema = "{schema}"
+path = "{out}"
+"#,
+        rps = spec.rps,
+        conc = spec.concurrency,
+        format = spec.format,
+        schema = schema.display(),
+        out = out.display(),
+    )
+}
+
+/// Runs `spec` once against `sandbox`; `keep` receives the first part file.
+pub async fn run_once(
+    bin: &str,
+    schema: &Path,
+    sandbox: &SandboxProcess,
+    spec: &JobSpec,
+    keep: Option<&Path>,
+) -> Result<Measured, String> {
+    let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+    let out = dir.path().join("snapshot");
+    let job = dir.path().join("bench.toml");
+    std::fs::write(&job, job_toml(spec, &sandbox.url, schema, &out)).map_err(|e| format!("job file: {e}"))?;
+    let http = sandbox::http_client()?;
+    let before = sandbox::stats(&http, &sandbox.url).await?;
+    let sandbox_cpu0 = sandbox.cpu();
+
+    let mut cmd = Command::new(bin);
+    cmd.args(["run", "-q", "--out-dir"])
+        .arg(dir.path())
+        .arg(&job)
+        .env("VAINU_CLIENT_ID", "sandbox")
+        .env("VAINU_CLIENT_SECRET", "sandbox-secret")
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.path().join("stderr.log")).map_err(|e| format!("stderr log: {e}"))?,
+        ));
+    let (stdout, usage) = tokio::task::spawn_blocking(move || child::run(cmd))
+        .await
+        .map_err(|e| format!("client task: {e}"))?
+        .map_err(|e| format!("cannot run {bin}: {e}"))?;
+    if usage.exit_code != 0 {
+        let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+        return Err(format!("orgsync run exited {}: {stdout}{log}", usage.exit_code));
+    }
+    let sandbox_cpu = (sandbox.cpu() - sandbox_cpu0).as_secs_f64();
+    let after = sandbox::stats(&http, &sandbox.url).await?;
+    let manifest: Value = std::fs::read(out.join("_manifest.json"))
+        .map_err(|e| format!("manifest: {e}"))
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| format!("manifest: {e}")))?;
+    if let (Some(keep), Some(first)) = (keep, manifest["files"][0]["name"].as_str()) {
+        std::fs::copy(out.join(first), keep).map_err(|e| format!("keeping {first}: {e}"))?;
+    }
+    let n = |v: &Value| v.as_f64().unwrap_or(0.0);
+    let records = n(&manifest["records"]);
+    let requests = n(&manifest["stats"]["requests"]);
+    let elapsed = n(&manifest["stats"]["elapsed_secs"]).max(1e-9);
+    let wall = usage.wall.as_secs_f64();
+    let cpu = usage.cpu.as_secs_f64();
+    let bytes: f64 = manifest["files"]
+        .as_array()
+        .map(|fs| fs.iter().map(|f| n(&f["bytes"])).sum())
+        .unwrap_or(0.0);
+    let per_100k = |x: f64| if records > 0.0 { x / records * 1e5 } else { 0.0 };
+    Ok(Measured {
+        records,
+        wall_secs: wall,
+        records_per_sec: records / wall,
+        cpu_secs: cpu,
+        cpu_per_100k: per_100k(cpu),
+        records_per_cpu_sec: if cpu > 0.0 { records / cpu } else { 0.0 },
+        peak_rss: usage.max_rss as f64,
+        requests,
+        requests_per_sec: requests / elapsed,
+        throttled_client: n(&manifest["stats"]["throttled"]),
+        throttled_server: n(&after["throttled"]) - n(&before["throttled"]),
+        sandbox_cpu_per_100k: per_100k(sandbox_cpu),
+        bytes,
+    })
+}
