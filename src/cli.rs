@@ -143,6 +143,9 @@ pub struct SandboxArgs {
     /// Fraction of organizations requests answered with a 5xx.
     #[arg(long, default_value_t = 0.0)]
     pub fail_rate: f64,
+    /// After N organizations requests, answer every further one with 503.
+    #[arg(long, value_name = "N")]
+    pub fail_after: Option<u64>,
     /// Latency added to every API answer.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,

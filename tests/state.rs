@@ -548,3 +548,45 @@ fn a_run_that_fails_after_finished_parts_keeps_them_for_resume() {
     let clean = clean_run(&ws, &job);
     assert_same_snapshot(&ws.path().join("exports/bulk"), &clean, &sandbox);
 }
+
+#[test]
+fn a_fresh_bulk_pull_whose_api_goes_down_keeps_its_finished_parts_for_resume() {
+    // Seven pages answer, then the API is down for good: 700 records fetched,
+    // five parts of 130 finished, the sixth (50 records) unfinished.
+    let down = TestSandbox::start(SandboxConfig {
+        records: 2000,
+        fail_after: Some(7),
+        ..SandboxConfig::default()
+    });
+    let ws = Workspace::new();
+    let retry = "\n[retry]\nmax_attempts = 2\ninitial_delay_ms = 10\n";
+    let job = ws.job("bulk", &bulk_job(&down.base_url(), retry));
+    let out = orgsync(&ws, &["run", job.to_str().unwrap()]);
+    assert_eq!(code(&out), 1, "{}", all_output(&out));
+    let text = all_output(&out);
+    assert!(
+        text.contains("offset 700") && text.contains("503"),
+        "names the offset and the last status: {text}"
+    );
+    assert!(
+        text.contains("bulk.toml: 650 records in finished parts kept; run again with --resume to continue"),
+        "{text}"
+    );
+    let tmp = ws.path().join("exports/.bulk.orgsync-tmp");
+    assert_eq!(finished_parts(&tmp), 5);
+    assert_eq!(checkpoint(&tmp)["next_offset"], json!(650));
+    assert!(!ws.path().join("exports/bulk").exists(), "nothing published");
+
+    // The API is back: --resume fetches from offset 650 on, not from zero.
+    let up = TestSandbox::with_records(2000);
+    ws.job("bulk", &bulk_job(&up.base_url(), retry));
+    let out = orgsync(&ws, &["run", "--resume", job.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", all_output(&out));
+    assert_eq!(
+        up.stats().organizations_requests,
+        14,
+        "offsets 650..2000 in pages of 100: 14 requests"
+    );
+    let clean = clean_run(&ws, &job);
+    assert_same_snapshot(&ws.path().join("exports/bulk"), &clean, &up);
+}

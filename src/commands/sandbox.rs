@@ -23,6 +23,7 @@ pub fn config(args: &SandboxArgs) -> Result<SandboxConfig, String> {
         seed: args.seed,
         rate: args.rate,
         fail_rate: args.fail_rate,
+        fail_after: args.fail_after,
         latency: std::time::Duration::from_millis(args.latency_ms),
         token_ttl: std::time::Duration::from_secs(args.token_ttl_secs),
         envelope: match args.envelope {

@@ -22,6 +22,9 @@ pub struct SandboxConfig {
     pub rate: Option<f64>,
     /// Fraction (0.0..=1.0) of organizations requests answered with a 5xx.
     pub fail_rate: f64,
+    /// After this many organizations requests, every further one answers
+    /// 503: a server that goes down mid-run. `None`: never.
+    pub fail_after: Option<u64>,
     /// Added before answering each `/api/v3` request (after auth).
     pub latency: Duration,
     /// Access token lifetime.
@@ -37,6 +40,7 @@ impl Default for SandboxConfig {
             seed: 42,
             rate: None,
             fail_rate: 0.0,
+            fail_after: None,
             latency: Duration::ZERO,
             token_ttl: Duration::from_secs(3600),
             envelope: Envelope::Bare,

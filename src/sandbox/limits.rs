@@ -63,6 +63,8 @@ pub(crate) fn retry_after_secs(wait: Duration) -> u64 {
 pub(crate) struct FailInjector {
     seed: u64,
     rate: f64,
+    /// Requests from this number on all fail with 503.
+    after: Option<u64>,
 }
 
 const FAIL_STATUSES: [StatusCode; 4] = [
@@ -73,13 +75,16 @@ const FAIL_STATUSES: [StatusCode; 4] = [
 ];
 
 impl FailInjector {
-    pub(crate) fn new(seed: u64, rate: f64) -> Self {
+    pub(crate) fn new(seed: u64, rate: f64, after: Option<u64>) -> Self {
         let rate = if rate.is_nan() { 0.0 } else { rate.clamp(0.0, 1.0) };
-        FailInjector { seed, rate }
+        FailInjector { seed, rate, after }
     }
 
-    /// The status request number `n` fails with, if it does.
+    /// The status request number `n` (from 0) fails with, if it does.
     pub(crate) fn failure(&self, n: u64) -> Option<StatusCode> {
+        if self.after.is_some_and(|after| n >= after) {
+            return Some(StatusCode::SERVICE_UNAVAILABLE);
+        }
         if self.rate <= 0.0 {
             return None;
         }
@@ -140,15 +145,23 @@ mod tests {
 
     #[test]
     fn fail_injection_is_deterministic_and_near_its_rate() {
-        let a = FailInjector::new(42, 0.3);
-        let b = FailInjector::new(42, 0.3);
+        let a = FailInjector::new(42, 0.3, None);
+        let b = FailInjector::new(42, 0.3, None);
         let fa: Vec<_> = (0..1000).map(|n| a.failure(n)).collect();
         let fb: Vec<_> = (0..1000).map(|n| b.failure(n)).collect();
         assert_eq!(fa, fb);
         let failed = fa.iter().filter(|f| f.is_some()).count();
         assert!((200..400).contains(&failed), "{failed}");
         assert!(fa.iter().flatten().all(|s| s.is_server_error()));
-        assert!((0..100).all(|n| FailInjector::new(1, 1.0).failure(n).is_some()));
-        assert!((0..100).all(|n| FailInjector::new(1, 0.0).failure(n).is_none()));
+        assert!((0..100).all(|n| FailInjector::new(1, 1.0, None).failure(n).is_some()));
+        assert!((0..100).all(|n| FailInjector::new(1, 0.0, None).failure(n).is_none()));
+        let down = FailInjector::new(1, 0.0, Some(3));
+        let got: Vec<Option<StatusCode>> = (0..5).map(|n| down.failure(n)).collect();
+        let unavailable = Some(StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            got,
+            [None, None, None, unavailable, unavailable],
+            "down from request 3 on"
+        );
     }
 }

@@ -67,7 +67,7 @@ impl Sandbox {
             engine: Arc::new(Engine::new(Dataset::new(config.seed, config.records))),
             tokens: TokenStore::new(config.token_ttl),
             limiter,
-            failures: FailInjector::new(config.seed, config.fail_rate),
+            failures: FailInjector::new(config.seed, config.fail_rate, config.fail_after),
             failure_seq: AtomicU64::new(0),
             counters: Counters::default(),
             config,
