@@ -56,5 +56,5 @@ pub fn request_body(job: &Job, filter: &Value) -> Map<String, Value> {
 
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::sink::hex(&digest)
 }

@@ -11,6 +11,7 @@ mod parquet;
 mod snapshot;
 mod target;
 
+pub(crate) use compress::hex;
 pub use compress::{Compressed, PartSink, SinkSummary, compression_name};
 pub use encoder::{PartEncoder, WRITE_BUFFER_BYTES, check_supported, open_encoder, write_cell_json, write_json};
 pub use error::SinkError;

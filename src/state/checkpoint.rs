@@ -276,7 +276,7 @@ pub fn verify_parts(dir: &Path, files: &[PartFile]) -> Result<(), StateError> {
         if bytes != f.bytes {
             return Err(damaged(format!("has {bytes} bytes, the checkpoint says {}", f.bytes)));
         }
-        let sha: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let sha = crate::sink::hex(&hasher.finalize());
         if sha != f.sha256 {
             return Err(damaged("does not have the sha256 the checkpoint recorded".into()));
         }
