@@ -165,6 +165,17 @@ fn manifest_files(snapshot: &Path) -> Vec<(String, u64, u64, String)> {
         .collect()
 }
 
+/// The bulk job against `sandbox`, started in the background and left
+/// running once at least two parts are finished: the job file, the
+/// temporary folder, the running binary (logs under `log`).
+fn bulk_run_with_two_parts(ws: &Workspace, sandbox: &TestSandbox, log: &str) -> (PathBuf, PathBuf, Running) {
+    let job = ws.job("bulk", &bulk_job(&sandbox.base_url(), ""));
+    let tmp = ws.path().join("exports/.bulk.orgsync-tmp");
+    let mut run = Running::start(ws, &["run", job.to_str().unwrap()], log);
+    run.wait_for_parts(&tmp, 2);
+    (job, tmp, run)
+}
+
 /// An uninterrupted run of the same job into `<ws>/clean`, for comparison.
 fn clean_run(ws: &Workspace, job: &Path) -> PathBuf {
     let out = orgsync(ws, &["run", "--out-dir", "clean", job.to_str().unwrap()]);
@@ -202,11 +213,7 @@ fn assert_same_snapshot(resumed: &Path, clean: &Path, sandbox: &TestSandbox) {
 fn killed_run_resumes_into_the_snapshot_of_an_uninterrupted_run() {
     let sandbox = slow_sandbox();
     let ws = Workspace::new();
-    let job = ws.job("bulk", &bulk_job(&sandbox.base_url(), ""));
-    let tmp = ws.path().join("exports/.bulk.orgsync-tmp");
-
-    let mut run = Running::start(&ws, &["run", job.to_str().unwrap()], "killed");
-    run.wait_for_parts(&tmp, 2);
+    let (job, tmp, mut run) = bulk_run_with_two_parts(&ws, &sandbox, "killed");
     run.child.kill().unwrap(); // SIGKILL: no chance to clean up
     run.wait();
     let cp = checkpoint(&tmp);
@@ -248,11 +255,7 @@ fn killed_run_resumes_into_the_snapshot_of_an_uninterrupted_run() {
 fn signal_then_resume(signal: &str, exit: i32) {
     let sandbox = slow_sandbox();
     let ws = Workspace::new();
-    let job = ws.job("bulk", &bulk_job(&sandbox.base_url(), ""));
-    let tmp = ws.path().join("exports/.bulk.orgsync-tmp");
-
-    let mut run = Running::start(&ws, &["run", job.to_str().unwrap()], signal);
-    run.wait_for_parts(&tmp, 2);
+    let (job, tmp, mut run) = bulk_run_with_two_parts(&ws, &sandbox, signal);
     run.signal(signal);
     let status = run.wait();
     let stderr = run.stderr();
@@ -293,10 +296,7 @@ fn sigint_keeps_a_resumable_checkpoint_and_exits_130() {
 fn a_changed_job_refuses_to_resume_and_a_fresh_run_drops_the_checkpoint() {
     let sandbox = slow_sandbox();
     let ws = Workspace::new();
-    let job = ws.job("bulk", &bulk_job(&sandbox.base_url(), ""));
-    let tmp = ws.path().join("exports/.bulk.orgsync-tmp");
-    let mut run = Running::start(&ws, &["run", job.to_str().unwrap()], "term");
-    run.wait_for_parts(&tmp, 2);
+    let (job, tmp, mut run) = bulk_run_with_two_parts(&ws, &sandbox, "term");
     run.signal("TERM");
     assert_eq!(run.wait().code(), Some(143), "{}", run.stderr());
     let records = checkpoint(&tmp)["records"].as_u64().unwrap();
@@ -516,10 +516,7 @@ fn a_damaged_state_file_exits_2_naming_it() {
 fn a_run_that_fails_after_finished_parts_keeps_them_for_resume() {
     let sandbox = slow_sandbox();
     let ws = Workspace::new();
-    let job = ws.job("bulk", &bulk_job(&sandbox.base_url(), ""));
-    let tmp = ws.path().join("exports/.bulk.orgsync-tmp");
-    let mut run = Running::start(&ws, &["run", job.to_str().unwrap()], "killed");
-    run.wait_for_parts(&tmp, 2);
+    let (job, tmp, mut run) = bulk_run_with_two_parts(&ws, &sandbox, "killed");
     run.child.kill().unwrap();
     run.wait();
     let records = checkpoint(&tmp)["records"].as_u64().unwrap();
