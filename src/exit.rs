@@ -16,6 +16,8 @@ pub enum Exit {
     Credentials = 3,
     /// The API rejected the request (a 4xx other than 401/408/429).
     Rejected = 4,
+    /// Another run of the same job, or writing the same target, is going.
+    Busy = 5,
     /// Interrupted by SIGINT.
     Interrupted = 130,
     /// Terminated by SIGTERM.

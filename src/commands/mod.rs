@@ -7,6 +7,7 @@ mod logging;
 mod run;
 mod sandbox;
 mod schema;
+mod signals;
 mod validate;
 
 pub use logging::init_logging;

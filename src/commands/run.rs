@@ -2,7 +2,9 @@
 //! stdout (or its error on stderr); `--fail-fast` stops at the first
 //! failure; the exit code is the first failed job's. On SIGINT / SIGTERM the
 //! running job is stopped (its checkpoint stays, nothing is published), the
-//! rest are not started, and the exit code is 130 / 143. After a failure or
+//! rest are not started, and the exit code is 130 / 143; one listener serves
+//! the whole invocation, so a signal that comes while a job is publishing
+//! stops the run before the next job. After a failure or
 //! a signal, a job with finished parts kept says how to resume it.
 
 use tracing::Instrument;
@@ -14,6 +16,7 @@ use crate::exit::{Exit, ExitStatus};
 use crate::job::{self, LoadOptions};
 use crate::run::{JobOutcome, ProgressMode, RunOptions, run_job};
 
+use super::signals::{Signals, signal_name};
 use super::{point_at_sandbox, report_error, start_sandbox};
 
 /// `quiet`: `-q` was given, so no progress bar either.
@@ -46,11 +49,30 @@ pub async fn run(args: RunArgs, quiet: bool) -> Exit {
             ProgressArg::Always => ProgressMode::Forced,
         },
     };
+    // One listener for the whole invocation, before the first job: a signal
+    // that arrives while a job finishes still stops the run before the next.
+    let mut signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("orgsync: cannot listen for SIGINT / SIGTERM: {e}");
+            return Exit::Failed;
+        }
+    };
     let load = LoadOptions { sandbox: args.sandbox };
     let mut first_failure: Option<Exit> = None;
     let mut failed = 0usize;
     let total = paths.len();
-    for path in &paths {
+    for (index, path) in paths.iter().enumerate() {
+        if let Some(signal) = signals.received() {
+            let rest: Vec<String> = paths[index..].iter().map(|p| p.display().to_string()).collect();
+            eprintln!(
+                "orgsync: interrupted by {}; {} job(s) not started: {}",
+                signal_name(signal),
+                rest.len(),
+                rest.join(", ")
+            );
+            return signal;
+        }
         let exit = match job::load(path, &load) {
             Err(e) => {
                 eprintln!("{e}");
@@ -61,11 +83,14 @@ pub async fn run(args: RunArgs, quiet: bool) -> Exit {
                     point_at_sandbox(&mut job, sandbox);
                 }
                 let outcome = tokio::select! {
+                    // A job that ended (published) as the signal came is reported
+                    // as what it is; the signal then stops the run before the next.
+                    biased;
                     outcome = run_job(&job, &options).instrument(tracing::info_span!("job", name = %job.name)) => outcome,
-                    signal = super::shutdown_signal() => {
+                    signal = signals.wait() => {
                         // The job future is dropped here: fetching stops, and the
                         // snapshot writer keeps its folder if a checkpoint refers to it.
-                        let name = if signal == Exit::Terminated { "SIGTERM" } else { "SIGINT" };
+                        let name = signal_name(signal);
                         eprintln!("orgsync: {}: interrupted by {name}; nothing was published", path.display());
                         report_kept(path, &options.out_dir, &job.name);
                         return signal;
@@ -80,8 +105,9 @@ pub async fn run(args: RunArgs, quiet: bool) -> Exit {
                         report_error(Some(path), &e);
                         let exit = e.exit();
                         // Exit 2 is something to fix first (a resume refused, a bad
-                        // state file): "run again with --resume" would mislead.
-                        if exit != Exit::Invalid {
+                        // state file): "run again with --resume" would mislead; so
+                        // would it with exit 5 (another run is writing).
+                        if exit != Exit::Invalid && exit != Exit::Busy {
                             report_kept(path, &options.out_dir, &job.name);
                         }
                         exit

@@ -35,11 +35,13 @@ pub(crate) struct Resumed {
     pub(crate) checkpoint: Checkpoint,
 }
 
-/// The run's identity: start, id and target (the interrupted run's when resuming).
+/// The run's identity: start, id and target (the interrupted run's when
+/// resuming, else `fresh`: this process's start and a new run id).
 pub(crate) fn identity(
     job: &Job,
     options: &RunOptions,
     resumed: Option<&Resumed>,
+    fresh: (DateTime<Utc>, String),
 ) -> Result<(DateTime<Utc>, String, PathBuf), RunError> {
     if let Some(r) = resumed {
         let started = r.checkpoint.started().map_err(|reason| StateError::BadCheckpoint {
@@ -48,8 +50,7 @@ pub(crate) fn identity(
         })?;
         return Ok((started, r.checkpoint.run_id.clone(), r.checkpoint.target.clone()));
     }
-    let started = Utc::now();
-    let run_id = new_run_id(started);
+    let (started, run_id) = fresh;
     let target = resolve_target(&job.output.path, &job.name, started, &run_id, &options.out_dir);
     Ok((started, run_id, target))
 }

@@ -1,6 +1,7 @@
-//! One job through the pipeline: check the target, authenticate, count,
-//! page, write (checkpointing after each finished part), publish, then
-//! record the run in the job's state file.
+//! One job through the pipeline: lock the job and its target, check the
+//! target, authenticate, count, page, write (checkpointing after each
+//! finished part, the last one included), publish, then record the run in
+//! the job's state file and release the locks.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -18,7 +19,8 @@ use crate::sink::{
     SnapshotWriter, Stats,
 };
 use crate::state::{
-    self, CHECKPOINT_VERSION, Checkpoint, Checkpointer, Dedup, Fingerprint, LastRun, Pointer, StateError,
+    self, CHECKPOINT_VERSION, Checkpoint, Checkpointer, Dedup, Fingerprint, Holder, LastRun, LockGuard, LockKey,
+    Pointer, StateError,
 };
 
 use super::identity::{Resumed, identity};
@@ -68,12 +70,34 @@ struct Plan {
     body: Map<String, Value>,
     body_sha: String,
     print: Fingerprint,
+    /// The job's and the target's locks (none for a dry run), held until
+    /// the run's state is recorded.
+    _locks: Vec<LockGuard>,
 }
 
-/// The state, the checkpoint to resume (if asked and there is one), the
-/// run's identity and target (checked before any request), the request.
+/// What a run's lock files say about it.
+fn holder(job: &Job, run_id: &str, started: DateTime<Utc>) -> Holder {
+    Holder {
+        pid: std::process::id(),
+        run_id: run_id.to_string(),
+        started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        job: job.name.clone(),
+    }
+}
+
+/// The job's lock (first of all: a second run of the job stops here with
+/// exit 5, touching nothing), the state, the checkpoint to resume (if asked
+/// and there is one), the run's identity, the target's lock and the target
+/// check (before any request), the request.
 fn plan(job: &Job, options: &RunOptions) -> Result<Plan, RunError> {
     let state_dir = state::state_dir(&options.out_dir);
+    let now = Utc::now();
+    let fresh = (now, super::new_run_id(now));
+    let mut locks = Vec::new();
+    if !options.dry_run {
+        let job_lock = LockKey::Job(job.name.clone());
+        locks.push(state::acquire(&state_dir, &job_lock, &holder(job, &fresh.1, now))?);
+    }
     let last = LastRun::load(&state_dir, &job.name)?;
     let previous_to = match (&job.incremental, &last) {
         (Some(inc), Some(last)) => last.watermark(&inc.field),
@@ -89,8 +113,13 @@ fn plan(job: &Job, options: &RunOptions) -> Result<Plan, RunError> {
         },
         false => None,
     };
-    let (started, run_id, target) = identity(job, options, resumed.as_ref())?;
+    let (started, run_id, target) = identity(job, options, resumed.as_ref(), fresh)?;
     if !options.dry_run {
+        let holder = holder(job, &run_id, started);
+        if let (Some(job_lock), Some(_)) = (locks.first_mut(), &resumed) {
+            job_lock.set_holder(&holder)?;
+        }
+        locks.push(state::acquire(&state_dir, &LockKey::Target(target.clone()), &holder)?);
         sink::check_target(&target, options.overwrite)?;
     }
     let effective = effective_filter(job, started, previous_to);
@@ -121,6 +150,7 @@ fn plan(job: &Job, options: &RunOptions) -> Result<Plan, RunError> {
         body,
         body_sha,
         print,
+        _locks: locks,
     })
 }
 
@@ -297,6 +327,9 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
         None => None,
     };
     let mut envelope_count = None;
+    // The API offset after the last record fetched: where a resume of a
+    // run that fails while publishing would continue (nothing left).
+    let mut next_offset = start_offset;
     loop {
         // On an error the writer is dropped: its folder stays if a
         // checkpoint refers to it (resume continues), else it is removed.
@@ -313,6 +346,7 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
         let Some(page) = page else { break };
         envelope_count = envelope_count.or(page.envelope_count);
         let fetched = page.records.len() as u64;
+        next_offset = page.offset.saturating_add(fetched);
         let Open {
             writer,
             checkpointer,
@@ -325,10 +359,28 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
         progress.page(fetched);
     }
     drop(progress);
-    let snapshot = snapshot.expect("the snapshot opens before the loop ends");
+    let mut snapshot = snapshot.expect("the snapshot opens before the loop ends");
     let expected = expected.or(envelope_count);
     let stats = run_stats(&client, clock, &earlier_stats);
+    close_last_part(&mut snapshot, next_offset, stats.clone())?;
     publish(job, options, &plan, snapshot, expected, stats, clock)
+}
+
+/// Closes the last part and checkpoints it like every other, so a failure
+/// from here on (manifest, the completeness check, publishing) keeps every
+/// finished part and `--resume` only has to publish. A run with no part
+/// (no records) has nothing to keep.
+fn close_last_part(open: &mut Open, next_offset: u64, stats: Stats) -> Result<(), RunError> {
+    sink::fault_at("last-part").map_err(|source| sink::SinkError::Io {
+        path: open.writer.temp_dir().to_path_buf(),
+        source,
+    })?;
+    open.writer.close_part()?;
+    if !open.writer.files().is_empty() {
+        open.checkpointer
+            .save(&mut open.writer, next_offset, open.dedup.as_mut(), stats)?;
+    }
+    Ok(())
 }
 
 /// Write the manifest, publish the snapshot, record the run in the state

@@ -9,7 +9,7 @@ use crate::auth::AuthError;
 use crate::exit::{Exit, ExitStatus};
 use crate::fetch::FetchError;
 use crate::sink::SinkError;
-use crate::state::StateError;
+use crate::state::{LockError, StateError};
 
 pub struct RunOptions {
     /// Root for relative output paths.
@@ -42,6 +42,9 @@ pub enum RunError {
     Sink(#[from] SinkError),
     #[error(transparent)]
     State(#[from] StateError),
+    /// Another run of the job, or of the same target, is going (exit 5).
+    #[error(transparent)]
+    Lock(#[from] LockError),
     /// The snapshot is out, but the state file could not be updated.
     #[error(
         "snapshot published at {}, but the state file could not be updated: {source}; \
@@ -60,6 +63,7 @@ impl ExitStatus for RunError {
             RunError::Fetch(e) => e.exit(),
             RunError::Sink(e) => e.exit(),
             RunError::State(e) => e.exit(),
+            RunError::Lock(e) => e.exit(),
             RunError::StateAfterPublish { .. } | RunError::Setup(_) => Exit::Failed,
         }
     }

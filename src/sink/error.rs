@@ -65,6 +65,15 @@ pub enum SinkError {
     #[error("cannot write Parquet file {}: {reason}", path.display())]
     Parquet { path: PathBuf, reason: String },
 
+    /// Publishing found the folder is not exactly what the manifest lists.
+    #[error(
+        "the snapshot in {} is not whole ({problems}); nothing was published. Something else wrote \
+         into the folder or a part was damaged: run again with --resume (finished parts are verified, \
+         the rest fetched again) or without it to start over",
+        path.display()
+    )]
+    Incomplete { path: PathBuf, problems: String },
+
     /// The manifest could not be serialized.
     #[error("cannot serialize the manifest for {}: {source}", path.display())]
     Manifest { path: PathBuf, source: serde_json::Error },

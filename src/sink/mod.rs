@@ -5,6 +5,7 @@ mod compress;
 mod csv;
 mod encoder;
 mod error;
+mod fault;
 mod jsonl;
 mod manifest;
 mod parquet;
@@ -15,6 +16,7 @@ pub(crate) use compress::hex;
 pub use compress::{Compressed, PartSink, SinkSummary, compression_name};
 pub use encoder::{PartEncoder, WRITE_BUFFER_BYTES, check_supported, open_encoder, write_cell_json, write_json};
 pub use error::SinkError;
+pub use fault::{FAULT_VAR, at as fault_at};
 pub use manifest::*;
 pub use parquet::{ParquetEncoder, ROW_GROUP_ROWS, writer_properties};
 pub use snapshot::{

@@ -20,6 +20,7 @@ use serde_json::Value;
 use super::compress::{PartSink, compression_name};
 use super::encoder::{PartEncoder, check_supported, open_encoder};
 use super::error::SinkError;
+use super::fault;
 use super::manifest::{Manifest, PartFile, SchemaColumn};
 use super::target::{publish, remove_any, sibling, split_target, sync_dir};
 use crate::job::{Compression, Format};
@@ -254,14 +255,28 @@ impl SnapshotWriter {
     /// Closes the last part (an empty run still writes one part file),
     /// fsyncs every file, fills the manifest's `files`, `records`,
     /// `finished_at` (RFC 3339 UTC, now), `format`, `compression`,
-    /// `type_errors` and `schema`, writes `_manifest.json` then `_SUCCESS`, fsyncs the folder
-    /// and publishes it at the target with one rename (see `target.rs` for
-    /// `overwrite`). The checkpoint files are removed first. On error the
-    /// temporary folder is removed.
+    /// `type_errors` and `schema`, and writes `_manifest.json`; then takes
+    /// the checkpoint files out, checks that the folder holds exactly the
+    /// parts the manifest lists with their sizes (else
+    /// [`SinkError::Incomplete`]), writes `_SUCCESS`, fsyncs the folder and
+    /// publishes it at the target with one rename (see `target.rs` for
+    /// `overwrite`). A failure anywhere here is like a failure mid-run: a
+    /// writer that has checkpointed keeps its folder with the finished parts
+    /// and the checkpoint files (put back), so `run --resume` can finish;
+    /// one that has not removes it.
     pub fn finish(mut self, mut manifest: Manifest, overwrite: bool) -> Result<Published, SinkError> {
-        self.keep_on_drop = false;
         self.seal(&mut manifest)?;
-        publish(&self.tmp, &self.target, &self.old, &self.parent, overwrite)?;
+        let saved = self.take_checkpoint()?;
+        let result = self
+            .check_complete(&manifest)
+            .and_then(|()| write_file(&self.tmp.join(SUCCESS_FILE), b""))
+            .and_then(|()| sync_dir(&self.tmp))
+            .and_then(|()| fault::at("publish").map_err(SinkError::io(&self.target)))
+            .and_then(|()| publish(&self.tmp, &self.target, &self.old, &self.parent, overwrite));
+        if let Err(e) = result {
+            self.give_back(saved);
+            return Err(e);
+        }
         self.armed = false;
         tracing::info!(
             path = %self.target.display(),
@@ -269,6 +284,7 @@ impl SnapshotWriter {
             files = self.files.len(),
             "snapshot published"
         );
+        fault::at("published").map_err(SinkError::io(&self.target))?;
         Ok(Published {
             path: self.target.clone(),
             manifest,
@@ -296,14 +312,7 @@ impl SnapshotWriter {
             let part = self.open()?;
             self.close(part)?;
         }
-        for name in CHECKPOINT_FILES {
-            let path = self.tmp.join(name);
-            match fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(SinkError::io(&path)(e)),
-            }
-        }
+        fault::at("manifest").map_err(SinkError::io(self.tmp.join(MANIFEST_FILE)))?;
         manifest.files = self.files.clone();
         manifest.records = self.records;
         manifest.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -311,9 +320,77 @@ impl SnapshotWriter {
         manifest.compression = compression_name(self.opts.compression).to_string();
         manifest.schema = self.opts.columns.iter().map(SchemaColumn::from).collect();
         manifest.type_errors = self.type_errors();
-        write_manifest(&self.tmp, manifest)?;
-        write_file(&self.tmp.join(SUCCESS_FILE), b"")?;
-        sync_dir(&self.tmp)
+        write_manifest(&self.tmp, manifest)
+    }
+
+    /// Removes the checkpoint files (never published) from the folder,
+    /// returning their bytes so a failed publish can put them back.
+    fn take_checkpoint(&self) -> Result<Vec<(&'static str, Vec<u8>)>, SinkError> {
+        let mut saved = Vec::new();
+        for name in CHECKPOINT_FILES {
+            let path = self.tmp.join(name);
+            match fs::read(&path) {
+                Ok(bytes) => saved.push((name, bytes)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(SinkError::io(&path)(e)),
+            }
+        }
+        for (name, _) in &saved {
+            let path = self.tmp.join(name);
+            if let Err(e) = fs::remove_file(&path) {
+                self.give_back(saved);
+                return Err(SinkError::io(&path)(e));
+            }
+        }
+        Ok(saved)
+    }
+
+    /// After a failed publish: removes `_SUCCESS` and writes the checkpoint
+    /// files back, so the folder is again what `run --resume` continues.
+    fn give_back(&self, saved: Vec<(&'static str, Vec<u8>)>) {
+        if !self.keep_on_drop {
+            return;
+        }
+        let _ = fs::remove_file(self.tmp.join(SUCCESS_FILE));
+        for (name, bytes) in saved {
+            let path = self.tmp.join(name);
+            let _ = fs::remove_file(&path);
+            if let Err(e) = write_file(&path, &bytes) {
+                tracing::error!(path = %path.display(), error = %e,
+                    "could not put the checkpoint back after the failed publish; --resume will start over");
+            }
+        }
+    }
+
+    /// The folder holds exactly the part files the manifest lists, each with
+    /// its recorded size, and the manifest: nothing missing, nothing else.
+    fn check_complete(&self, manifest: &Manifest) -> Result<(), SinkError> {
+        let mut listed: BTreeMap<&str, u64> = manifest.files.iter().map(|f| (f.name.as_str(), f.bytes)).collect();
+        let mut problems = Vec::new();
+        for entry in fs::read_dir(&self.tmp).map_err(SinkError::io(&self.tmp))? {
+            let entry = entry.map_err(SinkError::io(&self.tmp))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == MANIFEST_FILE {
+                continue;
+            }
+            match listed.remove(name.as_str()) {
+                Some(bytes) => {
+                    let len = entry.metadata().map_err(SinkError::io(entry.path()))?.len();
+                    if len != bytes {
+                        problems.push(format!("{name} has {len} bytes, the manifest says {bytes}"));
+                    }
+                }
+                None => problems.push(format!("{name} is not in the manifest")),
+            }
+        }
+        problems.extend(listed.keys().map(|name| format!("{name} is missing")));
+        match problems.is_empty() {
+            true => Ok(()),
+            false => Err(SinkError::Incomplete {
+                path: self.tmp.clone(),
+                problems: problems.join("; "),
+            }),
+        }
     }
 
     fn open(&self) -> Result<OpenPart, SinkError> {

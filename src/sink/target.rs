@@ -1,7 +1,8 @@
 //! The target path of a snapshot: the exit-2 check done before anything is
 //! fetched ([`check_target`]), the hidden sibling names (`.<name>.orgsync-tmp`,
 //! `.<name>.orgsync-old`), folder fsync, and replacing an existing target
-//! with renames. It writes no part files.
+//! (an atomic `RENAME_EXCHANGE` swap, or two renames where that is not
+//! supported). It writes no part files.
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
@@ -115,9 +116,12 @@ fn rename(from: &Path, to: &Path) -> Result<(), SinkError> {
 }
 
 /// Moves the finished folder `ready` to `target` with one rename. An
-/// existing target is an error unless `overwrite`; then it is renamed aside
-/// to `old`, `ready` renamed in (on failure the old one is put back), and
-/// the old one removed. fsyncs `parent` after the renames.
+/// existing target is an error unless `overwrite`; then the two folders are
+/// swapped atomically with `renameat2(RENAME_EXCHANGE)`, so there is no
+/// moment without a snapshot at `target`, and the old one (now at `ready`)
+/// is removed. Where the filesystem or kernel cannot exchange, the old one
+/// is renamed aside to `old`, `ready` renamed in (on failure the old one is
+/// put back), and the old one removed. fsyncs `parent` after the renames.
 pub(crate) fn publish(
     ready: &Path,
     target: &Path,
@@ -137,6 +141,70 @@ pub(crate) fn publish(
         rename(ready, target)?;
         return sync_dir(parent);
     }
+    match exchange(ready, target) {
+        Ok(()) => {
+            sync_dir(parent)?;
+            tracing::debug!(target = %target.display(), "snapshot swapped in with RENAME_EXCHANGE");
+            if let Err(e) = remove_any(ready) {
+                tracing::warn!(path = %ready.display(), error = %e, "snapshot published, but the replaced one could not be removed");
+            }
+            Ok(())
+        }
+        Err(e) if exchange_unsupported(&e) => {
+            tracing::debug!(error = %e, "RENAME_EXCHANGE not supported here; replacing with two renames");
+            replace_by_renames(ready, target, old, parent)
+        }
+        Err(source) => Err(SinkError::Rename {
+            from: ready.to_path_buf(),
+            to: target.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Swaps two existing paths atomically (Linux `renameat2` with
+/// `RENAME_EXCHANGE`; ENOSYS elsewhere).
+#[cfg(target_os = "linux")]
+pub(crate) fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let a = CString::new(a.as_os_str().as_bytes())?;
+    let b = CString::new(b.as_os_str().as_bytes())?;
+    // SAFETY: two NUL-terminated paths that outlive the call; the syscall
+    // keeps no pointer to them.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    match rc {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn exchange(_a: &Path, _b: &Path) -> io::Result<()> {
+    Err(io::Error::from_raw_os_error(libc::ENOSYS))
+}
+
+/// The errors that mean "this kernel or filesystem cannot exchange", not
+/// "this exchange failed".
+fn exchange_unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP | libc::EPERM)
+    )
+}
+
+/// The fallback of [`publish`]: `target` aside to `old`, `ready` in, `old`
+/// removed; on failure the old snapshot is put back.
+fn replace_by_renames(ready: &Path, target: &Path, old: &Path, parent: &Path) -> Result<(), SinkError> {
     if fs::symlink_metadata(old).is_ok() {
         tracing::warn!(path = %old.display(), "removing a leftover old snapshot from an earlier run");
         remove_any(old).map_err(SinkError::io(old))?;
@@ -237,6 +305,70 @@ mod tests {
             text.contains(&locked.display().to_string()) && text.contains("permissions"),
             "{text}"
         );
+    }
+
+    fn folder(path: &Path, file: &str, text: &str) {
+        fs::create_dir_all(path).unwrap();
+        fs::write(path.join(file), text).unwrap();
+    }
+
+    #[test]
+    fn overwrite_swaps_the_new_snapshot_in_and_removes_the_old() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ready, target, old) = (dir.path().join(".snap.tmp"), dir.path().join("snap"), dir.path().join(".snap.old"));
+        folder(&target, "old.txt", "old");
+        folder(&ready, "new.txt", "new");
+        publish(&ready, &target, &old, dir.path(), true).unwrap();
+        assert_eq!(fs::read_to_string(target.join("new.txt")).unwrap(), "new");
+        assert!(!target.join("old.txt").exists());
+        assert!(!ready.exists() && !old.exists(), "nothing left beside it");
+    }
+
+    #[test]
+    fn exchange_swaps_two_folders_in_one_step() {
+        // The temp folder's filesystem (ext4, tmpfs, overlayfs...) supports
+        // RENAME_EXCHANGE on Linux; a kernel or filesystem that does not is
+        // what the fallback is for, tested below.
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        folder(&a, "x", "from a");
+        folder(&b, "x", "from b");
+        match exchange(&a, &b) {
+            Ok(()) => {
+                assert_eq!(fs::read_to_string(a.join("x")).unwrap(), "from b");
+                assert_eq!(fs::read_to_string(b.join("x")).unwrap(), "from a");
+            }
+            Err(e) => assert!(exchange_unsupported(&e), "an unexpected error: {e}"),
+        }
+        let missing = exchange(&dir.path().join("none"), &b).unwrap_err();
+        assert!(!exchange_unsupported(&missing), "ENOENT is a real failure: {missing}");
+    }
+
+    #[test]
+    fn the_two_rename_fallback_replaces_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ready, target, old) = (dir.path().join(".snap.tmp"), dir.path().join("snap"), dir.path().join(".snap.old"));
+        folder(&target, "old.txt", "old");
+        folder(&ready, "new.txt", "new");
+        folder(&old, "leftover", "x");
+        replace_by_renames(&ready, &target, &old, dir.path()).unwrap();
+        assert_eq!(fs::read_to_string(target.join("new.txt")).unwrap(), "new");
+        assert!(!ready.exists() && !old.exists());
+    }
+
+    #[test]
+    fn unsupported_errors_table() {
+        let cases = [
+            (libc::EINVAL, true),
+            (libc::ENOSYS, true),
+            (libc::EOPNOTSUPP, true),
+            (libc::ENOENT, false),
+            (libc::ENOSPC, false),
+            (libc::EACCES, false),
+        ];
+        for (errno, want) in cases {
+            assert_eq!(exchange_unsupported(&io::Error::from_raw_os_error(errno)), want, "{errno}");
+        }
     }
 
     #[test]

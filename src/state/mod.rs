@@ -2,14 +2,15 @@
 //! (`<out-dir>/.orgsync/state/<job>.json`, the incremental watermark), the
 //! checkpoint a run keeps in its temporary folder so `run --resume` can
 //! continue it, the pointer from the state folder to that checkpoint, the
-//! de-duplication keys that travel with it, and the atomic file write they
-//! all use. This file only declares and re-exports.
+//! de-duplication keys that travel with it, the atomic file write they
+//! all use, and the locks that keep one run per job and per target. This file only declares and re-exports.
 
 mod atomic;
 mod checkpoint;
 mod dedup;
 mod error;
 mod last_run;
+mod lock;
 mod paths;
 mod pointer;
 mod progress;
@@ -18,6 +19,7 @@ pub use atomic::write_atomic;
 pub use checkpoint::{CHECKPOINT_VERSION, Checkpoint, Fingerprint, verify_parts};
 pub use dedup::{Dedup, key_hash, read_keys};
 pub use error::StateError;
+pub use lock::{Holder, LockError, LockGuard, LockKey, acquire};
 pub use last_run::{LAST_RUN_VERSION, LastRun, record_success};
 pub use paths::{last_run_path, pointer_path, state_dir};
 pub use pointer::{Pending, Pointer, drop_checkpoint, find_checkpoint, pending};
