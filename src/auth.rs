@@ -19,9 +19,10 @@ use crate::fetch::RetryPolicy;
 use crate::job::{Auth, ClientAuth};
 use crate::secret::Secret;
 
-/// Lifetime assumed when the token endpoint sends no `expires_in` (Vainu's
-/// JWT access tokens live one hour).
-pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+/// Lifetime assumed when the token endpoint sends no usable `expires_in`
+/// (Vainu's JWT access tokens live one hour). Stated lifetimes are bounded
+/// by `fetch::bounds` (1 s ..= 24 h).
+pub const DEFAULT_LIFETIME: Duration = crate::fetch::DEFAULT_TOKEN_LIFETIME;
 
 /// Renew when this fraction of the lifetime has passed.
 const RENEW_AT: f64 = 0.9;
@@ -41,11 +42,16 @@ pub enum AuthError {
         url: String,
         status: StatusCode,
         detail: String,
-        retry_after: Option<Duration>,
+        retry_after: Option<crate::fetch::RetryAfter>,
     },
-    /// No answer: connection refused, timeout, TLS.
+    /// No answer: connection refused, timeout, TLS. `certificate`: a TLS
+    /// certificate failure (not retried).
     #[error("token request to {url} failed: {reason}")]
-    Transport { url: String, reason: String },
+    Transport {
+        url: String,
+        reason: String,
+        certificate: bool,
+    },
     /// A 2xx answer that is not a token.
     #[error("token endpoint {url} answered {status} without a usable token: {detail}")]
     BadAnswer {
@@ -65,14 +71,23 @@ impl ExitStatus for AuthError {
 }
 
 impl AuthError {
-    /// Worth asking again: the server or the network, not the credentials.
+    /// Worth asking again: the server or the network, not the credentials
+    /// (the one decision of `fetch::retry`).
     pub fn is_transient(&self) -> bool {
-        matches!(self, AuthError::Unavailable { .. } | AuthError::Transport { .. })
+        use crate::fetch::{Failure, is_retryable};
+        match self {
+            AuthError::Rejected { .. } => false,
+            AuthError::Unavailable { status, .. } => is_retryable(Failure::Status(*status)),
+            AuthError::Transport { certificate, .. } => is_retryable(Failure::Transport {
+                certificate: *certificate,
+            }),
+            AuthError::BadAnswer { .. } => is_retryable(Failure::BadBody),
+        }
     }
 
-    pub fn retry_after(&self) -> Option<Duration> {
+    pub fn retry_after(&self) -> Option<&crate::fetch::RetryAfter> {
         match self {
-            AuthError::Unavailable { retry_after, .. } => *retry_after,
+            AuthError::Unavailable { retry_after, .. } => retry_after.as_ref(),
             _ => None,
         }
     }
@@ -84,7 +99,8 @@ pub struct Token {
     pub value: Secret,
     pub token_type: String,
     pub scope: Option<String>,
-    /// `expires_in` as sent; `None` when the endpoint sent none.
+    /// `expires_in` as sent, bounded to 1 s ..= 24 h; `None` when the
+    /// endpoint sent none or nothing usable (zero, negative, not a number).
     pub expires_in: Option<Duration>,
     pub obtained: Instant,
 }
@@ -154,22 +170,23 @@ impl TokenEndpoint {
                 .post(url.clone())
                 .json(&serde_json::json!({ "refresh": refresh_token.expose() })),
         };
-        let response = request.send().await.map_err(|e| AuthError::Transport {
-            url: url.clone(),
-            reason: crate::fetch::describe_transport_error(&e),
-        })?;
+        let transport = |e: reqwest::Error| {
+            let failure = crate::fetch::transport_failure(&e);
+            AuthError::Transport {
+                url: url.clone(),
+                reason: failure.text,
+                certificate: failure.certificate,
+            }
+        };
+        let response = request.send().await.map_err(transport)?;
         let status = response.status();
         let retry_after = crate::fetch::retry_after(response.headers());
-        let body = response.bytes().await.map_err(|e| AuthError::Transport {
-            url: url.clone(),
-            reason: crate::fetch::describe_transport_error(&e),
-        })?;
+        let body = response.bytes().await.map_err(transport)?;
         let obtained = Instant::now();
         if status.is_success() {
             return parse_token(&self.auth, &url, status, &body, obtained);
         }
-        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT
-        {
+        if crate::fetch::is_retryable_status(status) {
             return Err(AuthError::Unavailable {
                 url,
                 status,
@@ -194,11 +211,20 @@ struct OAuthAnswer {
     access_token: Option<String>,
     access: Option<String>,
     token_type: Option<String>,
-    expires_in: Option<f64>,
+    /// Any JSON: read by `fetch::token_lifetime`, never trusted as is.
+    expires_in: Option<serde_json::Value>,
     scope: Option<String>,
 }
 
-fn parse_token(auth: &Auth, url: &str, status: StatusCode, body: &[u8], obtained: Instant) -> Result<Token, AuthError> {
+/// A 2xx token answer; `BadAnswer` when it holds no usable token. The error
+/// never quotes the body (it may hold a token).
+pub(crate) fn parse_token(
+    auth: &Auth,
+    url: &str,
+    status: StatusCode,
+    body: &[u8],
+    obtained: Instant,
+) -> Result<Token, AuthError> {
     let bad = |detail: &str| AuthError::BadAnswer {
         url: url.to_string(),
         status,
@@ -212,10 +238,14 @@ fn parse_token(auth: &Auth, url: &str, status: StatusCode, body: &[u8], obtained
     if value.is_empty() {
         return Err(bad("the access token is empty"));
     }
-    let expires_in = match answer.expires_in {
-        Some(secs) if secs.is_finite() && secs > 0.0 => Some(Duration::from_secs_f64(secs)),
-        Some(_) => return Err(bad("expires_in is not a positive number")),
-        None => None,
+    let (lifetime, note) = crate::fetch::token_lifetime(answer.expires_in.as_ref());
+    if let Some(note) = &note {
+        tracing::warn!(url, lifetime_secs = lifetime.as_secs_f64(), "{note}");
+    }
+    // A stated lifetime that was not usable at all is as good as none.
+    let expires_in = match (&answer.expires_in, lifetime == DEFAULT_LIFETIME && note.is_some()) {
+        (None | Some(serde_json::Value::Null), _) | (_, true) => None,
+        _ => Some(lifetime),
     };
     Ok(Token {
         value: Secret::new(value),
@@ -365,13 +395,14 @@ impl Tokens {
             match self.endpoint.request().await {
                 Ok(token) => return Ok(token),
                 Err(e) if e.is_transient() => {
-                    let Some(wait) = backoff.next_wait(e.retry_after()) else {
+                    let Some(wait) = backoff.next_wait(e.retry_after().and_then(|r| r.wait)) else {
                         return Err(e);
                     };
                     tracing::warn!(
                         url = %self.endpoint.url(),
                         reason = %e,
                         wait_ms = wait.as_millis() as u64,
+                        retry_after = e.retry_after().map(|r| r.raw.as_str()),
                         attempt = backoff.attempts(),
                         "retrying token request"
                     );

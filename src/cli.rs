@@ -155,6 +155,24 @@ pub struct SandboxArgs {
     /// Shape of organizations answers.
     #[arg(long, value_enum, default_value_t = EnvelopeArg::Bare)]
     pub envelope: EnvelopeArg,
+    /// Answer every Nth organizations request with a 429 (see --retry-after).
+    #[arg(long, value_name = "N")]
+    pub throttle_every: Option<u64>,
+    /// The raw Retry-After text of --throttle-every's 429s (any text: `1e20`, `-3`, a date).
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
+    pub retry_after: Option<String>,
+    /// Raw JSON put as `expires_in` into token answers (`1e30`, `"soon"`, `null`; empty: left out).
+    #[arg(long, value_name = "JSON", allow_hyphen_values = true)]
+    pub expires_in_json: Option<String>,
+    /// Answer the page at this offset one record short.
+    #[arg(long, value_name = "OFFSET")]
+    pub short_page_at: Option<u64>,
+    /// Answer the first N organizations requests 200 with an HTML maintenance page.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub html_first: u64,
+    /// Answer every organizations request for this offset 200 with the HTML page.
+    #[arg(long, value_name = "OFFSET")]
+    pub html_at_offset: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

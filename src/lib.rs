@@ -18,3 +18,6 @@ pub mod schema;
 pub mod secret;
 pub mod sink;
 pub mod state;
+
+#[cfg(test)]
+mod parser_proptests;

@@ -2,7 +2,7 @@
 
 use crate::cli::{EnvelopeArg, SandboxArgs};
 use crate::exit::Exit;
-use crate::sandbox::{Envelope, Sandbox, SandboxConfig};
+use crate::sandbox::{Envelope, Faults, Sandbox, SandboxConfig};
 
 pub fn config(args: &SandboxArgs) -> Result<SandboxConfig, String> {
     if !(0.0..=1.0).contains(&args.fail_rate) {
@@ -30,6 +30,14 @@ pub fn config(args: &SandboxArgs) -> Result<SandboxConfig, String> {
             EnvelopeArg::Bare => Envelope::Bare,
             EnvelopeArg::Result => Envelope::Result,
             EnvelopeArg::Results => Envelope::Results,
+        },
+        faults: Faults {
+            throttle_every: args.throttle_every,
+            retry_after: args.retry_after.clone(),
+            expires_in_json: args.expires_in_json.clone(),
+            short_page_at: args.short_page_at,
+            html_first: args.html_first,
+            html_at_offset: args.html_at_offset,
         },
     })
 }

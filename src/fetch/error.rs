@@ -34,12 +34,29 @@ pub enum FetchError {
         elapsed_secs: f64,
         last: String,
     },
-    /// A 2xx answer orgsync cannot read.
-    #[error("{url}{} answered with a body orgsync cannot read: {detail}", at_offset(*.offset))]
+    /// 2xx answers orgsync cannot read (an HTML maintenance page, JSON
+    /// without the records), still so after the retries.
+    #[error(
+        "{url}{} answered {attempts} time(s) with a body that is not what was asked for: {detail}; \
+         content type {content_type}; the body starts {excerpt:?}: the API may be under maintenance \
+         (try later), or check [api] base_url, path and records in the job",
+        at_offset(*.offset)
+    )]
     BadBody {
         url: String,
         offset: Option<u64>,
+        attempts: u32,
+        content_type: String,
+        /// The body's first 100 bytes (cut on a char boundary, the token masked).
+        excerpt: String,
         detail: String,
+    },
+    /// A transport failure that is not retried (a TLS certificate problem).
+    #[error("request to {url}{} failed: {reason}", at_offset(*.offset))]
+    Transport {
+        url: String,
+        offset: Option<u64>,
+        reason: String,
     },
     /// The count endpoint reported an error status.
     #[error("the count endpoint {url} reported status {status:?}: {detail}")]
@@ -69,7 +86,10 @@ impl ExitStatus for FetchError {
             FetchError::Auth(e) => e.exit(),
             FetchError::Rejected { .. } => Exit::Rejected,
             FetchError::Unauthorized { .. } => Exit::Credentials,
-            FetchError::Exhausted { .. } | FetchError::BadBody { .. } | FetchError::Count { .. } => Exit::Failed,
+            FetchError::Exhausted { .. }
+            | FetchError::BadBody { .. }
+            | FetchError::Transport { .. }
+            | FetchError::Count { .. } => Exit::Failed,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Small HTTP facts shared by the token endpoint and the API client:
-//! building the reqwest client, reading `Retry-After`, turning an error body
-//! or a transport error into one line of text. Nothing here retries.
+//! building the reqwest client, reading `Retry-After` (parsed by
+//! `bounds.rs`), turning an error body or a transport error into one line
+//! of text (and telling a TLS certificate failure apart). Nothing here
+//! retries.
 
 use std::time::Duration;
 
@@ -19,26 +21,21 @@ pub fn build_http_client(timeout: Duration) -> Result<reqwest::Client, String> {
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
-/// `Retry-After` as a wait: delta-seconds or an HTTP date (RFC 9110 10.2.3).
-/// A date in the past is a wait of zero.
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    parse_retry_after(value, chrono::Utc::now())
+/// A `Retry-After` header as the server sent it (shortened to 64
+/// characters, for the log) and the wait it asks for, unclamped; `wait` is
+/// `None` when the text is not a number or an HTTP date (see
+/// [`super::bounds::parse_retry_after`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryAfter {
+    pub raw: String,
+    pub wait: Option<Duration>,
 }
 
-fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    if let Ok(secs) = value.parse::<f64>()
-        && secs.is_finite()
-        && secs >= 0.0
-    {
-        return Some(Duration::from_secs_f64(secs));
-    }
-    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let wait = when.with_timezone(&chrono::Utc) - now;
-    Some(wait.to_std().unwrap_or(Duration::ZERO))
+pub fn retry_after(headers: &HeaderMap) -> Option<RetryAfter> {
+    let value = headers.get(RETRY_AFTER)?;
+    let raw: String = String::from_utf8_lossy(value.as_bytes()).chars().take(64).collect();
+    let wait = super::bounds::parse_retry_after(&raw, chrono::Utc::now());
+    Some(RetryAfter { raw, wait })
 }
 
 /// An error body as one line: the API's `detail` (or OAuth's
@@ -74,8 +71,17 @@ fn one_line(s: &str) -> String {
     }
 }
 
-/// A transport error in words, without reqwest's nested Debug noise.
-pub fn describe_transport_error(e: &reqwest::Error) -> String {
+/// A transport error in words, and whether it is a TLS certificate
+/// failure (not worth retrying: the same certificate comes back).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportFailure {
+    pub text: String,
+    pub certificate: bool,
+}
+
+/// A transport error in words, without reqwest's nested Debug noise. A TLS
+/// certificate failure says so and what to check.
+pub fn transport_failure(e: &reqwest::Error) -> TransportFailure {
     use std::error::Error as _;
     let kind = if e.is_timeout() {
         "timed out"
@@ -89,39 +95,47 @@ pub fn describe_transport_error(e: &reqwest::Error) -> String {
         "HTTP error"
     };
     let mut cause = String::new();
+    let mut certificate = false;
     let mut source = e.source();
     while let Some(s) = source {
+        certificate |= is_certificate_error(s);
         cause = s.to_string();
         source = s.source();
     }
-    if cause.is_empty() {
-        kind.to_string()
-    } else {
-        format!("{kind}: {cause}")
-    }
+    certificate |= cause.to_ascii_lowercase().contains("certificate");
+    let text = match (certificate, cause.is_empty()) {
+        (true, _) => format!(
+            "TLS certificate problem ({kind}: {cause}): the server's certificate is not trusted or does not \
+             match the host; check base_url / token_url and the system's CA certificates (not retried)"
+        ),
+        (false, true) => kind.to_string(),
+        (false, false) => format!("{kind}: {cause}"),
+    };
+    TransportFailure { text, certificate }
+}
+
+/// rustls's certificate errors, directly or inside an `io::Error` (whose
+/// `source()` skips the error it wraps).
+fn is_certificate_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    let rustls_error = e.downcast_ref::<rustls::Error>().or_else(|| {
+        e.downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    });
+    matches!(
+        rustls_error,
+        Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+    )
+}
+
+/// [`transport_failure`]'s text.
+pub fn describe_transport_error(e: &reqwest::Error) -> String {
+    transport_failure(e).text
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn retry_after_table() {
-        let now = chrono::Utc.with_ymd_and_hms(2015, 10, 21, 7, 28, 0).unwrap();
-        let cases: &[(&str, Option<Duration>)] = &[
-            ("0", Some(Duration::ZERO)),
-            ("7", Some(Duration::from_secs(7))),
-            ("1.5", Some(Duration::from_millis(1500))),
-            ("Wed, 21 Oct 2015 07:28:30 GMT", Some(Duration::from_secs(30))),
-            ("Wed, 21 Oct 2015 07:27:00 GMT", Some(Duration::ZERO)),
-            ("soon", None),
-            ("-3", None),
-        ];
-        for (value, want) in cases {
-            assert_eq!(parse_retry_after(value, now), *want, "Retry-After: {value}");
-        }
-    }
 
     #[test]
     fn error_text_table() {

@@ -1,8 +1,11 @@
 //! Offset paging: up to `concurrency` pages in flight, handed out strictly
-//! in offset order. Stops at the first short or empty page, at
-//! `--max-records`, and never asks for an offset twice. When the total is
-//! known, it does not run ahead past it (one probe at the total is allowed,
-//! so records added since the count are still found).
+//! in offset order. Stops at an empty page, at a short page (unless the
+//! total is known and not yet reached: then a record went missing on the
+//! server's side, and paging goes on by offset), at `--max-records`, and
+//! never asks for an offset twice. When the total is known, it does not run
+//! ahead past it (one probe at the total is allowed, so records added since
+//! the count are still found). A page body that is not the records asked
+//! for is retried by the client (`post_checked`).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -14,7 +17,7 @@ use tokio::task::JoinHandle;
 
 use super::client::ApiClient;
 use super::error::FetchError;
-use super::records::{extract_records, parse_body};
+use super::records::{Extracted, extract_records, parse_body};
 use crate::job::RecordsAt;
 
 /// What to page through.
@@ -42,6 +45,8 @@ pub struct Page {
     pub records: Vec<Value>,
     /// `count` from a response envelope.
     pub envelope_count: Option<u64>,
+    /// Why an envelope's `count` was ignored.
+    pub count_ignored: Option<String>,
 }
 
 impl Page {
@@ -56,16 +61,26 @@ pub struct Pager {
     next_offset: u64,
     in_flight: VecDeque<JoinHandle<Result<Page, FetchError>>>,
     finished: bool,
+    /// Records handed out so far, counting the offsets a resumed run
+    /// skipped.
+    received: u64,
+    /// The first believable envelope `count`.
+    envelope_total: Option<u64>,
+    /// An ignored envelope count was warned about.
+    warned_count: bool,
 }
 
 impl Pager {
     pub fn new(client: Arc<ApiClient>, plan: PagerPlan) -> Pager {
         Pager {
             next_offset: plan.start_offset,
+            received: plan.start_offset,
             client,
             plan,
             in_flight: VecDeque::new(),
             finished: false,
+            envelope_total: None,
+            warned_count: false,
         }
     }
 
@@ -102,31 +117,30 @@ impl Pager {
         let url = self.plan.url.clone();
         let records_at = self.plan.records_at.clone();
         self.in_flight.push_back(tokio::spawn(async move {
-            let answer = client.post(&url, bytes, Some(offset)).await?;
             let started = std::time::Instant::now();
-            let value = parse_body(&answer).map_err(|e| FetchError::BadBody {
-                url: url.to_string(),
-                offset: Some(offset),
-                detail: format!("not JSON: {e}"),
-            })?;
-            let (records, envelope_count) =
-                extract_records(value, &records_at).map_err(|detail| FetchError::BadBody {
-                    url: url.to_string(),
-                    offset: Some(offset),
-                    detail,
-                })?;
+            let Extracted {
+                records,
+                count,
+                count_ignored,
+            } = client
+                .post_checked(&url, bytes, Some(offset), |answer| {
+                    let value = parse_body(answer).map_err(|e| format!("not JSON: {e}"))?;
+                    extract_records(value, &records_at)
+                })
+                .await?;
             tracing::debug!(
                 url = %url,
                 offset,
                 records = records.len(),
-                parse_ms = started.elapsed().as_millis() as u64,
+                elapsed_ms = started.elapsed().as_millis() as u64,
                 "page fetched"
             );
             Ok(Page {
                 offset,
                 limit,
                 records,
-                envelope_count,
+                envelope_count: count,
+                count_ignored,
             })
         }));
     }
@@ -150,8 +164,19 @@ impl Pager {
                 std::panic::resume_unwind(join.into_panic());
             }
         };
+        if let Ok(p) = &page {
+            self.received = self.received.saturating_add(p.records.len() as u64);
+            self.envelope_total = self.envelope_total.or(p.envelope_count);
+            if let Some(why) = &p.count_ignored
+                && !self.warned_count
+            {
+                self.warned_count = true;
+                tracing::warn!(offset = p.offset, reason = %why, "ignoring the page envelope's count");
+            }
+        }
         match &page {
-            Ok(p) if p.is_last() => self.stop(),
+            Ok(p) if p.is_last() && !self.short_before_total(p) => self.stop(),
+            Ok(p) if p.is_last() => {}
             Ok(p) => {
                 // A full page at or past the expected total: the data grew
                 // since the count; keep paging until a short page.
@@ -164,6 +189,27 @@ impl Pager {
             Err(_) => self.stop(),
         }
         Some(page)
+    }
+
+    /// A short (not empty) page while the known total is not reached: a
+    /// record went missing on the server's side, not the end. Warns; the
+    /// caller goes on paging by offset.
+    fn short_before_total(&self, p: &Page) -> bool {
+        let Some(total) = self.plan.expected.or(self.envelope_total) else {
+            return false;
+        };
+        if p.records.is_empty() || self.received >= total {
+            return false;
+        }
+        tracing::warn!(
+            offset = p.offset,
+            records = p.records.len(),
+            limit = p.limit,
+            received = self.received,
+            expected = total,
+            "short page before the known total; paging on"
+        );
+        true
     }
 
     /// Stop paging: abandon what is in flight (offsets past the end).

@@ -11,12 +11,32 @@ use serde_json::{Map, Number, Value};
 
 use crate::job::RecordsAt;
 
+/// The records of one page, and the envelope's total count if it sent one.
+#[derive(Debug, Default)]
+pub struct Extracted {
+    pub records: Vec<Value>,
+    /// A believable `count` from the envelope.
+    pub count: Option<u64>,
+    /// Why the envelope's `count` was ignored (negative, fractional, huge,
+    /// a string), to warn about.
+    pub count_ignored: Option<String>,
+}
+
 /// The records of one page and the envelope's total count, if it sent one.
-pub fn extract_records(body: Value, at: &RecordsAt) -> Result<(Vec<Value>, Option<u64>), String> {
+pub fn extract_records(body: Value, at: &RecordsAt) -> Result<Extracted, String> {
     match (body, at) {
-        (Value::Array(records), RecordsAt::Auto) => Ok((records, None)),
+        (Value::Array(records), RecordsAt::Auto) => Ok(Extracted {
+            records,
+            ..Extracted::default()
+        }),
         (Value::Object(mut map), at) => {
-            let count = map.get("count").and_then(Value::as_u64);
+            let (count, count_ignored) = match map.get("count") {
+                None | Some(Value::Null) => (None, None),
+                Some(c) => match super::bounds::count_value(Some(c)) {
+                    Ok(n) => (Some(n), None),
+                    Err(why) => (None, Some(why)),
+                },
+            };
             let named;
             let keys: &[&str] = match at {
                 RecordsAt::Auto => &["result", "results"],
@@ -27,7 +47,13 @@ pub fn extract_records(body: Value, at: &RecordsAt) -> Result<(Vec<Value>, Optio
             };
             for key in keys {
                 match map.remove(*key) {
-                    Some(Value::Array(records)) => return Ok((records, count)),
+                    Some(Value::Array(records)) => {
+                        return Ok(Extracted {
+                            records,
+                            count,
+                            count_ignored,
+                        });
+                    }
                     Some(other) => return Err(format!("\"{key}\" is {}, not an array of records", kind(&other))),
                     None => {}
                 }
@@ -234,6 +260,9 @@ mod tests {
                 Ok((1, Some(10))),
             ),
             (json!({"results": [{"a": 1}, {}]}), &auto, Ok((2, None))),
+            (json!({"result": [{"a": 1}], "count": -4}), &auto, Ok((1, None))),
+            (json!({"result": [{"a": 1}], "count": "10"}), &auto, Ok((1, None))),
+            (json!({"result": [], "count": 1e30}), &auto, Ok((0, None))),
             (json!({"data": [{"a": 1}], "count": 3}), &data, Ok((1, Some(3)))),
             (json!({"detail": "x"}), &auto, Err("the object has keys [\"detail\"]")),
             (json!({"result": {"a": 1}}), &auto, Err("\"result\" is an object")),
@@ -243,8 +272,8 @@ mod tests {
         for (body, at, want) in cases {
             let got = extract_records(body.clone(), at);
             match (got, want) {
-                (Ok((records, count)), Ok((n, c))) => {
-                    assert_eq!((records.len(), count), (n, c), "{body}");
+                (Ok(e), Ok((n, c))) => {
+                    assert_eq!((e.records.len(), e.count), (n, c), "{body}");
                 }
                 (Err(msg), Err(part)) => assert!(msg.contains(part), "{msg} lacks {part}"),
                 (got, want) => panic!("{body}: got {got:?}, want {want:?}"),

@@ -1,8 +1,10 @@
 //! The retry policy, in one place: which failures are worth another try
-//! ([`is_retryable_status`]), and how long to wait before it ([`Backoff`]:
-//! exponential from backon's schedule, full jitter, `Retry-After` obeyed,
-//! bounded by attempts and total elapsed time). Logging the retry and
-//! sleeping are the caller's.
+//! ([`is_retryable`], the one decision every caller uses: organizations
+//! pages, the count endpoint, the token endpoint, transport errors), and
+//! how long to wait before it ([`Backoff`]: exponential from backon's
+//! schedule, full jitter, `Retry-After` obeyed but clamped to
+//! `max_delay_secs`, bounded by attempts and total elapsed time). Logging
+//! the retry and sleeping are the caller's.
 
 use std::time::Duration;
 
@@ -12,10 +14,37 @@ use tokio::time::Instant;
 
 use crate::job::Retry;
 
-/// 408, 429, 500, 502, 503, 504: the API or a load balancer in the way will
-/// likely answer differently next time. Everything else in 4xx is final.
+/// One failed attempt, as far as retrying is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The server answered with this (non-2xx) status.
+    Status(StatusCode),
+    /// No answer: connection refused or reset, timeout, a body that broke
+    /// off. `certificate`: the TLS handshake refused the server's
+    /// certificate.
+    Transport { certificate: bool },
+    /// A 2xx whose body is not what was asked for (an HTML maintenance
+    /// page, JSON without the records, a token answer without a token).
+    BadBody,
+}
+
+/// The one decision of what is worth another try. Retried: 408, 429, 500,
+/// 502, 503, 504 (the API or a load balancer in the way will likely answer
+/// differently next time), transport errors, and bodies that are not what
+/// was asked for. Final: every other status (401 is renewed once by the
+/// caller, not retried here) and TLS certificate failures (the same
+/// certificate comes back next time).
+pub fn is_retryable(failure: Failure) -> bool {
+    match failure {
+        Failure::Status(status) => matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504),
+        Failure::Transport { certificate } => !certificate,
+        Failure::BadBody => true,
+    }
+}
+
+/// [`is_retryable`] for a status.
 pub fn is_retryable_status(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
+    is_retryable(Failure::Status(status))
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +78,7 @@ impl RetryPolicy {
         Backoff {
             schedule,
             started: Instant::now(),
+            max_delay: self.max_delay,
             max_elapsed: self.max_elapsed,
             attempts: 1,
             rng: Jitter::seeded(),
@@ -61,6 +91,7 @@ impl RetryPolicy {
 pub struct Backoff {
     schedule: backon::ExponentialBackoff,
     started: Instant,
+    max_delay: Duration,
     max_elapsed: Duration,
     attempts: u32,
     rng: Jitter,
@@ -79,14 +110,15 @@ impl Backoff {
 
     /// The wait before the next attempt, or `None` when attempts or time are
     /// used up. `retry_after` (from the server) replaces the jittered wait
-    /// when it is given.
+    /// when it is given, clamped to `[0, max_delay]`: a server cannot make a
+    /// run sleep longer than the job allows (nor overflow a clock).
     pub fn next_wait(&mut self, retry_after: Option<Duration>) -> Option<Duration> {
         let ceiling = self.schedule.next()?;
         let wait = match retry_after {
-            Some(server) => server,
-            None => ceiling.mul_f64(self.rng.next_unit()),
+            Some(server) => server.min(self.max_delay),
+            None => ceiling.mul_f64(self.rng.next_unit()).min(self.max_delay),
         };
-        if self.started.elapsed() + wait > self.max_elapsed {
+        if self.started.elapsed().saturating_add(wait) > self.max_elapsed {
             return None;
         }
         self.attempts += 1;
@@ -129,6 +161,28 @@ mod tests {
             max_delay: Duration::from_millis(800),
             max_elapsed: Duration::from_secs(max_elapsed_secs),
         }
+    }
+
+    #[test]
+    fn retryable_failures() {
+        let cases = [
+            (Failure::Transport { certificate: false }, true),
+            (Failure::Transport { certificate: true }, false),
+            (Failure::BadBody, true),
+            (Failure::Status(StatusCode::UNAUTHORIZED), false),
+            (Failure::Status(StatusCode::TOO_MANY_REQUESTS), true),
+        ];
+        for (failure, want) in cases {
+            assert_eq!(is_retryable(failure), want, "{failure:?}");
+        }
+    }
+
+    #[test]
+    fn a_huge_retry_after_is_clamped_to_max_delay() {
+        // Regression (issue 9): Retry-After 1e20 panicked in Duration math.
+        let mut b = policy(5, 900).start();
+        assert_eq!(b.next_wait(Some(Duration::MAX)), Some(Duration::from_millis(800)));
+        assert_eq!(b.next_wait(Some(Duration::ZERO)), Some(Duration::ZERO));
     }
 
     #[test]
@@ -177,12 +231,23 @@ mod tests {
     #[test]
     fn retry_after_replaces_the_jittered_wait() {
         let mut b = policy(3, 900).start();
-        assert_eq!(b.next_wait(Some(Duration::from_secs(7))), Some(Duration::from_secs(7)));
+        assert_eq!(
+            b.next_wait(Some(Duration::from_millis(7))),
+            Some(Duration::from_millis(7))
+        );
+        assert_eq!(
+            b.next_wait(Some(Duration::from_millis(700))),
+            Some(Duration::from_millis(700))
+        );
     }
 
     #[test]
     fn elapsed_budget_stops_retries() {
-        let mut b = policy(10, 5).start();
+        let mut b = RetryPolicy {
+            max_delay: Duration::from_secs(60),
+            ..policy(10, 5)
+        }
+        .start();
         assert_eq!(
             b.next_wait(Some(Duration::from_secs(6))),
             None,

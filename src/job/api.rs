@@ -61,7 +61,7 @@ pub(crate) fn api(raw: &RawApi, env: &dyn Fn(&str) -> Option<String>, c: &mut Ch
         file::default_timeout_secs(),
         "timeout_secs in [api]",
         1,
-        i64::MAX,
+        3600,
         "",
     );
     let records = match &raw.records {

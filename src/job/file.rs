@@ -133,6 +133,7 @@ pub(crate) struct RawOutput {
     pub schema: Opt<String>,
     pub compression: Opt<String>,
     pub rows_per_file: Opt<i64>,
+    pub on_count_mismatch: Opt<String>,
 }
 
 // Named defaults (SPEC section 3).
@@ -205,6 +206,9 @@ pub(crate) fn default_output_path() -> &'static str {
 }
 pub(crate) fn default_rows_per_file() -> i64 {
     500_000
+}
+pub(crate) fn default_on_count_mismatch() -> &'static str {
+    "warn"
 }
 
 /// Byte offset -> 1-based line number of one text.

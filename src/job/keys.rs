@@ -44,7 +44,17 @@ pub(crate) const SECTIONS: &[(&str, &[&str])] = &[
         "retry",
         &["max_attempts", "initial_delay_ms", "max_delay_secs", "max_elapsed_secs"],
     ),
-    ("output", &["format", "path", "schema", "compression", "rows_per_file"]),
+    (
+        "output",
+        &[
+            "format",
+            "path",
+            "schema",
+            "compression",
+            "rows_per_file",
+            "on_count_mismatch",
+        ],
+    ),
 ];
 
 /// Similarity (Jaro-Winkler, case-insensitive) a candidate needs to be suggested.

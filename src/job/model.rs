@@ -145,6 +145,18 @@ pub struct Output {
     pub schema: Option<PathBuf>,
     pub compression: Compression,
     pub rows_per_file: u64,
+    /// What a written record count that differs from the expected count does.
+    pub on_count_mismatch: OnCountMismatch,
+}
+
+/// `[output] on_count_mismatch`: when the records written differ from the
+/// count the API gave (count endpoint or envelope).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnCountMismatch {
+    /// A warning; the snapshot is published with both numbers in its manifest.
+    Warn,
+    /// The run fails (exit 1), nothing is published, finished parts are kept.
+    Fail,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,6 @@
 //! Phase two for [output]: format, path template (only known placeholders),
-//! compression allowed for the format, rows per file, and the schema file
+//! compression allowed for the format, rows per file (1..=10^9),
+//! on_count_mismatch, and the schema file
 //! (resolved against the job file's folder and required to be a file; it is
 //! not parsed here, that is the schema loader's job).
 
@@ -8,7 +9,10 @@ use std::path::{Path, PathBuf};
 use super::check::Check;
 use super::file::{self, RawOutput};
 use super::keys::did_you_mean;
-use super::model::{Compression, Format, Output};
+use super::model::{Compression, Format, OnCountMismatch, Output};
+
+/// The most rows one part file may hold (a billion).
+const MAX_ROWS_PER_FILE: i64 = 1_000_000_000;
 
 /// Placeholders an output path may use.
 const PLACEHOLDERS: [&str; 4] = ["job", "date", "time", "run_id"];
@@ -115,14 +119,26 @@ pub(crate) fn output(raw: &RawOutput, schema: Option<Option<PathBuf>>, c: &mut C
         file::default_rows_per_file(),
         "rows_per_file in [output]",
         1,
-        i64::MAX,
+        MAX_ROWS_PER_FILE,
         "",
     );
+    let on_count_mismatch = match &raw.on_count_mismatch {
+        None => Some(OnCountMismatch::Warn),
+        Some(v) => c.choice(
+            v,
+            "on_count_mismatch in [output]",
+            &[
+                (file::default_on_count_mismatch(), OnCountMismatch::Warn),
+                ("fail", OnCountMismatch::Fail),
+            ],
+        ),
+    };
     Some(Output {
         format: format?,
         path: path?,
         schema: schema?,
         compression: compression?,
         rows_per_file: rows.unsigned_abs(),
+        on_count_mismatch: on_count_mismatch?,
     })
 }

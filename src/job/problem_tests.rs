@@ -65,23 +65,78 @@ fn each_problem_kind_has_its_line_and_message() {
         (
             "[output]\nrows_per_file = 0\n",
             Some(8),
-            "rows_per_file in [output] must be at least 1, not 0",
+            "rows_per_file in [output] must be between 1 and 1000000000, not 0",
         ),
         ("[output]\nschema = \"nope.toml\"\n", Some(8), "schema file"),
         (
             "[rate_limit]\nrequests_per_second = 0\n",
             Some(8),
-            "requests_per_second in [rate_limit] must be a number above 0",
+            "requests_per_second in [rate_limit] must be a number above 0 and at most 10000, not 0",
+        ),
+        (
+            "[rate_limit]\nrequests_per_second = 10000.5\n",
+            Some(8),
+            "must be a number above 0 and at most 10000, not 10000.5",
+        ),
+        (
+            "[rate_limit]\nrequests_per_second = 1e300\n",
+            Some(8),
+            "must be a number above 0 and at most 10000",
+        ),
+        (
+            "[rate_limit]\nburst = 1001\n",
+            Some(8),
+            "burst in [rate_limit] must be between 1 and 1000, not 1001",
+        ),
+        (
+            "[retry]\nmax_attempts = 101\n",
+            Some(8),
+            "max_attempts in [retry] must be between 1 and 100, not 101",
+        ),
+        (
+            "[retry]\ninitial_delay_ms = 60001\n",
+            Some(8),
+            "initial_delay_ms in [retry] must be between 0 and 60000, not 60001",
+        ),
+        (
+            "[retry]\nmax_delay_secs = 9223372036854775807\n",
+            Some(8),
+            "max_delay_secs in [retry] must be between 0 and 3600",
+        ),
+        (
+            "[retry]\nmax_elapsed_secs = 86401\n",
+            Some(8),
+            "max_elapsed_secs in [retry] must be between 0 and 86400, not 86401",
+        ),
+        (
+            "[api]\ntimeout_secs = 3601\n",
+            Some(8),
+            "timeout_secs in [api] must be between 1 and 3600, not 3601",
+        ),
+        (
+            "[incremental]\nfield = \"modifications.basic\"\nstart = \"2024-01-01\"\nlag_secs = 31536001\n",
+            Some(10),
+            "lag_secs in [incremental] must be between 0 and 31536000, not 31536001",
+        ),
+        (
+            "[output]\nrows_per_file = 1000000001\n",
+            Some(8),
+            "rows_per_file in [output] must be between 1 and 1000000000",
+        ),
+        (
+            "[output]\non_count_mismatch = \"fial\"\n",
+            Some(8),
+            "on_count_mismatch in [output] = \"fial\" is not valid: use one of warn, fail (did you mean \"fail\"?)",
         ),
         (
             "[rate_limit]\nrequests_per_second = nan\n",
             Some(8),
-            "must be a number above 0, not NaN",
+            "must be a number above 0 and at most 10000, not NaN",
         ),
         (
             "[rate_limit]\nburst = 0\n",
             Some(8),
-            "burst in [rate_limit] must be at least 1",
+            "burst in [rate_limit] must be between 1 and 1000, not 0",
         ),
         (
             "[rate_limit]\nconcurrency = 65\n",
@@ -91,17 +146,17 @@ fn each_problem_kind_has_its_line_and_message() {
         (
             "[retry]\nmax_attempts = 0\n",
             Some(8),
-            "max_attempts in [retry] must be at least 1",
+            "max_attempts in [retry] must be between 1 and 100, not 0",
         ),
         (
             "[retry]\ninitial_delay_ms = -1\n",
             Some(8),
-            "initial_delay_ms in [retry] must be at least 0",
+            "initial_delay_ms in [retry] must be between 0 and 60000, not -1",
         ),
         (
             "[api]\ntimeout_secs = 0\n",
             Some(8),
-            "timeout_secs in [api] must be at least 1",
+            "timeout_secs in [api] must be between 1 and 3600, not 0",
         ),
         (
             "[api]\nbase_url = \"https://h.test/?x=1\"\n",
@@ -132,7 +187,7 @@ fn each_problem_kind_has_its_line_and_message() {
         (
             "[incremental]\nfield = \"m\"\nstart = \"2024-01-01\"\nlag_secs = -5\n",
             Some(10),
-            "lag_secs in [incremental] must be at least 0",
+            "lag_secs in [incremental] must be between 0 and 31536000, not -5",
         ),
         (
             "[api]\nbase_url = 5\n",

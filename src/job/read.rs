@@ -407,6 +407,7 @@ impl<'a> Reader<'a> {
             schema: self.string(&s, "schema"),
             compression: self.string(&s, "compression"),
             rows_per_file: self.int(&s, "rows_per_file"),
+            on_count_mismatch: self.string(&s, "on_count_mismatch"),
         }
     }
 }

@@ -23,6 +23,17 @@ use super::output::{output, schema};
 /// The databases the API serves.
 const DATABASES: [&str; 5] = ["FI", "SE", "NO", "DK", "NL"];
 
+/// The documented ranges of job-file numbers (README, job file reference).
+/// Every number from a job file goes into time or size arithmetic; these
+/// bounds keep that arithmetic far from overflow.
+pub(crate) const MAX_REQUESTS_PER_SECOND: f64 = 10_000.0;
+const MAX_BURST: i64 = 1000;
+const MAX_ATTEMPTS: i64 = 100;
+const MAX_INITIAL_DELAY_MS: i64 = 60_000;
+const MAX_DELAY_SECS: i64 = 3600;
+const MAX_ELAPSED_SECS: i64 = 86_400;
+const MAX_LAG_SECS: i64 = 365 * 86_400;
+
 /// Body keys orgsync writes itself; `extra` may not set them.
 const OWNED_BODY_KEYS: [&str; 6] = ["query", "database", "fields", "limit", "offset", "order"];
 
@@ -356,7 +367,7 @@ fn incremental(raw: &RawIncremental, c: &mut Check<'_>) -> Option<Incremental> {
         file::default_lag_secs(),
         "lag_secs in [incremental]",
         0,
-        i64::MAX,
+        MAX_LAG_SECS,
         "",
     );
     Some(Incremental {
@@ -368,12 +379,12 @@ fn incremental(raw: &RawIncremental, c: &mut Check<'_>) -> Option<Incremental> {
 
 fn rate_limit(raw: &RawRateLimit, c: &mut Check<'_>) -> RateLimit {
     let rps = match &raw.requests_per_second {
-        Some(v) if v.value.is_finite() && v.value > 0.0 => v.value,
+        Some(v) if v.value.is_finite() && v.value > 0.0 && v.value <= MAX_REQUESTS_PER_SECOND => v.value,
         Some(v) => {
             c.push(
                 Some(v.line),
                 format!(
-                    "requests_per_second in [rate_limit] must be a number above 0, not {}",
+                    "requests_per_second in [rate_limit] must be a number above 0 and at most {MAX_REQUESTS_PER_SECOND}, not {}",
                     v.value
                 ),
             );
@@ -386,7 +397,7 @@ fn rate_limit(raw: &RawRateLimit, c: &mut Check<'_>) -> RateLimit {
         file::default_burst(),
         "burst in [rate_limit]",
         1,
-        i64::from(u32::MAX),
+        MAX_BURST,
         "",
     );
     let concurrency = c.int(
@@ -416,7 +427,7 @@ fn retry(raw: &RawRetry, c: &mut Check<'_>) -> Retry {
         file::default_max_attempts(),
         "max_attempts in [retry]",
         1,
-        i64::from(u32::MAX),
+        MAX_ATTEMPTS,
         "",
     );
     let initial = c.int(
@@ -424,7 +435,7 @@ fn retry(raw: &RawRetry, c: &mut Check<'_>) -> Retry {
         file::default_initial_delay_ms(),
         "initial_delay_ms in [retry]",
         0,
-        i64::MAX,
+        MAX_INITIAL_DELAY_MS,
         "",
     );
     let max_delay = c.int(
@@ -432,7 +443,7 @@ fn retry(raw: &RawRetry, c: &mut Check<'_>) -> Retry {
         file::default_max_delay_secs(),
         "max_delay_secs in [retry]",
         0,
-        i64::MAX,
+        MAX_DELAY_SECS,
         "",
     );
     let max_elapsed = c.int(
@@ -440,7 +451,7 @@ fn retry(raw: &RawRetry, c: &mut Check<'_>) -> Retry {
         file::default_max_elapsed_secs(),
         "max_elapsed_secs in [retry]",
         0,
-        i64::MAX,
+        MAX_ELAPSED_SECS,
         "",
     );
     Retry {

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::fetch::{self, ApiClient, FetchError, Pager, PagerPlan};
-use crate::job::Job;
+use crate::job::{Job, OnCountMismatch};
 use crate::progress::Progress;
 use crate::schema::{Column, OnTypeError, infer};
 use crate::sink::{
@@ -403,9 +403,18 @@ fn publish(
         && let Some(n) = expected
         && n != records
     {
+        if job.output.on_count_mismatch == OnCountMismatch::Fail {
+            // Before `finish`: nothing is published; the writer's folder
+            // stays if a checkpoint refers to it (--resume).
+            return Err(RunError::CountMismatch {
+                written: records,
+                expected: n,
+            });
+        }
         tracing::warn!(
             expected = n,
             written = records,
+            missing = n.saturating_sub(records),
             duplicates,
             "record count differs from the API's count (records changed during the run?)"
         );

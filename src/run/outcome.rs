@@ -54,6 +54,22 @@ pub enum RunError {
     StateAfterPublish { path: PathBuf, source: StateError },
     #[error("{0}")]
     Setup(String),
+    /// `on_count_mismatch = "fail"` and the written count differs.
+    #[error(
+        "wrote {written} records but the API's count is {expected} ({}); on_count_mismatch = \"fail\": \
+         nothing was published. Run again (with --resume to keep finished parts), or set \
+         [output] on_count_mismatch = \"warn\" to publish with a warning",
+        mismatch(*.written, *.expected)
+    )]
+    CountMismatch { written: u64, expected: u64 },
+}
+
+fn mismatch(written: u64, expected: u64) -> String {
+    if written < expected {
+        format!("{} missing", expected - written)
+    } else {
+        format!("{} more than counted", written - expected)
+    }
 }
 
 impl ExitStatus for RunError {
@@ -64,7 +80,7 @@ impl ExitStatus for RunError {
             RunError::Sink(e) => e.exit(),
             RunError::State(e) => e.exit(),
             RunError::Lock(e) => e.exit(),
-            RunError::StateAfterPublish { .. } | RunError::Setup(_) => Exit::Failed,
+            RunError::StateAfterPublish { .. } | RunError::Setup(_) | RunError::CountMismatch { .. } => Exit::Failed,
         }
     }
 }

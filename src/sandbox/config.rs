@@ -31,6 +31,9 @@ pub struct SandboxConfig {
     pub token_ttl: Duration,
     /// Shape of organizations responses.
     pub envelope: Envelope,
+    /// Hostile answers on purpose (forced 429s, odd `expires_in`, short
+    /// pages, HTML 200s); all off by default.
+    pub faults: super::faults::Faults,
 }
 
 impl Default for SandboxConfig {
@@ -44,6 +47,7 @@ impl Default for SandboxConfig {
             latency: Duration::ZERO,
             token_ttl: Duration::from_secs(3600),
             envelope: Envelope::Bare,
+            faults: super::faults::Faults::default(),
         }
     }
 }

@@ -1,13 +1,14 @@
 //! The simulated Vainu API (SPEC section 8): token endpoints, organizations
 //! with offset paging, count, a deterministic data set, a VQL subset, field
-//! projection, and knobs for rate limits, injected 5xx, latency and token
-//! lifetime. Used by `orgsync sandbox`, `run --sandbox` and the tests; it
+//! projection, and knobs for rate limits, injected 5xx, latency, token
+//! lifetime and hostile answers (`faults.rs`). Used by `orgsync sandbox`, `run --sandbox` and the tests; it
 //! never touches the network beyond 127.0.0.1.
 
 mod auth;
 mod config;
 mod data;
 mod error;
+mod faults;
 mod fields;
 mod limits;
 mod locale;
@@ -28,6 +29,7 @@ mod test_support;
 pub use config::{CLIENT_ID, CLIENT_SECRET, Envelope, REFRESH_TOKEN, SandboxConfig};
 pub use data::{DATABASES, Dataset};
 pub use error::SandboxError;
+pub use faults::{Faults, MAINTENANCE_HTML};
 pub use fields::project;
 pub use server::Sandbox;
 pub use stats::SandboxStats;

@@ -23,6 +23,7 @@ use super::auth::{SCOPE, TokenStore, check_client_credentials, check_refresh};
 use super::config::SandboxConfig;
 use super::data::Dataset;
 use super::error::SandboxError;
+use super::faults::html_response;
 use super::limits::{FailInjector, RateLimiter, retry_after_secs};
 use super::query::{Engine, Matches};
 use super::request::{self, Request};
@@ -38,6 +39,8 @@ struct AppState {
     limiter: Option<RateLimiter>,
     failures: FailInjector,
     failure_seq: AtomicU64,
+    /// Organizations requests that passed auth, for the fault knobs.
+    fault_seq: AtomicU64,
     counters: Counters,
 }
 
@@ -69,6 +72,7 @@ impl Sandbox {
             limiter,
             failures: FailInjector::new(config.seed, config.fail_rate, config.fail_after),
             failure_seq: AtomicU64::new(0),
+            fault_seq: AtomicU64::new(0),
             counters: Counters::default(),
             config,
         });
@@ -159,13 +163,14 @@ fn now_timestamp() -> String {
 async fn token(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Result<Response, SandboxError> {
     Counters::bump(&s.counters.token_requests);
     check_client_credentials(&headers, &body)?;
-    let body = json!({
-        "access_token": s.tokens.issue(),
-        "token_type": "Bearer",
-        "expires_in": s.tokens.ttl().as_secs(),
-        "scope": SCOPE,
-    });
-    Ok(axum::Json(body).into_response())
+    // Built as text: `expires_in` may be any raw JSON (faults).
+    let body = format!(
+        "{{\"access_token\":{},\"token_type\":\"Bearer\"{},\"scope\":{}}}",
+        Value::String(s.tokens.issue()),
+        s.config.faults.expires_in_member(s.tokens.ttl().as_secs()),
+        Value::String(SCOPE.to_string()),
+    );
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 async fn refresh(State(s): State<Shared>, body: Bytes) -> Result<Response, SandboxError> {
@@ -224,12 +229,27 @@ async fn organizations(
     body: Bytes,
 ) -> Result<Response, SandboxError> {
     Counters::bump(&s.counters.organizations_requests);
+    s.counters.arrived();
     gate(&s, &headers, true).await?;
     request::check_query_string(uri.query())?;
-    let (req, matches) = find(&s, request::organizations(&body)?).await?;
-    let page = s
+    let req = request::organizations(&body)?;
+    let faults = &s.config.faults;
+    let n = Counters::bump(&s.fault_seq);
+    if faults.throttles(n) {
+        Counters::bump(&s.counters.throttled);
+        return Ok(faults.throttled_response());
+    }
+    if faults.html(n, req.offset) {
+        Counters::bump(&s.counters.html_answers);
+        return Ok(html_response());
+    }
+    let (req, matches) = find(&s, req).await?;
+    let mut page = s
         .engine
         .page(&req.database, &matches, req.offset, req.limit, &req.fields);
+    if faults.short_at(req.offset) && page.pop().is_some() {
+        Counters::bump(&s.counters.short_pages);
+    }
     let total = matches.len();
     let body = match s.config.envelope.key() {
         None => Value::Array(page),
@@ -244,6 +264,7 @@ async fn organizations(
 
 async fn count(State(s): State<Shared>, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<Response, SandboxError> {
     Counters::bump(&s.counters.count_requests);
+    s.counters.arrived();
     gate(&s, &headers, false).await?;
     request::check_query_string(uri.query())?;
     let started = Instant::now();

@@ -19,6 +19,17 @@ pub struct SandboxStats {
     pub injected_failures: u64,
     /// 401s sent for a missing, unknown or expired access token.
     pub unauthorized: u64,
+    /// 200 answers carrying the HTML maintenance page (faults).
+    #[serde(default)]
+    pub html_answers: u64,
+    /// Pages answered one record short (faults).
+    #[serde(default)]
+    pub short_pages: u64,
+    /// Seconds from the first to the last `/api/v3` request's arrival: the
+    /// rate a client achieved, measured at the server, is
+    /// `(organizations_requests + count_requests - 1) / api_window_secs`.
+    #[serde(default)]
+    pub api_window_secs: f64,
 }
 
 /// The live counters.
@@ -30,12 +41,23 @@ pub(crate) struct Counters {
     pub throttled: AtomicU64,
     pub injected_failures: AtomicU64,
     pub unauthorized: AtomicU64,
+    pub html_answers: AtomicU64,
+    pub short_pages: AtomicU64,
+    /// First and last arrival of an `/api/v3` request.
+    window: std::sync::Mutex<Option<(std::time::Instant, std::time::Instant)>>,
 }
 
 impl Counters {
     /// Add one; returns the value before.
     pub(crate) fn bump(counter: &AtomicU64) -> u64 {
         counter.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// An `/api/v3` request arrived now.
+    pub(crate) fn arrived(&self) {
+        let now = std::time::Instant::now();
+        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        *w = Some(w.map_or((now, now), |(first, _)| (first, now)));
     }
 
     pub(crate) fn snapshot(&self) -> SandboxStats {
@@ -47,6 +69,13 @@ impl Counters {
             throttled: get(&self.throttled),
             injected_failures: get(&self.injected_failures),
             unauthorized: get(&self.unauthorized),
+            html_answers: get(&self.html_answers),
+            short_pages: get(&self.short_pages),
+            api_window_secs: self
+                .window
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .map_or(0.0, |(first, last)| (last - first).as_secs_f64()),
         }
     }
 }
