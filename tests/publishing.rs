@@ -66,7 +66,9 @@ impl Running {
             .env("VAINU_CLIENT_ID", orgsync::sandbox::CLIENT_ID)
             .env("VAINU_CLIENT_SECRET", SECRET)
             .args(args)
-            .stdout(Stdio::from(std::fs::File::create(ws.path().join(format!("{name}.out"))).unwrap()))
+            .stdout(Stdio::from(
+                std::fs::File::create(ws.path().join(format!("{name}.out"))).unwrap(),
+            ))
             .stderr(Stdio::from(std::fs::File::create(&err).unwrap()))
             .spawn()
             .unwrap();
@@ -82,7 +84,11 @@ impl Running {
                 "the run ended before {parts} parts were checkpointed: {}",
                 self.stderr()
             );
-            if checkpoint(tmp).and_then(|c| c["files"].as_array().map(Vec::len)).unwrap_or(0) >= parts {
+            if checkpoint(tmp)
+                .and_then(|c| c["files"].as_array().map(Vec::len))
+                .unwrap_or(0)
+                >= parts
+            {
                 return;
             }
             assert!(Instant::now() < deadline, "no checkpoint in {}", tmp.display());
@@ -239,9 +245,21 @@ fn a_holder_killed_with_sigkill_leaves_no_stale_lock() {
     let holder = std::fs::read_to_string(&lock).unwrap();
     assert!(holder.contains(&format!("pid={}", first.child.id())), "{holder}");
 
-    let out = ws.orgsync().args(["run", "--resume", job.to_str().unwrap()]).output().unwrap();
-    assert!(out.status.success(), "the lock died with its holder: {}", all_output(&out));
-    assert!(all_output(&out).contains("resuming an interrupted run"), "{}", all_output(&out));
+    let out = ws
+        .orgsync()
+        .args(["run", "--resume", job.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the lock died with its holder: {}",
+        all_output(&out)
+    );
+    assert!(
+        all_output(&out).contains("resuming an interrupted run"),
+        "{}",
+        all_output(&out)
+    );
     assert_exact_snapshot(&ws.path().join("exports/bulk"), &sandbox);
 }
 
@@ -268,16 +286,30 @@ fn late_failure_then_resume(stage: &str, parts: usize, refetch: u64) {
     let kept = format!("bulk.toml: {records} records in finished parts kept; run again with --resume to continue");
     assert!(text.contains(&kept), "{stage}: {text}");
     assert!(!ws.path().join("exports/bulk").exists(), "{stage}: nothing published");
-    assert!(!tmp.join("_SUCCESS").exists(), "{stage}: no _SUCCESS left in the kept folder");
-    assert!(!ws.path().join(".orgsync/state/bulk.json").exists(), "{stage}: no state recorded");
+    assert!(
+        !tmp.join("_SUCCESS").exists(),
+        "{stage}: no _SUCCESS left in the kept folder"
+    );
+    assert!(
+        !ws.path().join(".orgsync/state/bulk.json").exists(),
+        "{stage}: no state recorded"
+    );
 
     let before = sandbox.stats().organizations_requests;
-    let out = ws.orgsync().args(["run", "--resume", job.to_str().unwrap()]).output().unwrap();
+    let out = ws
+        .orgsync()
+        .args(["run", "--resume", job.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{stage}: {}", all_output(&out));
     let refetched = sandbox.stats().organizations_requests - before;
     assert!(refetched <= refetch, "{stage}: {refetched} page requests on resume");
     let snapshot = ws.path().join("exports/bulk");
-    assert_eq!(manifest(&snapshot)["run_id"], cp["run_id"], "{stage}: the failed run's identity");
+    assert_eq!(
+        manifest(&snapshot)["run_id"],
+        cp["run_id"],
+        "{stage}: the failed run's identity"
+    );
     assert_exact_snapshot(&snapshot, &sandbox);
     assert!(!tmp.exists(), "{stage}: the temporary folder is gone");
 }
@@ -312,12 +344,19 @@ fn publishing_refuses_a_folder_that_is_not_what_the_manifest_lists() {
     let status = run.wait();
     let text = run.stderr();
     assert_eq!(status.code(), Some(1), "{text}");
-    assert!(text.contains("is not whole (part-00099.jsonl is not in the manifest)"), "{text}");
+    assert!(
+        text.contains("is not whole (part-00099.jsonl is not in the manifest)"),
+        "{text}"
+    );
     assert!(text.contains("nothing was published"), "{text}");
     assert!(!ws.path().join("exports/bulk").exists(), "nothing published");
     assert_eq!(checkpoint(&tmp).unwrap()["records"], json!(RECORDS), "every part kept");
 
-    let out = ws.orgsync().args(["run", "--resume", job.to_str().unwrap()]).output().unwrap();
+    let out = ws
+        .orgsync()
+        .args(["run", "--resume", job.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", all_output(&out));
     assert_exact_snapshot(&ws.path().join("exports/bulk"), &sandbox);
 }
@@ -342,11 +381,17 @@ fn sigterm_while_a_job_publishes_stops_the_run_before_the_next_job() {
         text.contains("interrupted by SIGTERM; 1 job(s) not started: jobs/b.toml"),
         "{text}"
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("a: 300 records"), "{text}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("a: 300 records"),
+        "{text}"
+    );
     assert_eq!(manifest(&ws.path().join("exports/a"))["records"], json!(300));
     assert!(ws.path().join(".orgsync/state/a.json").exists(), "job a recorded");
     assert!(!ws.path().join("exports/b").exists(), "job b never started");
-    assert!(!ws.path().join(".orgsync/state/locks/job-b.lock").exists(), "job b never started");
+    assert!(
+        !ws.path().join(".orgsync/state/locks/job-b.lock").exists(),
+        "job b never started"
+    );
     assert!(a.exists());
 }
 
@@ -360,11 +405,17 @@ fn logs_written_to_a_pipe_carry_no_colour_codes() {
         if let Some(v) = no_color {
             cmd.env("NO_COLOR", v);
         }
-        let out = cmd.args(["run", "--overwrite", job.to_str().unwrap()]).output().unwrap();
+        let out = cmd
+            .args(["run", "--overwrite", job.to_str().unwrap()])
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{}", all_output(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("snapshot published"), "logs are there: {stderr}");
-        assert!(!stderr.contains("\u{1b}["), "NO_COLOR {no_color:?}: escape codes in {stderr:?}");
+        assert!(
+            !stderr.contains("\u{1b}["),
+            "NO_COLOR {no_color:?}: escape codes in {stderr:?}"
+        );
     }
 }
 
@@ -430,13 +481,22 @@ fn a_full_disk_fails_with_exit_1_and_resume_publishes_once_space_is_back() {
         .unwrap();
     let text = all_output(&out);
     assert_eq!(code(&out), 1, "{text}");
-    assert!(text.contains("the disk is full: free some space and run again"), "{text}");
+    assert!(
+        text.contains("the disk is full: free some space and run again"),
+        "{text}"
+    );
     assert!(!disk.join("exports/bulk").exists(), "nothing published");
 
     std::fs::remove_file(&filler).unwrap();
     let out = ws
         .orgsync()
-        .args(["run", "--resume", "--out-dir", disk.to_str().unwrap(), job.to_str().unwrap()])
+        .args([
+            "run",
+            "--resume",
+            "--out-dir",
+            disk.to_str().unwrap(),
+            job.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", all_output(&out));
