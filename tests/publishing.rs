@@ -175,7 +175,9 @@ fn a_second_run_of_a_running_job_exits_5_touching_nothing_and_the_first_publishe
     let job = ws.job("bulk", &bulk_job(&sandbox.base_url(), 8, "exports/{job}"));
     let tmp = ws.path().join("exports/.bulk.orgsync-tmp");
     let mut first = Running::start(&ws, &["run", job.to_str().unwrap()], "first");
-    first.wait_for_parts(&tmp, 1);
+    // Two parts: the pointer in the state folder is written right after the
+    // first checkpoint, so it is surely there by the second.
+    first.wait_for_parts(&tmp, 2);
     let run_id = checkpoint(&tmp).unwrap()["run_id"].as_str().unwrap().to_string();
 
     let (tree, stats) = (tree_outside_tmp(&ws), sandbox.stats());
