@@ -1,18 +1,14 @@
-//! Publishing, locking, late failures, signals between jobs and plain logs,
-//! through the real binary against the sandbox (issue 9): a second run of
-//! a running job (or of its target) exits 5 touching nothing while the
-//! first publishes an exact snapshot; a holder killed with SIGKILL leaves no
-//! stale lock; a failure while finishing the last part, writing the
-//! manifest or publishing keeps the work and `--resume` publishes the exact
-//! snapshot; publishing refuses a folder that is not what the manifest
-//! lists; a full disk (a 2 MiB tmpfs, when root) fails with exit 1 and
-//! `--resume` finishes once space is back; SIGTERM while a job publishes
-//! stops the run before the next job; logs into a pipe carry no colour.
+//! Publishing, locks, late failures, signals between jobs and plain logs,
+//! through the real binary against the sandbox (issue 9): exit 5 touching
+//! nothing while the first run publishes an exact snapshot; no stale lock
+//! after SIGKILL; late failures and a full disk (2 MiB tmpfs, as root) keep
+//! the work for `--resume`; the publish check; SIGTERM while a job
+//! publishes stops the run before the next job; no colour in a pipe.
 
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -41,7 +37,6 @@ fn bulk_job(base_url: &str, pages_per_sec: u32, path: &str) -> String {
     .replace("path = \"exports/{job}\"", &format!("path = \"{path}\""))
 }
 
-/// 2,000 records, 20 ms a page.
 fn slow_sandbox() -> TestSandbox {
     TestSandbox::start(SandboxConfig {
         records: RECORDS,
@@ -96,10 +91,6 @@ impl Running {
         }
     }
 
-    fn running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
     fn wait(&mut self) -> ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -126,10 +117,6 @@ impl Drop for Running {
 fn checkpoint(tmp: &Path) -> Option<Value> {
     let text = std::fs::read_to_string(tmp.join("_checkpoint.json")).ok()?;
     serde_json::from_str(&text).ok()
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited")
 }
 
 /// The rows of a JSON Lines snapshot equal the sandbox's data set, record
@@ -182,8 +169,12 @@ fn a_second_run_of_a_running_job_exits_5_touching_nothing_and_the_first_publishe
 
     let (tree, stats) = (tree_outside_tmp(&ws), sandbox.stats());
     let second = ws.orgsync().args(["run", job.to_str().unwrap()]).output().unwrap();
-    assert!(first.running(), "the first run was still going: {}", first.stderr());
-    assert_eq!(code(&second), 5, "{}", all_output(&second));
+    assert!(
+        first.child.try_wait().unwrap().is_none(),
+        "the first run was still going: {}",
+        first.stderr()
+    );
+    assert_eq!(second.status.code(), Some(5), "{}", all_output(&second));
     let text = String::from_utf8_lossy(&second.stderr).into_owned();
     assert_eq!(text.lines().count(), 1, "one line: {text}");
     for part in [
@@ -217,8 +208,12 @@ fn two_jobs_writing_the_same_target_cannot_run_at_once() {
 
     let stats = sandbox.stats();
     let out = ws.orgsync().args(["run", b.to_str().unwrap()]).output().unwrap();
-    assert!(first.running(), "the first run was still going: {}", first.stderr());
-    assert_eq!(code(&out), 5, "{}", all_output(&out));
+    assert!(
+        first.child.try_wait().unwrap().is_none(),
+        "the first run was still going: {}",
+        first.stderr()
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", all_output(&out));
     let text = all_output(&out);
     let target = ws.path().canonicalize().unwrap().join("exports/shared");
     for part in [
@@ -279,7 +274,7 @@ fn late_failure_then_resume(stage: &str, parts: usize, refetch: u64) {
         .output()
         .unwrap();
     let text = all_output(&out);
-    assert_eq!(code(&out), 1, "{stage}: {text}");
+    assert_eq!(out.status.code(), Some(1), "{stage}: {text}");
     assert!(text.contains(&format!("ORGSYNC_FAULT={stage}:fail")), "{stage}: {text}");
     let tmp = ws.path().join("exports/.bulk.orgsync-tmp");
     let cp = checkpoint(&tmp).unwrap_or_else(|| panic!("{stage}: the checkpoint is kept: {text}"));
@@ -367,7 +362,7 @@ fn publishing_refuses_a_folder_that_is_not_what_the_manifest_lists() {
 fn sigterm_while_a_job_publishes_stops_the_run_before_the_next_job() {
     let sandbox = TestSandbox::with_records(300);
     let ws = Workspace::new();
-    let a = ws.job("a", &bulk_job(&sandbox.base_url(), 1000, "exports/{job}"));
+    ws.job("a", &bulk_job(&sandbox.base_url(), 1000, "exports/{job}"));
     ws.job("b", &bulk_job(&sandbox.base_url(), 1000, "exports/{job}"));
     // SIGTERM arrives right after job a's snapshot is renamed into place,
     // while its state is being recorded: no listener is waiting then.
@@ -378,7 +373,7 @@ fn sigterm_while_a_job_publishes_stops_the_run_before_the_next_job() {
         .output()
         .unwrap();
     let text = all_output(&out);
-    assert_eq!(code(&out), 143, "{text}");
+    assert_eq!(out.status.code(), Some(143), "{text}");
     assert!(
         text.contains("interrupted by SIGTERM; 1 job(s) not started: jobs/b.toml"),
         "{text}"
@@ -394,7 +389,6 @@ fn sigterm_while_a_job_publishes_stops_the_run_before_the_next_job() {
         !ws.path().join(".orgsync/state/locks/job-b.lock").exists(),
         "job b never started"
     );
-    assert!(a.exists());
 }
 
 #[test]
@@ -482,7 +476,7 @@ fn a_full_disk_fails_with_exit_1_and_resume_publishes_once_space_is_back() {
         .output()
         .unwrap();
     let text = all_output(&out);
-    assert_eq!(code(&out), 1, "{text}");
+    assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(
         text.contains("the disk is full: free some space and run again"),
         "{text}"
@@ -503,5 +497,4 @@ fn a_full_disk_fails_with_exit_1_and_resume_publishes_once_space_is_back() {
         .unwrap();
     assert!(out.status.success(), "{}", all_output(&out));
     assert_exact_snapshot(&disk.join("exports/bulk"), &sandbox);
-    drop(tmpfs);
 }
