@@ -1,18 +1,14 @@
-//! Publishing, locking, late failures, signals between jobs and plain logs,
-//! through the real binary against the sandbox (issue 9): a second run of
-//! a running job (or of its target) exits 5 touching nothing while the
-//! first publishes an exact snapshot; a holder killed with SIGKILL leaves no
-//! stale lock; a failure while finishing the last part, writing the
-//! manifest or publishing keeps the work and `--resume` publishes the exact
-//! snapshot; publishing refuses a folder that is not what the manifest
-//! lists; a full disk (a 2 MiB tmpfs, when root) fails with exit 1 and
-//! `--resume` finishes once space is back; SIGTERM while a job publishes
-//! stops the run before the next job; logs into a pipe carry no colour.
+//! Publishing, locks, late failures, signals between jobs and plain logs,
+//! through the real binary against the sandbox (issue 9): exit 5 touching
+//! nothing while the first run publishes an exact snapshot; no stale lock
+//! after SIGKILL; late failures and a full disk (2 MiB tmpfs, as root) keep
+//! the work for `--resume`; the publish check; SIGTERM while a job
+//! publishes stops the run before the next job; no colour in a pipe.
 
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -41,7 +37,6 @@ fn bulk_job(base_url: &str, pages_per_sec: u32, path: &str) -> String {
     .replace("path = \"exports/{job}\"", &format!("path = \"{path}\""))
 }
 
-/// 2,000 records, 20 ms a page.
 fn slow_sandbox() -> TestSandbox {
     TestSandbox::start(SandboxConfig {
         records: RECORDS,
@@ -66,7 +61,9 @@ impl Running {
             .env("VAINU_CLIENT_ID", orgsync::sandbox::CLIENT_ID)
             .env("VAINU_CLIENT_SECRET", SECRET)
             .args(args)
-            .stdout(Stdio::from(std::fs::File::create(ws.path().join(format!("{name}.out"))).unwrap()))
+            .stdout(Stdio::from(
+                std::fs::File::create(ws.path().join(format!("{name}.out"))).unwrap(),
+            ))
             .stderr(Stdio::from(std::fs::File::create(&err).unwrap()))
             .spawn()
             .unwrap();
@@ -82,16 +79,16 @@ impl Running {
                 "the run ended before {parts} parts were checkpointed: {}",
                 self.stderr()
             );
-            if checkpoint(tmp).and_then(|c| c["files"].as_array().map(Vec::len)).unwrap_or(0) >= parts {
+            if checkpoint(tmp)
+                .and_then(|c| c["files"].as_array().map(Vec::len))
+                .unwrap_or(0)
+                >= parts
+            {
                 return;
             }
             assert!(Instant::now() < deadline, "no checkpoint in {}", tmp.display());
             std::thread::sleep(Duration::from_millis(5));
         }
-    }
-
-    fn running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
     }
 
     fn wait(&mut self) -> ExitStatus {
@@ -120,10 +117,6 @@ impl Drop for Running {
 fn checkpoint(tmp: &Path) -> Option<Value> {
     let text = std::fs::read_to_string(tmp.join("_checkpoint.json")).ok()?;
     serde_json::from_str(&text).ok()
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited")
 }
 
 /// The rows of a JSON Lines snapshot equal the sandbox's data set, record
@@ -169,13 +162,19 @@ fn a_second_run_of_a_running_job_exits_5_touching_nothing_and_the_first_publishe
     let job = ws.job("bulk", &bulk_job(&sandbox.base_url(), 8, "exports/{job}"));
     let tmp = ws.path().join("exports/.bulk.orgsync-tmp");
     let mut first = Running::start(&ws, &["run", job.to_str().unwrap()], "first");
-    first.wait_for_parts(&tmp, 1);
+    // Two parts: the pointer in the state folder is written right after the
+    // first checkpoint, so it is surely there by the second.
+    first.wait_for_parts(&tmp, 2);
     let run_id = checkpoint(&tmp).unwrap()["run_id"].as_str().unwrap().to_string();
 
     let (tree, stats) = (tree_outside_tmp(&ws), sandbox.stats());
     let second = ws.orgsync().args(["run", job.to_str().unwrap()]).output().unwrap();
-    assert!(first.running(), "the first run was still going: {}", first.stderr());
-    assert_eq!(code(&second), 5, "{}", all_output(&second));
+    assert!(
+        first.child.try_wait().unwrap().is_none(),
+        "the first run was still going: {}",
+        first.stderr()
+    );
+    assert_eq!(second.status.code(), Some(5), "{}", all_output(&second));
     let text = String::from_utf8_lossy(&second.stderr).into_owned();
     assert_eq!(text.lines().count(), 1, "one line: {text}");
     for part in [
@@ -209,8 +208,12 @@ fn two_jobs_writing_the_same_target_cannot_run_at_once() {
 
     let stats = sandbox.stats();
     let out = ws.orgsync().args(["run", b.to_str().unwrap()]).output().unwrap();
-    assert!(first.running(), "the first run was still going: {}", first.stderr());
-    assert_eq!(code(&out), 5, "{}", all_output(&out));
+    assert!(
+        first.child.try_wait().unwrap().is_none(),
+        "the first run was still going: {}",
+        first.stderr()
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", all_output(&out));
     let text = all_output(&out);
     let target = ws.path().canonicalize().unwrap().join("exports/shared");
     for part in [
@@ -239,9 +242,21 @@ fn a_holder_killed_with_sigkill_leaves_no_stale_lock() {
     let holder = std::fs::read_to_string(&lock).unwrap();
     assert!(holder.contains(&format!("pid={}", first.child.id())), "{holder}");
 
-    let out = ws.orgsync().args(["run", "--resume", job.to_str().unwrap()]).output().unwrap();
-    assert!(out.status.success(), "the lock died with its holder: {}", all_output(&out));
-    assert!(all_output(&out).contains("resuming an interrupted run"), "{}", all_output(&out));
+    let out = ws
+        .orgsync()
+        .args(["run", "--resume", job.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the lock died with its holder: {}",
+        all_output(&out)
+    );
+    assert!(
+        all_output(&out).contains("resuming an interrupted run"),
+        "{}",
+        all_output(&out)
+    );
     assert_exact_snapshot(&ws.path().join("exports/bulk"), &sandbox);
 }
 
@@ -259,7 +274,7 @@ fn late_failure_then_resume(stage: &str, parts: usize, refetch: u64) {
         .output()
         .unwrap();
     let text = all_output(&out);
-    assert_eq!(code(&out), 1, "{stage}: {text}");
+    assert_eq!(out.status.code(), Some(1), "{stage}: {text}");
     assert!(text.contains(&format!("ORGSYNC_FAULT={stage}:fail")), "{stage}: {text}");
     let tmp = ws.path().join("exports/.bulk.orgsync-tmp");
     let cp = checkpoint(&tmp).unwrap_or_else(|| panic!("{stage}: the checkpoint is kept: {text}"));
@@ -268,16 +283,30 @@ fn late_failure_then_resume(stage: &str, parts: usize, refetch: u64) {
     let kept = format!("bulk.toml: {records} records in finished parts kept; run again with --resume to continue");
     assert!(text.contains(&kept), "{stage}: {text}");
     assert!(!ws.path().join("exports/bulk").exists(), "{stage}: nothing published");
-    assert!(!tmp.join("_SUCCESS").exists(), "{stage}: no _SUCCESS left in the kept folder");
-    assert!(!ws.path().join(".orgsync/state/bulk.json").exists(), "{stage}: no state recorded");
+    assert!(
+        !tmp.join("_SUCCESS").exists(),
+        "{stage}: no _SUCCESS left in the kept folder"
+    );
+    assert!(
+        !ws.path().join(".orgsync/state/bulk.json").exists(),
+        "{stage}: no state recorded"
+    );
 
     let before = sandbox.stats().organizations_requests;
-    let out = ws.orgsync().args(["run", "--resume", job.to_str().unwrap()]).output().unwrap();
+    let out = ws
+        .orgsync()
+        .args(["run", "--resume", job.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{stage}: {}", all_output(&out));
     let refetched = sandbox.stats().organizations_requests - before;
     assert!(refetched <= refetch, "{stage}: {refetched} page requests on resume");
     let snapshot = ws.path().join("exports/bulk");
-    assert_eq!(manifest(&snapshot)["run_id"], cp["run_id"], "{stage}: the failed run's identity");
+    assert_eq!(
+        manifest(&snapshot)["run_id"],
+        cp["run_id"],
+        "{stage}: the failed run's identity"
+    );
     assert_exact_snapshot(&snapshot, &sandbox);
     assert!(!tmp.exists(), "{stage}: the temporary folder is gone");
 }
@@ -312,12 +341,19 @@ fn publishing_refuses_a_folder_that_is_not_what_the_manifest_lists() {
     let status = run.wait();
     let text = run.stderr();
     assert_eq!(status.code(), Some(1), "{text}");
-    assert!(text.contains("is not whole (part-00099.jsonl is not in the manifest)"), "{text}");
+    assert!(
+        text.contains("is not whole (part-00099.jsonl is not in the manifest)"),
+        "{text}"
+    );
     assert!(text.contains("nothing was published"), "{text}");
     assert!(!ws.path().join("exports/bulk").exists(), "nothing published");
     assert_eq!(checkpoint(&tmp).unwrap()["records"], json!(RECORDS), "every part kept");
 
-    let out = ws.orgsync().args(["run", "--resume", job.to_str().unwrap()]).output().unwrap();
+    let out = ws
+        .orgsync()
+        .args(["run", "--resume", job.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", all_output(&out));
     assert_exact_snapshot(&ws.path().join("exports/bulk"), &sandbox);
 }
@@ -326,7 +362,7 @@ fn publishing_refuses_a_folder_that_is_not_what_the_manifest_lists() {
 fn sigterm_while_a_job_publishes_stops_the_run_before_the_next_job() {
     let sandbox = TestSandbox::with_records(300);
     let ws = Workspace::new();
-    let a = ws.job("a", &bulk_job(&sandbox.base_url(), 1000, "exports/{job}"));
+    ws.job("a", &bulk_job(&sandbox.base_url(), 1000, "exports/{job}"));
     ws.job("b", &bulk_job(&sandbox.base_url(), 1000, "exports/{job}"));
     // SIGTERM arrives right after job a's snapshot is renamed into place,
     // while its state is being recorded: no listener is waiting then.
@@ -337,17 +373,22 @@ fn sigterm_while_a_job_publishes_stops_the_run_before_the_next_job() {
         .output()
         .unwrap();
     let text = all_output(&out);
-    assert_eq!(code(&out), 143, "{text}");
+    assert_eq!(out.status.code(), Some(143), "{text}");
     assert!(
         text.contains("interrupted by SIGTERM; 1 job(s) not started: jobs/b.toml"),
         "{text}"
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("a: 300 records"), "{text}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("a: 300 records"),
+        "{text}"
+    );
     assert_eq!(manifest(&ws.path().join("exports/a"))["records"], json!(300));
     assert!(ws.path().join(".orgsync/state/a.json").exists(), "job a recorded");
     assert!(!ws.path().join("exports/b").exists(), "job b never started");
-    assert!(!ws.path().join(".orgsync/state/locks/job-b.lock").exists(), "job b never started");
-    assert!(a.exists());
+    assert!(
+        !ws.path().join(".orgsync/state/locks/job-b.lock").exists(),
+        "job b never started"
+    );
 }
 
 #[test]
@@ -360,11 +401,17 @@ fn logs_written_to_a_pipe_carry_no_colour_codes() {
         if let Some(v) = no_color {
             cmd.env("NO_COLOR", v);
         }
-        let out = cmd.args(["run", "--overwrite", job.to_str().unwrap()]).output().unwrap();
+        let out = cmd
+            .args(["run", "--overwrite", job.to_str().unwrap()])
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{}", all_output(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("snapshot published"), "logs are there: {stderr}");
-        assert!(!stderr.contains("\u{1b}["), "NO_COLOR {no_color:?}: escape codes in {stderr:?}");
+        assert!(
+            !stderr.contains("\u{1b}["),
+            "NO_COLOR {no_color:?}: escape codes in {stderr:?}"
+        );
     }
 }
 
@@ -429,17 +476,25 @@ fn a_full_disk_fails_with_exit_1_and_resume_publishes_once_space_is_back() {
         .output()
         .unwrap();
     let text = all_output(&out);
-    assert_eq!(code(&out), 1, "{text}");
-    assert!(text.contains("the disk is full: free some space and run again"), "{text}");
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("the disk is full: free some space and run again"),
+        "{text}"
+    );
     assert!(!disk.join("exports/bulk").exists(), "nothing published");
 
     std::fs::remove_file(&filler).unwrap();
     let out = ws
         .orgsync()
-        .args(["run", "--resume", "--out-dir", disk.to_str().unwrap(), job.to_str().unwrap()])
+        .args([
+            "run",
+            "--resume",
+            "--out-dir",
+            disk.to_str().unwrap(),
+            job.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", all_output(&out));
     assert_exact_snapshot(&disk.join("exports/bulk"), &sandbox);
-    drop(tmpfs);
 }

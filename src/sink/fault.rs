@@ -39,9 +39,9 @@ pub fn at(stage: &str) -> io::Result<()> {
     };
     let spec = spec.to_string_lossy();
     match parse(&spec) {
-        Some((s, Action::Fail)) if s == stage => Err(io::Error::other(format!(
-            "failure injected by {FAULT_VAR}={spec}"
-        ))),
+        Some((s, Action::Fail)) if s == stage => {
+            Err(io::Error::other(format!("failure injected by {FAULT_VAR}={spec}")))
+        }
         Some((s, Action::Signal(signal))) if s == stage => {
             tracing::warn!(stage, "raising a signal injected by {FAULT_VAR}");
             // SAFETY: raise(3) with a valid signal number; the run's handler

@@ -5,7 +5,10 @@
 //! so a failed run leaves nothing behind, unless the run has checkpointed
 //! into it ([`SnapshotWriter::set_keep_on_drop`]): then the finished parts and
 //! the checkpoint files stay for `run --resume`, which reopens the folder
-//! with [`SnapshotWriter::resume`]. What a checkpoint holds is the state
+//! with [`SnapshotWriter::resume`]. That holds for failures while
+//! publishing too: before `_SUCCESS` the folder is checked against the
+//! manifest (exactly its parts, with their sizes), and a failed check,
+//! `_SUCCESS` or rename puts the checkpoint files back. What a checkpoint holds is the state
 //! module's business; this file only knows the checkpoint files' names (they
 //! are removed before publishing). Encoding lives in the encoders; the
 //! exit-2 pre-check and the rename dance in `target.rs`.
@@ -464,3 +467,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), SinkError> {
 #[cfg(test)]
 #[path = "snapshot_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "snapshot_check_tests.rs"]
+mod check_tests;

@@ -315,7 +315,11 @@ mod tests {
     #[test]
     fn overwrite_swaps_the_new_snapshot_in_and_removes_the_old() {
         let dir = tempfile::tempdir().unwrap();
-        let (ready, target, old) = (dir.path().join(".snap.tmp"), dir.path().join("snap"), dir.path().join(".snap.old"));
+        let (ready, target, old) = (
+            dir.path().join(".snap.tmp"),
+            dir.path().join("snap"),
+            dir.path().join(".snap.old"),
+        );
         folder(&target, "old.txt", "old");
         folder(&ready, "new.txt", "new");
         publish(&ready, &target, &old, dir.path(), true).unwrap();
@@ -347,7 +351,11 @@ mod tests {
     #[test]
     fn the_two_rename_fallback_replaces_too() {
         let dir = tempfile::tempdir().unwrap();
-        let (ready, target, old) = (dir.path().join(".snap.tmp"), dir.path().join("snap"), dir.path().join(".snap.old"));
+        let (ready, target, old) = (
+            dir.path().join(".snap.tmp"),
+            dir.path().join("snap"),
+            dir.path().join(".snap.old"),
+        );
         folder(&target, "old.txt", "old");
         folder(&ready, "new.txt", "new");
         folder(&old, "leftover", "x");
@@ -367,7 +375,11 @@ mod tests {
             (libc::EACCES, false),
         ];
         for (errno, want) in cases {
-            assert_eq!(exchange_unsupported(&io::Error::from_raw_os_error(errno)), want, "{errno}");
+            assert_eq!(
+                exchange_unsupported(&io::Error::from_raw_os_error(errno)),
+                want,
+                "{errno}"
+            );
         }
     }
 

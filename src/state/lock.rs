@@ -79,10 +79,7 @@ impl Holder {
 
 /// Values are single words in the line; whitespace would split them.
 fn clean(value: &str) -> String {
-    value
-        .chars()
-        .map(|c| if c.is_whitespace() { '_' } else { c })
-        .collect()
+    value.chars().map(|c| if c.is_whitespace() { '_' } else { c }).collect()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,13 +88,13 @@ pub enum LockError {
     #[error(
         "{what} is already being written by another run ({}); this run stopped before touching \
          anything: wait for that run to end, or stop it (lock file {})",
-        describe(holder.as_ref()),
+        describe(holder.as_deref()),
         path.display()
     )]
     Busy {
         /// "job fi_bulk" or "target /data/exports/fi".
         what: String,
-        holder: Option<Holder>,
+        holder: Option<Box<Holder>>,
         path: PathBuf,
     },
     /// The lock file could not be created, opened or locked.
@@ -226,7 +223,7 @@ pub fn acquire(state_dir: &Path, key: &LockKey, holder: &Holder) -> Result<LockG
                         LockKey::Job(name) => format!("job {name}"),
                         LockKey::Target(target) => format!("target {}", resolve(target).display()),
                     },
-                    holder: read_holder(&path),
+                    holder: read_holder(&path).map(Box::new),
                     path,
                 });
             }

@@ -34,7 +34,11 @@ fn holder_line_table() {
         assert_eq!(Holder::parse(text), *want, "{text:?}");
     }
     let h = holder("R 2");
-    assert_eq!(Holder::parse(&h.line()).unwrap().run_id, "R_2", "whitespace cannot split a value");
+    assert_eq!(
+        Holder::parse(&h.line()).unwrap().run_id,
+        "R_2",
+        "whitespace cannot split a value"
+    );
     assert_eq!(Holder::parse(&holder("R1").line()), Some(holder("R1")), "round trip");
 }
 
@@ -68,7 +72,13 @@ fn a_second_lock_of_the_same_key_is_busy_and_names_the_holder() {
     let err = acquire(dir.path(), &key, &holder("R2")).unwrap_err();
     assert_eq!(err.exit(), Exit::Busy);
     let text = err.to_string();
-    for part in ["job fi", "pid 4242", "run R1", "started 2026-11-30T10:30:00Z", "job-fi.lock"] {
+    for part in [
+        "job fi",
+        "pid 4242",
+        "run R1",
+        "started 2026-11-30T10:30:00Z",
+        "job-fi.lock",
+    ] {
         assert!(text.contains(part), "{text} lacks {part}");
     }
     assert!(!text.contains('\n'), "one line: {text}");
