@@ -31,6 +31,7 @@ pub fn config(args: &SandboxArgs) -> Result<SandboxConfig, String> {
             EnvelopeArg::Result => Envelope::Result,
             EnvelopeArg::Results => Envelope::Results,
         },
+        no_catalog: args.no_catalog,
     })
 }
 

@@ -1,5 +1,5 @@
-//! The API client: every organizations and count request of a run goes
-//! through [`ApiClient::post`], which passes the rate gate, attaches the
+//! The API client: every request of a run (organizations, count, and the
+//! fields catalog's GET) goes through [`ApiClient::post`] / [`ApiClient::get`], which passes the rate gate, attaches the
 //! run's token, renews it once on a 401, and retries what the retry policy
 //! says is transient, logging each retry with its reason and wait.
 
@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
-use reqwest::{StatusCode, Url};
+use reqwest::{Method, StatusCode, Url};
 
 use super::error::FetchError;
 use super::gate::Gate;
@@ -67,6 +67,16 @@ impl ApiClient {
     /// POST `body` (JSON bytes) to `url`; the 2xx body. `offset` only labels
     /// errors and logs.
     pub async fn post(&self, url: &Url, body: Bytes, offset: Option<u64>) -> Result<Bytes, FetchError> {
+        self.send(Method::POST, url, Some(body), offset).await
+    }
+
+    /// GET `url` (the fields catalog) through the same gate, token and
+    /// retry policy as every other request of the run; the 2xx body.
+    pub async fn get(&self, url: &Url) -> Result<Bytes, FetchError> {
+        self.send(Method::GET, url, None, None).await
+    }
+
+    async fn send(&self, method: Method, url: &Url, body: Option<Bytes>, offset: Option<u64>) -> Result<Bytes, FetchError> {
         let mut backoff = self.retry.start();
         // The token whose 401 asks for a renewal before the next attempt.
         let mut rejected: Option<Arc<Token>> = None;
@@ -80,7 +90,7 @@ impl ApiClient {
                 None => self.tokens.get().await?,
             };
             Counters::add(&self.counters.requests);
-            match self.attempt(url, &body, &token.bearer(), offset).await {
+            match self.attempt(&method, url, body.as_ref(), &token.bearer(), offset).await {
                 Attempt::Done(bytes) => {
                     self.gate.succeeded();
                     return Ok(bytes);
@@ -134,15 +144,19 @@ impl ApiClient {
         }
     }
 
-    async fn attempt(&self, url: &Url, body: &Bytes, bearer: &str, offset: Option<u64>) -> Attempt {
-        let sent = self
-            .http
-            .post(url.clone())
-            .header(AUTHORIZATION, bearer)
-            .header(CONTENT_TYPE, "application/json")
-            .body(body.clone())
-            .send()
-            .await;
+    async fn attempt(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: Option<&Bytes>,
+        bearer: &str,
+        offset: Option<u64>,
+    ) -> Attempt {
+        let mut request = self.http.request(method.clone(), url.clone()).header(AUTHORIZATION, bearer);
+        if let Some(body) = body {
+            request = request.header(CONTENT_TYPE, "application/json").body(body.clone());
+        }
+        let sent = request.send().await;
         let response = match sent {
             Ok(r) => r,
             Err(e) => {

@@ -9,10 +9,11 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use crate::catalog::{self, Catalog};
 use crate::fetch::{self, ApiClient, FetchError, Pager, PagerPlan};
 use crate::job::Job;
 use crate::progress::Progress;
-use crate::schema::{Column, OnTypeError, infer};
+use crate::schema::{Column, OnTypeError, infer_with};
 use crate::sink::{
     self, FinishedParts, KEYS_FILE, Manifest, ManifestApi, ManifestRequest, SchemaColumn, SnapshotOptions,
     SnapshotWriter, Stats,
@@ -26,12 +27,17 @@ use super::request::{Effective, effective_filter, request_body, sha256_hex};
 use super::{JobOutcome, ProgressMode, RunError, RunOptions, Session, Summary};
 
 /// The columns of a snapshot and the type-error policy: the schema file's,
-/// or the job's fields with types inferred from the first page (strict:
-/// a later value that does not fit fails the run rather than vanish).
-fn snapshot_columns(job: &Job, first_page: &[Value]) -> (Vec<Column>, OnTypeError) {
+/// or the job's fields with the fields catalog's types, and types inferred
+/// from the first page where the catalog has none (strict: a later value
+/// that does not fit fails the run rather than vanish).
+fn snapshot_columns(job: &Job, first_page: &[Value], catalog: Option<&Catalog>) -> (Vec<Column>, OnTypeError) {
     match &job.schema {
         Some(schema) => (schema.columns.clone(), schema.on_type_error),
-        None => (infer(&job.query.fields, first_page), OnTypeError::Fail),
+        None => {
+            let known = |path: &str| catalog.and_then(|c| c.column_type(path));
+            let columns = infer_with(&job.query.fields, first_page, &known);
+            (columns.into_iter().map(|(c, _)| c).collect(), OnTypeError::Fail)
+        }
     }
 }
 
@@ -233,8 +239,14 @@ fn reopen(job: &Job, plan: &Plan, resumed: Resumed, expected: Option<u64>) -> Re
 
 /// A fresh run opens its snapshot at the first page: without a schema file
 /// the column types are inferred from it. An older checkpoint is dropped.
-fn open(job: &Job, plan: &Plan, first_page: &[Value], expected: Option<u64>) -> Result<Open, RunError> {
-    let (columns, on_type_error) = snapshot_columns(job, first_page);
+fn open(
+    job: &Job,
+    plan: &Plan,
+    first_page: &[Value],
+    catalog: Option<&Catalog>,
+    expected: Option<u64>,
+) -> Result<Open, RunError> {
+    let (columns, on_type_error) = snapshot_columns(job, first_page, catalog);
     state::drop_checkpoint(&plan.state_dir, &job.name)?;
     let writer = SnapshotWriter::create(&plan.target, snapshot_options(job, columns.clone(), on_type_error))?;
     let pointer = Pointer {
@@ -257,6 +269,8 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
     let clock = Instant::now();
     let mut plan = plan(job, options)?;
     let client = Session::connect(job).await?.client;
+    // Before the first page: one catalog request, inside the run's rate budget.
+    let catalog = catalog::check_before_run(&client, job).await?;
     let expected = count_first(&client, job, options, &plan).await?;
     if options.dry_run {
         return Ok(JobOutcome::DryRun {
@@ -307,6 +321,7 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
                 job,
                 &plan,
                 page.as_ref().map_or(&[][..], |p| &p.records),
+                catalog.as_ref(),
                 expected,
             )?),
         };

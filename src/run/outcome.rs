@@ -42,6 +42,10 @@ pub enum RunError {
     Sink(#[from] SinkError),
     #[error(transparent)]
     State(#[from] StateError),
+    /// The fields-catalog check found problems (or the catalog request
+    /// failed on credentials).
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::CatalogError),
     /// The snapshot is out, but the state file could not be updated.
     #[error(
         "snapshot published at {}, but the state file could not be updated: {source}; \
@@ -60,6 +64,7 @@ impl ExitStatus for RunError {
             RunError::Fetch(e) => e.exit(),
             RunError::Sink(e) => e.exit(),
             RunError::State(e) => e.exit(),
+            RunError::Catalog(e) => e.exit(),
             RunError::StateAfterPublish { .. } | RunError::Setup(_) => Exit::Failed,
         }
     }

@@ -31,6 +31,9 @@ pub struct SandboxConfig {
     pub token_ttl: Duration,
     /// Shape of organizations responses.
     pub envelope: Envelope,
+    /// The fields catalog answers 404 (an API without one): runs must warn
+    /// and go on.
+    pub no_catalog: bool,
 }
 
 impl Default for SandboxConfig {
@@ -44,6 +47,7 @@ impl Default for SandboxConfig {
             latency: Duration::ZERO,
             token_ttl: Duration::from_secs(3600),
             envelope: Envelope::Bare,
+            no_catalog: false,
         }
     }
 }
