@@ -74,6 +74,8 @@ struct Plan {
     body: Map<String, Value>,
     body_sha: String,
     print: Fingerprint,
+    /// The schema of the last successful run, for the drift report.
+    previous_schema: Option<Vec<SchemaColumn>>,
 }
 
 /// The state, the checkpoint to resume (if asked and there is one), the
@@ -127,6 +129,7 @@ fn plan(job: &Job, options: &RunOptions) -> Result<Plan, RunError> {
         body,
         body_sha,
         print,
+        previous_schema: last.and_then(|l| l.schema),
     })
 }
 
@@ -164,6 +167,7 @@ impl Plan {
             files: Vec::new(),
             duplicates_dropped: 0,
             type_errors: Default::default(),
+            null_counts: None,
             dedup_keys: None,
             expected_records: expected,
             stats: Stats::default(),
@@ -225,6 +229,13 @@ fn reopen(job: &Job, plan: &Plan, resumed: Resumed, expected: Option<u64>) -> Re
             files: cp.files,
             records: cp.records,
             type_errors: cp.type_errors,
+            null_counts: cp.null_counts.unwrap_or_else(|| {
+                tracing::warn!(
+                    "the checkpoint comes from an orgsync without null counts: the manifest's null_count \
+                     covers only the records this run writes"
+                );
+                Default::default()
+            }),
         },
     )?;
     let template = plan.checkpoint(job, &columns, on_type_error, expected);
@@ -362,6 +373,26 @@ fn publish(
     } = snapshot;
     let duplicates = dedup.as_ref().map_or(0, Dedup::dropped);
     let records = writer.records();
+    let schema: Vec<SchemaColumn> = columns.iter().map(Into::into).collect();
+    let empty_columns = super::quality::empty_columns(&schema, &writer.null_counts(), records);
+    for column in &empty_columns {
+        tracing::warn!(
+            column = %column,
+            records,
+            "column is null in every record: the field may be misspelt or need a permission \
+             (check it with `orgsync validate --online` or `orgsync fields --search`)"
+        );
+    }
+    let schema_changes = match &plan.previous_schema {
+        Some(before) => super::quality::schema_changes(before, &schema),
+        None => Vec::new(),
+    };
+    if !schema_changes.is_empty() {
+        tracing::warn!(
+            changes = %super::quality::describe(&schema_changes),
+            "the schema differs from the last successful run's"
+        );
+    }
     if options.max_records.is_none()
         && let Some(n) = expected
         && n != records
@@ -396,7 +427,9 @@ fn publish(
         duplicates_dropped: duplicates,
         type_errors: writer.type_errors(),
         files: Vec::new(),
-        schema: columns.iter().map(Into::into).collect(),
+        schema,
+        empty_columns,
+        schema_changes,
         stats: stats.clone(),
     };
     let published = writer.finish(manifest, options.overwrite)?;
