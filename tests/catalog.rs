@@ -27,13 +27,7 @@ fn line_of(file: &Path, needle: &str) -> usize {
 /// A job whose `fields` has a typo and whose filter names a path the API
 /// does not have.
 fn misspelt_job(base_url: &str) -> String {
-    job_toml(
-        base_url,
-        "csv",
-        &["business_id", "financial_data.revenu"],
-        "",
-    )
-    .replace(
+    job_toml(base_url, "csv", &["business_id", "financial_data.revenu"], "").replace(
         "order = \"business_id\"",
         "order = \"business_id\"\nfilter = { \"?EQ\" = { \"legal_entiy\" = \"Oy\" } }",
     )
@@ -46,7 +40,12 @@ fn validate_online_reports_every_misspelt_path_with_line_and_suggestion() {
     let job = ws.job("typo", &misspelt_job(&sandbox.base_url()));
 
     let offline = ws.orgsync().arg("validate").arg(&job).output().unwrap();
-    assert_eq!(code(&offline), 0, "offline validate cannot know: {}", all_output(&offline));
+    assert_eq!(
+        code(&offline),
+        0,
+        "offline validate cannot know: {}",
+        all_output(&offline)
+    );
     assert_eq!(sandbox.stats().catalog_requests, 0, "no network without --online");
 
     let out = ws.orgsync().args(["validate", "--online"]).arg(&job).output().unwrap();
@@ -78,19 +77,32 @@ fn run_stops_on_a_misspelt_field_before_any_page() {
     let ws = Workspace::new();
     let job = ws.job(
         "typo",
-        &job_toml(&sandbox.base_url(), "csv", &["business_id", "financial_data.revenu"], ""),
+        &job_toml(
+            &sandbox.base_url(),
+            "csv",
+            &["business_id", "financial_data.revenu"],
+            "",
+        ),
     );
     let out = ws.orgsync().arg("run").arg(&job).output().unwrap();
     assert_eq!(code(&out), 2, "{}", all_output(&out));
     let text = all_output(&out);
     let line = line_of(&job, "financial_data.revenu");
     assert!(
-        text.contains(&format!("{}:{line}:", job.display())) && text.contains("did you mean \"financial_data.revenue\"?"),
+        text.contains(&format!("{}:{line}:", job.display()))
+            && text.contains("did you mean \"financial_data.revenue\"?"),
         "{text}"
     );
     assert!(text.contains("check_fields = false"), "says how to skip: {text}");
     let stats = sandbox.stats();
-    assert_eq!((stats.catalog_requests, stats.organizations_requests, stats.count_requests), (1, 0, 0));
+    assert_eq!(
+        (
+            stats.catalog_requests,
+            stats.organizations_requests,
+            stats.count_requests
+        ),
+        (1, 0, 0)
+    );
     assert!(!ws.path().join("exports").exists(), "nothing written");
 }
 
@@ -107,8 +119,10 @@ fn run_stops_on_a_misspelt_filter_path_and_a_filter_on_a_field_that_cannot_be_fi
     .unwrap();
     let job = ws.job(
         "filt",
-        &job_toml(&sandbox.base_url(), "csv", &["business_id"], "")
-            .replace("order = \"business_id\"", "order = \"business_id\"\nfilter_file = \"filter.json\""),
+        &job_toml(&sandbox.base_url(), "csv", &["business_id"], "").replace(
+            "order = \"business_id\"",
+            "order = \"business_id\"\nfilter_file = \"filter.json\"",
+        ),
     );
     let out = ws.orgsync().arg("run").arg(&job).output().unwrap();
     assert_eq!(code(&out), 2, "{}", all_output(&out));
@@ -121,7 +135,9 @@ fn run_stops_on_a_misspelt_filter_path_and_a_filter_on_a_field_that_cannot_be_fi
         "{text}"
     );
     assert!(
-        text.contains(&format!("{f}:3: filter path \"visiting_address.coordinates\" cannot be filtered on")),
+        text.contains(&format!(
+            "{f}:3: filter path \"visiting_address.coordinates\" cannot be filtered on"
+        )),
         "{text}"
     );
     assert_eq!(sandbox.stats().organizations_requests, 0, "zero pages fetched");
@@ -131,7 +147,10 @@ fn run_stops_on_a_misspelt_filter_path_and_a_filter_on_a_field_that_cannot_be_fi
 fn a_permission_gated_field_is_a_warning_online_and_the_api_answers_403() {
     let sandbox = TestSandbox::with_records(50);
     let ws = Workspace::new();
-    let job = ws.job("gated", &job_toml(&sandbox.base_url(), "csv", &["business_id", GATED_FIELD], ""));
+    let job = ws.job(
+        "gated",
+        &job_toml(&sandbox.base_url(), "csv", &["business_id", GATED_FIELD], ""),
+    );
     let out = ws.orgsync().args(["validate", "--online"]).arg(&job).output().unwrap();
     assert_eq!(code(&out), 0, "a warning, not a problem: {}", all_output(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -139,7 +158,7 @@ fn a_permission_gated_field_is_a_warning_online_and_the_api_answers_403() {
     assert!(
         stdout.contains(&format!(
             "{}:{line}: warning: field in [query] fields \"{GATED_FIELD}\" needs the permission contacts",
-        job.display()
+            job.display()
         )),
         "{stdout}"
     );
@@ -148,7 +167,10 @@ fn a_permission_gated_field_is_a_warning_online_and_the_api_answers_403() {
     assert_eq!(code(&run), 4, "{}", all_output(&run));
     let text = all_output(&run);
     assert!(text.contains("needs the permission contacts"), "warned first: {text}");
-    assert!(text.contains(&format!("Insufficient permissions for fields: {GATED_FIELD}")), "{text}");
+    assert!(
+        text.contains(&format!("Insufficient permissions for fields: {GATED_FIELD}")),
+        "{text}"
+    );
 }
 
 #[test]
@@ -174,14 +196,27 @@ fn without_a_catalog_run_warns_once_and_writes_the_exact_snapshot_and_validate_o
     assert_eq!(sandbox.stats().catalog_requests, 1, "asked once, not retried on a 404");
 
     let online = ws.orgsync().args(["validate", "--online"]).arg(&job).output().unwrap();
-    assert_eq!(code(&online), 4, "asked to check online, it could not: {}", all_output(&online));
-    assert!(all_output(&online).contains("cannot get the API's fields catalog"), "{}", all_output(&online));
+    assert_eq!(
+        code(&online),
+        4,
+        "asked to check online, it could not: {}",
+        all_output(&online)
+    );
+    assert!(
+        all_output(&online).contains("cannot get the API's fields catalog"),
+        "{}",
+        all_output(&online)
+    );
 }
 
 #[test]
 fn fields_prints_the_catalog_as_a_table_and_as_json() {
     let ws = Workspace::new();
-    let out = ws.orgsync().args(["fields", "--sandbox", "--search", "REVENUE"]).output().unwrap();
+    let out = ws
+        .orgsync()
+        .args(["fields", "--sandbox", "--search", "REVENUE"])
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 0, "{}", all_output(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
@@ -195,27 +230,49 @@ fn fields_prints_the_catalog_as_a_table_and_as_json() {
 
     let sandbox = TestSandbox::with_records(10);
     let job = ws.job("f", &job_toml(&sandbox.base_url(), "csv", &["business_id"], ""));
-    let json = ws.orgsync().args(["fields", "--json", "--database", "SE"]).arg(&job).output().unwrap();
+    let json = ws
+        .orgsync()
+        .args(["fields", "--json", "--database", "SE"])
+        .arg(&job)
+        .output()
+        .unwrap();
     assert_eq!(code(&json), 0, "{}", all_output(&json));
     let entries: Vec<Value> = serde_json::from_slice(&json.stdout).expect("--json prints JSON");
-    let paths: Vec<&str> = entries.iter().map(|e| e["api"]["v3"]["path"].as_str().unwrap()).collect();
-    assert!(paths.contains(&"business_id") && paths.contains(&GATED_FIELD), "{paths:?}");
+    let paths: Vec<&str> = entries
+        .iter()
+        .map(|e| e["api"]["v3"]["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths.contains(&"business_id") && paths.contains(&GATED_FIELD),
+        "{paths:?}"
+    );
     let gated = entries.iter().find(|e| e["api"]["v3"]["path"] == GATED_FIELD).unwrap();
     assert_eq!(gated["requires_permission"], serde_json::json!(["contacts"]));
     assert_eq!(sandbox.stats().catalog_requests, 1);
 
     let table = ws.orgsync().args(["fields"]).arg(&job).output().unwrap();
     let text = String::from_utf8_lossy(&table.stdout);
-    assert_eq!(text.lines().count(), entries.len() + 1, "a header and one row per field: {text}");
+    assert_eq!(
+        text.lines().count(),
+        entries.len() + 1,
+        "a header and one row per field: {text}"
+    );
     assert!(
-        text.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == [GATED_FIELD, "string", "no", "yes", "contacts"]),
+        text.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == [GATED_FIELD, "string", "no", "yes", "contacts"]),
         "{text}"
     );
 }
 
 /// Records with no `founded` at all: the first page says nothing of its type.
 fn no_founded_job(base_url: &str, extra: &str) -> String {
-    job_toml(base_url, "jsonl", &["business_id", "founded", "financial_data.profit"], extra).replace(
+    job_toml(
+        base_url,
+        "jsonl",
+        &["business_id", "founded", "financial_data.profit"],
+        extra,
+    )
+    .replace(
         "order = \"business_id\"",
         "order = \"business_id\"\nfilter = { \"?NOT\" = { \"?EXISTS\" = \"founded\" } }",
     )
@@ -235,7 +292,11 @@ fn inference_takes_types_from_the_catalog_and_the_first_page_only_without_one() 
             ("financial_data_profit".to_string(), "int64".to_string()),
         ]
     };
-    assert_eq!(manifest_types(&ws.path().join("exports/types")), want("date"), "the catalog's date");
+    assert_eq!(
+        manifest_types(&ws.path().join("exports/types")),
+        want("date"),
+        "the catalog's date"
+    );
 
     let infer = ws.orgsync().args(["schema", "infer"]).arg(&job).output().unwrap();
     assert_eq!(code(&infer), 0, "{}", all_output(&infer));
@@ -249,9 +310,13 @@ fn inference_takes_types_from_the_catalog_and_the_first_page_only_without_one() 
     // Without the catalog the first page decides: all null there, so string.
     let job = ws.job(
         "types",
-        &no_founded_job(&sandbox.base_url(), "").replace("[output]", "[output]\npath = \"exports/sample\"")
+        &no_founded_job(&sandbox.base_url(), "")
+            .replace("[output]", "[output]\npath = \"exports/sample\"")
             .replace("path = \"exports/{job}\"\n", "")
-            .replace("order = \"business_id\"", "order = \"business_id\"\ncheck_fields = false"),
+            .replace(
+                "order = \"business_id\"",
+                "order = \"business_id\"\ncheck_fields = false",
+            ),
     );
     let out = ws.orgsync().arg("run").arg(&job).output().unwrap();
     assert_eq!(code(&out), 0, "{}", all_output(&out));
@@ -264,7 +329,12 @@ fn null_counts(snapshot: &Path) -> Vec<(String, u64)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["name"].as_str().unwrap().to_string(), c["null_count"].as_u64().expect("null_count")))
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["null_count"].as_u64().expect("null_count"),
+            )
+        })
         .collect()
 }
 
@@ -275,7 +345,9 @@ fn expected_nulls(sandbox: &TestSandbox, fields: &[&str]) -> Vec<(String, u64)> 
         .iter()
         .map(|f| {
             let path = FieldPath::parse(f);
-            let n = (0..data.len()).filter(|&i| path.extract(&data.record("FI", i)).is_null()).count();
+            let n = (0..data.len())
+                .filter(|&i| path.extract(&data.record("FI", i)).is_null())
+                .count();
             (f.replace('.', "_"), n as u64)
         })
         .collect()
@@ -296,10 +368,16 @@ const NULLABLE: &[&str] = &[
 fn null_counts_match_the_data_set_in_every_format() {
     let sandbox = TestSandbox::with_records(700);
     let want = expected_nulls(&sandbox, NULLABLE);
-    assert!(want.iter().filter(|(_, n)| *n > 0).count() >= 5, "the data set has nulls: {want:?}");
+    assert!(
+        want.iter().filter(|(_, n)| *n > 0).count() >= 5,
+        "the data set has nulls: {want:?}"
+    );
     for format in ["csv", "jsonl", "parquet"] {
         let ws = Workspace::new();
-        let job = ws.job("n", &job_toml(&sandbox.base_url(), format, NULLABLE, "rows_per_file = 250"));
+        let job = ws.job(
+            "n",
+            &job_toml(&sandbox.base_url(), format, NULLABLE, "rows_per_file = 250"),
+        );
         let out = ws.orgsync().arg("run").arg(&job).output().unwrap();
         assert_eq!(code(&out), 0, "{format}: {}", all_output(&out));
         let snapshot = ws.path().join("exports/n");
@@ -328,7 +406,10 @@ fn null_counts_stay_exact_across_resume() {
     )
     .unwrap();
     assert_eq!(cp["records"], 390);
-    assert!(cp["null_counts"]["founded"].as_u64().is_some(), "the checkpoint carries null counts: {cp}");
+    assert!(
+        cp["null_counts"]["founded"].as_u64().is_some(),
+        "the checkpoint carries null counts: {cp}"
+    );
 
     let up = TestSandbox::with_records(700);
     ws.job("r", &job_toml(&up.base_url(), "jsonl", NULLABLE, extra));
@@ -343,8 +424,16 @@ fn a_column_null_in_every_record_is_warned_about_and_listed() {
     let ws = Workspace::new();
     let job = ws.job(
         "empty",
-        &job_toml(&sandbox.base_url(), "csv", &["business_id", "financial_data.revenu"], "")
-            .replace("order = \"business_id\"", "order = \"business_id\"\ncheck_fields = false"),
+        &job_toml(
+            &sandbox.base_url(),
+            "csv",
+            &["business_id", "financial_data.revenu"],
+            "",
+        )
+        .replace(
+            "order = \"business_id\"",
+            "order = \"business_id\"\ncheck_fields = false",
+        ),
     );
     let out = ws.orgsync().arg("run").arg(&job).output().unwrap();
     assert_eq!(code(&out), 0, "{}", all_output(&out));
@@ -355,35 +444,56 @@ fn a_column_null_in_every_record_is_warned_about_and_listed() {
     );
     let m = manifest(&ws.path().join("exports/empty"));
     assert_eq!(m["empty_columns"], serde_json::json!(["financial_data_revenu"]));
-    assert_eq!(null_counts(&ws.path().join("exports/empty"))[1], ("financial_data_revenu".into(), 120));
-    assert_eq!(sandbox.stats().catalog_requests, 0, "check_fields = false: no catalog request");
+    assert_eq!(
+        null_counts(&ws.path().join("exports/empty"))[1],
+        ("financial_data_revenu".into(), 120)
+    );
+    assert_eq!(
+        sandbox.stats().catalog_requests,
+        0,
+        "check_fields = false: no catalog request"
+    );
 
     // Under 100 records an all-null column is not reported.
     let small = TestSandbox::with_records(99);
     let job = ws.job(
         "empty",
-        &job_toml(&small.base_url(), "csv", &["business_id", "financial_data.revenu"], "")
-            .replace("order = \"business_id\"", "order = \"business_id\"\ncheck_fields = false"),
+        &job_toml(&small.base_url(), "csv", &["business_id", "financial_data.revenu"], "").replace(
+            "order = \"business_id\"",
+            "order = \"business_id\"\ncheck_fields = false",
+        ),
     );
     let out = ws.orgsync().args(["run", "--overwrite"]).arg(&job).output().unwrap();
     assert_eq!(code(&out), 0, "{}", all_output(&out));
-    assert_eq!(manifest(&ws.path().join("exports/empty"))["empty_columns"], serde_json::json!([]));
+    assert_eq!(
+        manifest(&ws.path().join("exports/empty"))["empty_columns"],
+        serde_json::json!([])
+    );
 }
 
 #[test]
 fn schema_drift_between_two_runs_is_warned_about_and_recorded() {
     let sandbox = TestSandbox::with_records(40);
     let ws = Workspace::new();
-    let first = job_toml(&sandbox.base_url(), "csv", &["business_id", "founded", "legal_entity"], "");
+    let first = job_toml(
+        &sandbox.base_url(),
+        "csv",
+        &["business_id", "founded", "legal_entity"],
+        "",
+    );
     let job = ws.job("drift", &first);
     let out = ws.orgsync().arg("run").arg(&job).output().unwrap();
     assert_eq!(code(&out), 0, "{}", all_output(&out));
-    assert_eq!(manifest(&ws.path().join("exports/drift"))["schema_changes"], serde_json::json!([]));
-    let state: Value = serde_json::from_str(
-        &std::fs::read_to_string(ws.path().join(".orgsync/state/drift.json")).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(state["schema"][1]["type"], "date", "the state keeps the schema: {state}");
+    assert_eq!(
+        manifest(&ws.path().join("exports/drift"))["schema_changes"],
+        serde_json::json!([])
+    );
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.path().join(".orgsync/state/drift.json")).unwrap()).unwrap();
+    assert_eq!(
+        state["schema"][1]["type"], "date",
+        "the state keeps the schema: {state}"
+    );
 
     // Second run: founded pinned as a string, legal_entity gone, name new.
     std::fs::create_dir_all(ws.path().join("schemas")).unwrap();
@@ -392,7 +502,12 @@ fn schema_drift_between_two_runs_is_warned_about_and_recorded() {
         "[[columns]]\nname = \"business_id\"\ntype = \"string\"\n\n[[columns]]\nname = \"founded\"\ntype = \"string\"\n\n[[columns]]\nname = \"name\"\ntype = \"string\"\n",
     )
     .unwrap();
-    let second = job_toml(&sandbox.base_url(), "csv", &["business_id", "founded", "name"], "schema = \"../schemas/drift.toml\"");
+    let second = job_toml(
+        &sandbox.base_url(),
+        "csv",
+        &["business_id", "founded", "name"],
+        "schema = \"../schemas/drift.toml\"",
+    );
     ws.job("drift", &second);
     let out = ws.orgsync().args(["run", "--overwrite"]).arg(&job).output().unwrap();
     assert_eq!(code(&out), 0, "{}", all_output(&out));

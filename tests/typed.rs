@@ -292,7 +292,10 @@ fn under_null_a_misfit_becomes_null_is_counted_and_warned_once() {
         .count();
     assert_eq!(warnings, 1, "warned once per column");
     // All 250 are null: that is an empty column too, warned about separately.
-    assert_eq!(manifest(&snapshot)["empty_columns"], serde_json::json!(["name_as_number"]));
+    assert_eq!(
+        manifest(&snapshot)["empty_columns"],
+        serde_json::json!(["name_as_number"])
+    );
 }
 
 #[test]

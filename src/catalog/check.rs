@@ -151,10 +151,17 @@ fn walk(v: &Value, prefix: &str, out: &mut Vec<String>) {
                         Value::Object(args) => {
                             for (path, operand) in args {
                                 if path.starts_with('?') {
-                                    walk(&Value::Object([(path.clone(), operand.clone())].into_iter().collect()), prefix, out);
+                                    walk(
+                                        &Value::Object([(path.clone(), operand.clone())].into_iter().collect()),
+                                        prefix,
+                                        out,
+                                    );
                                 } else {
                                     let full = join(prefix, path);
-                                    if operand.as_object().is_some_and(|o| o.keys().any(|k| k.starts_with('?'))) {
+                                    if operand
+                                        .as_object()
+                                        .is_some_and(|o| o.keys().any(|k| k.starts_with('?')))
+                                    {
                                         walk(operand, &full, out);
                                     }
                                     out.push(full);
@@ -188,11 +195,10 @@ fn written(text: &str) -> (Option<Vec<String>>, Option<String>) {
         return (None, None);
     };
     let query = table.get("query").and_then(toml::Value::as_table);
-    let fields = query.and_then(|q| q.get("fields")).and_then(toml::Value::as_array).map(|a| {
-        a.iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect()
-    });
+    let fields = query
+        .and_then(|q| q.get("fields"))
+        .and_then(toml::Value::as_array)
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect());
     let filter_file = query
         .and_then(|q| q.get("filter_file"))
         .and_then(toml::Value::as_str)
@@ -256,7 +262,12 @@ pub fn job_uses(job: &Job) -> Vec<PathUse> {
         push(&source, at("query", "key", key), Role::Key, key);
     }
     if let Some(inc) = &job.incremental {
-        push(&source, at("incremental", "field", &inc.field), Role::Incremental, &inc.field);
+        push(
+            &source,
+            at("incremental", "field", &inc.field),
+            Role::Incremental,
+            &inc.field,
+        );
     }
     uses.sort();
     uses.dedup();
@@ -352,7 +363,10 @@ mod tests {
             (json!({"?NOT": {"?EQ": {"x": 1}}}), vec!["x"]),
             (json!({"?RANGE": {"m.basic": ["a", "b"]}}), vec!["m.basic"]),
             (json!({"?EXISTS": "founded"}), vec!["founded"]),
-            (json!({"?MATCH": {"ind": {"?EQ": {"code": "62"}}}}), vec!["ind.code", "ind"]),
+            (
+                json!({"?MATCH": {"ind": {"?EQ": {"code": "62"}}}}),
+                vec!["ind.code", "ind"],
+            ),
             (json!({"?EQ": {"a": 1, "b": 2}, "?GT": {"a": 0}}), vec!["a", "b"]),
             (json!("nonsense"), vec![]),
         ];
@@ -392,7 +406,9 @@ mod tests {
             (
                 one(Role::Field, "financial_data.revenu"),
                 "FI",
-                Some("field in [query] fields \"financial_data.revenu\" is not in the API's fields catalog (did you mean \"financial_data.revenue\"?)"),
+                Some(
+                    "field in [query] fields \"financial_data.revenu\" is not in the API's fields catalog (did you mean \"financial_data.revenue\"?)",
+                ),
                 None,
             ),
             (
@@ -408,13 +424,28 @@ mod tests {
                 Some("cannot be filtered on"),
                 None,
             ),
-            (one(Role::Incremental, "visiting_address.coordinates"), "FI", Some("cannot be filtered on"), None),
+            (
+                one(Role::Incremental, "visiting_address.coordinates"),
+                "FI",
+                Some("cannot be filtered on"),
+                None,
+            ),
             (one(Role::Field, "search_text"), "FI", Some("cannot be returned"), None),
             (one(Role::Column, "search_text"), "FI", Some("cannot be returned"), None),
             (one(Role::Filter, "search_text"), "FI", None, None),
             (one(Role::Order, "search_text"), "FI", None, None),
-            (one(Role::Field, "contacts.email"), "FI", None, Some("needs the permission contacts")),
-            (one(Role::Field, "fi_only"), "SE", Some("not available in database SE"), None),
+            (
+                one(Role::Field, "contacts.email"),
+                "FI",
+                None,
+                Some("needs the permission contacts"),
+            ),
+            (
+                one(Role::Field, "fi_only"),
+                "SE",
+                Some("not available in database SE"),
+                None,
+            ),
             (one(Role::Field, "fi_only"), "FI", None, None),
         ];
         let c = catalog();
@@ -443,7 +474,11 @@ mod tests {
             message: m.into(),
         };
         let r = CheckReport {
-            problems: vec![f("j.toml", Some(9), "b"), f("s.toml", Some(2), "c"), f("j.toml", Some(4), "a")],
+            problems: vec![
+                f("j.toml", Some(9), "b"),
+                f("s.toml", Some(2), "c"),
+                f("j.toml", Some(4), "a"),
+            ],
             warnings: vec![],
         };
         assert_eq!(r.render_problems(), "j.toml:4: a\nj.toml:9: b\ns.toml:2: c");

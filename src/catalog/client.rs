@@ -17,7 +17,10 @@ pub const CATALOG_PATH: &str = "/api/v3/organizations_fields/?api_versions=v3";
 
 /// The catalog URL of `job`'s API.
 pub fn catalog_url(job: &Job) -> Url {
-    job.api.base_url.join(CATALOG_PATH).expect("a fixed path joins the base URL")
+    job.api
+        .base_url
+        .join(CATALOG_PATH)
+        .expect("a fixed path joins the base URL")
 }
 
 /// Fetches and parses the catalog at `url`.

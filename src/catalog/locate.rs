@@ -91,7 +91,11 @@ field = "modifications.basci"
             (None, None, "modifications.basci", Some(14)),
         ];
         for (section, key, needle, want) in cases {
-            assert_eq!(line_of(JOB, *section, *key, needle), *want, "{section:?} {key:?} {needle}");
+            assert_eq!(
+                line_of(JOB, *section, *key, needle),
+                *want,
+                "{section:?} {key:?} {needle}"
+            );
         }
     }
 

@@ -60,7 +60,10 @@ impl Entry {
 
     fn is_array(&self) -> bool {
         matches!(self.kind.as_deref(), Some("array" | "list" | "nested"))
-            || self.kind.as_deref().is_some_and(|k| k.starts_with("array") || k.starts_with("list"))
+            || self
+                .kind
+                .as_deref()
+                .is_some_and(|k| k.starts_with("array") || k.starts_with("list"))
     }
 
     /// The column type of this entry's own value, when its type says.
@@ -276,9 +279,7 @@ mod tests {
     }
 
     fn catalog() -> Catalog {
-        let e = |path: &str, kind: &str, item: Option<&str>| {
-            json!({"api": {"v3": {"path": path}}, "meta_data": {"type": kind, "item_type": item}})
-        };
+        let e = |path: &str, kind: &str, item: Option<&str>| json!({"api": {"v3": {"path": path}}, "meta_data": {"type": kind, "item_type": item}});
         let body = json!([
             e("business_id", "string", None),
             e("official_industries", "array", Some("object")),
@@ -324,7 +325,12 @@ mod tests {
         let c = parse_catalog(body.to_string().as_bytes()).unwrap();
         let row = |p: &str| {
             let e = c.get(p).unwrap();
-            (e.filterable(), e.returnable(), e.permissions.clone(), e.in_database("SE"))
+            (
+                e.filterable(),
+                e.returnable(),
+                e.permissions.clone(),
+                e.in_database("SE"),
+            )
         };
         assert_eq!(row("a"), (true, true, vec![], true));
         assert_eq!(row("b"), (true, false, vec![], false));

@@ -153,7 +153,10 @@ pub async fn fields(args: FieldsArgs) -> Exit {
     if let Some(db) = &args.database
         && !crate::sandbox::DATABASES.contains(&db.as_str())
     {
-        report_error(None, &format!("--database {db} is not one of {}", crate::sandbox::DATABASES.join(", ")));
+        report_error(
+            None,
+            &format!("--database {db} is not one of {}", crate::sandbox::DATABASES.join(", ")),
+        );
         return Exit::Invalid;
     }
     let result = async {

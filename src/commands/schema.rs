@@ -72,11 +72,19 @@ pub async fn infer(args: SingleJobArgs, sample: u64) -> Exit {
             );
             println!(
                 "# Types from the API's fields catalog: {}",
-                if by_catalog.is_empty() { "none".to_string() } else { by_catalog.join(", ") }
+                if by_catalog.is_empty() {
+                    "none".to_string()
+                } else {
+                    by_catalog.join(", ")
+                }
             );
             println!(
                 "# Types from the sampled records: {}",
-                if by_sample.is_empty() { "none".to_string() } else { by_sample.join(", ") }
+                if by_sample.is_empty() {
+                    "none".to_string()
+                } else {
+                    by_sample.join(", ")
+                }
             );
             let columns: Vec<_> = inferred.into_iter().map(|(c, _)| c).collect();
             let text = to_toml(&columns, OnTypeError::Fail);

@@ -79,7 +79,9 @@ pub async fn validate_online(args: &[PathBuf]) -> Exit {
                     Err(e) => {
                         super::report_error(
                             Some(&path),
-                            &format!("{e}; validate --online needs the catalog (run `orgsync validate` without --online to check offline)"),
+                            &format!(
+                                "{e}; validate --online needs the catalog (run `orgsync validate` without --online to check offline)"
+                            ),
                         );
                         fail(&mut exit, e.exit());
                         continue;
@@ -92,7 +94,11 @@ pub async fn validate_online(args: &[PathBuf]) -> Exit {
             println!("{}", report.render_warnings());
         }
         if report.problems.is_empty() {
-            println!("ok: {} ({}; fields checked against the API's catalog)", path.display(), job.name);
+            println!(
+                "ok: {} ({}; fields checked against the API's catalog)",
+                path.display(),
+                job.name
+            );
         } else {
             println!("{}", report.render_problems());
             fail(&mut exit, CatalogError::Problems(report).exit());

@@ -76,7 +76,13 @@ impl ApiClient {
         self.send(Method::GET, url, None, None).await
     }
 
-    async fn send(&self, method: Method, url: &Url, body: Option<Bytes>, offset: Option<u64>) -> Result<Bytes, FetchError> {
+    async fn send(
+        &self,
+        method: Method,
+        url: &Url,
+        body: Option<Bytes>,
+        offset: Option<u64>,
+    ) -> Result<Bytes, FetchError> {
         let mut backoff = self.retry.start();
         // The token whose 401 asks for a renewal before the next attempt.
         let mut rejected: Option<Arc<Token>> = None;
@@ -152,7 +158,10 @@ impl ApiClient {
         bearer: &str,
         offset: Option<u64>,
     ) -> Attempt {
-        let mut request = self.http.request(method.clone(), url.clone()).header(AUTHORIZATION, bearer);
+        let mut request = self
+            .http
+            .request(method.clone(), url.clone())
+            .header(AUTHORIZATION, bearer);
         if let Some(body) = body {
             request = request.header(CONTENT_TYPE, "application/json").body(body.clone());
         }

@@ -103,14 +103,21 @@ mod tests {
             (
                 vec![col("a", "string"), col("b", "int64")],
                 vec![col("a", "string"), col("c", "date")],
-                vec![change("b", "removed", Some("int64"), None), change("c", "added", None, Some("date"))],
+                vec![
+                    change("b", "removed", Some("int64"), None),
+                    change("c", "added", None, Some("date")),
+                ],
             ),
             (
                 vec![col("a", "int64")],
                 vec![col("a", "float64")],
                 vec![change("a", "type_changed", Some("int64"), Some("float64"))],
             ),
-            (vec![], vec![col("a", "json")], vec![change("a", "added", None, Some("json"))]),
+            (
+                vec![],
+                vec![col("a", "json")],
+                vec![change("a", "added", None, Some("json"))],
+            ),
         ];
         for (before, now, want) in cases {
             assert_eq!(schema_changes(&before, &now), want, "{before:?} -> {now:?}");

@@ -17,7 +17,15 @@ pub const GATED_FIELD: &str = "contacts.email";
 const GATED_PERMISSION: &str = "contacts";
 
 /// (path, English name, type, item type, category, filterable, returnable)
-type Row = (&'static str, &'static str, &'static str, Option<&'static str>, &'static str, bool, bool);
+type Row = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    bool,
+    bool,
+);
 
 /// Every path of the data set, parents and leaves.
 const FIELDS: &[Row] = &[
@@ -25,23 +33,143 @@ const FIELDS: &[Row] = &[
     ("name", "Company name", "string", None, "basic", true, true),
     ("founded", "Founding date", "date", None, "basic", true, true),
     ("legal_entity", "Legal entity", "string", None, "basic", true, true),
-    ("official_industries", "Official industries", "array", Some("object"), "industry", true, true),
-    ("official_industries.code", "Industry code", "string", None, "industry", true, true),
-    ("official_industries.description", "Industry description", "string", None, "industry", true, true),
-    ("financial_data", "Financial data", "object", None, "financials", true, true),
-    ("financial_data.revenue", "Revenue", "integer", None, "financials", true, true),
-    ("financial_data.employees", "Employees", "integer", None, "financials", true, true),
-    ("financial_data.year", "Financial year", "integer", None, "financials", true, true),
-    ("financial_data.profit", "Profit", "integer", None, "financials", true, true),
-    ("visiting_address", "Visiting address", "object", None, "location", true, true),
+    (
+        "official_industries",
+        "Official industries",
+        "array",
+        Some("object"),
+        "industry",
+        true,
+        true,
+    ),
+    (
+        "official_industries.code",
+        "Industry code",
+        "string",
+        None,
+        "industry",
+        true,
+        true,
+    ),
+    (
+        "official_industries.description",
+        "Industry description",
+        "string",
+        None,
+        "industry",
+        true,
+        true,
+    ),
+    (
+        "financial_data",
+        "Financial data",
+        "object",
+        None,
+        "financials",
+        true,
+        true,
+    ),
+    (
+        "financial_data.revenue",
+        "Revenue",
+        "integer",
+        None,
+        "financials",
+        true,
+        true,
+    ),
+    (
+        "financial_data.employees",
+        "Employees",
+        "integer",
+        None,
+        "financials",
+        true,
+        true,
+    ),
+    (
+        "financial_data.year",
+        "Financial year",
+        "integer",
+        None,
+        "financials",
+        true,
+        true,
+    ),
+    (
+        "financial_data.profit",
+        "Profit",
+        "integer",
+        None,
+        "financials",
+        true,
+        true,
+    ),
+    (
+        "visiting_address",
+        "Visiting address",
+        "object",
+        None,
+        "location",
+        true,
+        true,
+    ),
     ("visiting_address.city", "City", "string", None, "location", true, true),
-    ("visiting_address.postal_code", "Postal code", "string", None, "location", true, true),
+    (
+        "visiting_address.postal_code",
+        "Postal code",
+        "string",
+        None,
+        "location",
+        true,
+        true,
+    ),
     // Coordinates come back but cannot be filtered on (?GEO_WITHIN_SPHERE is not simulated).
-    ("visiting_address.coordinates", "Coordinates", "array", Some("float"), "location", false, true),
-    ("technology_data", "Technologies", "array", Some("object"), "technology", true, true),
-    ("technology_data.name", "Technology name", "string", None, "technology", true, true),
-    ("modifications", "Modification times", "object", None, "meta", true, true),
-    ("modifications.basic", "Basic data modified", "datetime", None, "meta", true, true),
+    (
+        "visiting_address.coordinates",
+        "Coordinates",
+        "array",
+        Some("float"),
+        "location",
+        false,
+        true,
+    ),
+    (
+        "technology_data",
+        "Technologies",
+        "array",
+        Some("object"),
+        "technology",
+        true,
+        true,
+    ),
+    (
+        "technology_data.name",
+        "Technology name",
+        "string",
+        None,
+        "technology",
+        true,
+        true,
+    ),
+    (
+        "modifications",
+        "Modification times",
+        "object",
+        None,
+        "meta",
+        true,
+        true,
+    ),
+    (
+        "modifications.basic",
+        "Basic data modified",
+        "datetime",
+        None,
+        "meta",
+        true,
+        true,
+    ),
     (
         "modifications.financial_statements",
         "Financial statements modified",
@@ -115,7 +243,11 @@ mod tests {
         fn leaves(v: &Value, prefix: String, out: &mut Vec<String>) {
             if let Value::Object(m) = v {
                 for (k, v) in m {
-                    let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
                     out.push(p.clone());
                     leaves(v, p, out);
                 }

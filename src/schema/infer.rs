@@ -50,7 +50,10 @@ enum Item {
 
 /// Infers column types for `fields` from `sample` records.
 pub fn infer(fields: &[String], sample: &[Value]) -> Vec<Column> {
-    infer_with(fields, sample, &|_| None).into_iter().map(|(c, _)| c).collect()
+    infer_with(fields, sample, &|_| None)
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect()
 }
 
 /// Where an inferred column's type came from.
@@ -280,8 +283,10 @@ mod tests {
             "c" => Some(ColumnType::Date),
             _ => None,
         };
-        let got: Vec<(ColumnType, TypeSource)> =
-            infer_with(&fields, &sample, &known).into_iter().map(|(c, s)| (c.kind, s)).collect();
+        let got: Vec<(ColumnType, TypeSource)> = infer_with(&fields, &sample, &known)
+            .into_iter()
+            .map(|(c, s)| (c.kind, s))
+            .collect();
         assert_eq!(
             got,
             [
