@@ -77,7 +77,9 @@ field = "modifications.basci"
 
     #[test]
     fn lines_table() {
-        let cases: &[(Option<&str>, Option<&str>, &str, Option<usize>)] = &[
+        // (section, key, needle, line)
+        type Case<'a> = (Option<&'a str>, Option<&'a str>, &'a str, Option<usize>);
+        let cases: &[Case] = &[
             (Some("query"), Some("fields"), "financial_data.revenu", Some(7)),
             (Some("query"), Some("fields"), "business_id", Some(6)),
             (Some("query"), Some("filter"), "official_industries.code", Some(9)),

@@ -1,4 +1,5 @@
-//! One job through the pipeline: check the target, authenticate, count,
+//! One job through the pipeline: check the target, authenticate, check the
+//! field paths against the API's fields catalog (`catalog/`), count,
 //! page, write (checkpointing after each finished part), publish, then
 //! record the run in the job's state file.
 

@@ -233,7 +233,8 @@ pub(crate) fn check_permissions(fields: &[String]) -> Result<(), SandboxError> {
 mod tests {
     use super::*;
     use crate::catalog::parse_catalog;
-    use crate::sandbox::Dataset;
+    use crate::sandbox::test_support::{TestResult, all, client, config, orgs, post, token};
+    use crate::sandbox::{Dataset, Sandbox, SandboxConfig};
     use crate::schema::FieldPath;
 
     #[test]
@@ -271,6 +272,40 @@ mod tests {
                 e.path
             );
         }
+    }
+
+    #[tokio::test]
+    async fn served_over_http_with_auth_a_403_for_the_gated_field_and_a_404_knob() -> TestResult {
+        let client = client();
+        let sb = Sandbox::start(config(5), 0).await?;
+        let t = token(&client, &sb).await?;
+        let url = format!("{}/api/v3/organizations_fields/?api_versions=v3", sb.base_url());
+        let resp = client.get(&url).bearer_auth(&t).send().await?;
+        assert_eq!(resp.status().as_u16(), 200);
+        assert_eq!(resp.json::<Value>().await?, catalog());
+        assert_eq!(client.get(&url).send().await?.status().as_u16(), 401, "needs a token");
+        let (status, body) = post(&client, &orgs(&sb), &t, &all(json!({"fields": ["name", GATED_FIELD]}))).await?;
+        assert_eq!(status.as_u16(), 403);
+        assert_eq!(
+            body,
+            json!({"detail": "Insufficient permissions for fields: contacts.email", "error_code": "FORBIDDEN", "status_code": 403})
+        );
+        assert_eq!(sb.stats().catalog_requests, 2);
+        sb.shutdown().await;
+
+        let sb = Sandbox::start(
+            SandboxConfig {
+                no_catalog: true,
+                ..config(5)
+            },
+            0,
+        )
+        .await?;
+        let t = token(&client, &sb).await?;
+        let url = format!("{}/api/v3/organizations_fields/?api_versions=v3", sb.base_url());
+        assert_eq!(client.get(&url).bearer_auth(&t).send().await?.status().as_u16(), 404);
+        sb.shutdown().await;
+        Ok(())
     }
 
     #[test]
