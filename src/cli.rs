@@ -45,7 +45,13 @@ pub enum Command {
     Validate {
         #[arg(required = true, value_name = "JOB|DIR")]
         jobs: Vec<PathBuf>,
+        /// Also check every field path against the API's fields catalog
+        /// (authenticates; one catalog request per API).
+        #[arg(long)]
+        online: bool,
     },
+    /// Print the API's fields catalog: path, type, filterable, returnable, permission.
+    Fields(FieldsArgs),
     /// Get a token and print its type, scope and lifetime (never the token).
     Auth {
         #[command(subcommand)]
@@ -87,6 +93,25 @@ pub struct SingleJobArgs {
     /// Use the built-in sandbox API instead of the job's base_url.
     #[arg(long)]
     pub sandbox: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FieldsArgs {
+    /// A job file, for the API's address and credentials (optional with --sandbox).
+    #[arg(value_name = "JOB", required_unless_present = "sandbox")]
+    pub job: Option<PathBuf>,
+    /// Use the built-in sandbox API instead of the job's base_url.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Only fields served for this database (FI, SE, NO, DK, NL).
+    #[arg(long, value_name = "DB")]
+    pub database: Option<String>,
+    /// Only fields whose path or English name contains TEXT (any case).
+    #[arg(long, value_name = "TEXT")]
+    pub search: Option<String>,
+    /// Print the catalog's entries as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -173,6 +198,9 @@ pub struct SandboxArgs {
     /// Answer every organizations request for this offset 200 with the HTML page.
     #[arg(long, value_name = "OFFSET")]
     pub html_at_offset: Option<u64>,
+    /// Answer the fields catalog with 404 (an API without one).
+    #[arg(long)]
+    pub no_catalog: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

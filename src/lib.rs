@@ -6,6 +6,7 @@
 //! [`sandbox`] is the simulated API the tests and `make run` use.
 
 pub mod auth;
+pub mod catalog;
 pub mod cli;
 pub mod commands;
 pub mod exit;

@@ -234,8 +234,8 @@ fn the_snapshot_folder_has_parts_manifest_and_success_and_nothing_else() {
         .collect();
     assert_eq!(schema, vec!["business_id", "name"]);
     assert_eq!(m["stats"]["token_requests"], 1);
-    // 1 count + 3 pages (the last one short).
-    assert_eq!(m["stats"]["requests"], 4);
+    // 1 fields catalog + 1 count + 3 pages (the last one short).
+    assert_eq!(m["stats"]["requests"], 5);
     assert!(m["started_at"].as_str().unwrap() <= m["finished_at"].as_str().unwrap());
     assert_eq!(std::fs::read(exports.join("snap/_SUCCESS")).unwrap(), b"");
 }

@@ -288,9 +288,14 @@ fn under_null_a_misfit_becomes_null_is_counted_and_warned_once() {
     assert_eq!(manifest(&snapshot)["type_errors"]["name_as_number"], 250);
     let warnings = String::from_utf8_lossy(&out.stderr)
         .lines()
-        .filter(|l| l.contains("name_as_number"))
+        .filter(|l| l.contains("name_as_number") && l.contains("does not fit"))
         .count();
     assert_eq!(warnings, 1, "warned once per column");
+    // All 250 are null: that is an empty column too, warned about separately.
+    assert_eq!(
+        manifest(&snapshot)["empty_columns"],
+        serde_json::json!(["name_as_number"])
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 mod auth;
 mod count;
+mod fields;
 mod logging;
 mod run;
 mod sandbox;
@@ -26,7 +27,9 @@ pub fn dispatch(cli: Cli) -> Exit {
     };
     match cli.command {
         Command::Run(args) => runtime.block_on(run::run(args, cli.log.quiet)),
-        Command::Validate { jobs } => validate::validate(&jobs),
+        Command::Validate { jobs, online: false } => validate::validate(&jobs),
+        Command::Validate { jobs, online: true } => runtime.block_on(validate::validate_online(&jobs)),
+        Command::Fields(args) => runtime.block_on(fields::fields(args)),
         Command::Auth {
             command: AuthCommand::Check(args),
         } => runtime.block_on(auth::check(args)),

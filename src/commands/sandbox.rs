@@ -39,6 +39,7 @@ pub fn config(args: &SandboxArgs) -> Result<SandboxConfig, String> {
             html_first: args.html_first,
             html_at_offset: args.html_at_offset,
         },
+        no_catalog: args.no_catalog,
     })
 }
 

@@ -1,5 +1,6 @@
-//! The API client: every organizations and count request of a run goes
-//! through [`ApiClient::post_checked`], which passes the rate gate, attaches
+//! The API client: every request of a run (organizations, count, and the
+//! fields catalog's GET) goes through [`ApiClient::post_checked`] or
+//! [`ApiClient::get`], which passes the rate gate, attaches
 //! the run's token, renews it once on a 401, checks that a 2xx body is what
 //! was asked for, and retries what the retry policy says is transient (a
 //! body that is not what was asked for included), logging each retry with
@@ -10,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
-use reqwest::{StatusCode, Url};
+use reqwest::{Method, StatusCode, Url};
 
 use super::error::FetchError;
 use super::gate::Gate;
@@ -100,6 +101,12 @@ impl ApiClient {
         self.post_checked(url, body, offset, |bytes| Ok(bytes.clone())).await
     }
 
+    /// GET `url` (the fields catalog) through the same gate, token and
+    /// retry policy as every other request of the run; the 2xx body.
+    pub async fn get(&self, url: &Url) -> Result<Bytes, FetchError> {
+        self.send(Method::GET, url, None, None, |bytes| Ok(bytes.clone())).await
+    }
+
     /// POST `body` to `url` and read the 2xx body with `check`; a body that
     /// `check` refuses (an HTML maintenance page, JSON without the records)
     /// is retried like a 5xx, and when the retries run out the error names
@@ -108,6 +115,17 @@ impl ApiClient {
         &self,
         url: &Url,
         body: Bytes,
+        offset: Option<u64>,
+        check: impl Fn(&Bytes) -> Result<T, String>,
+    ) -> Result<T, FetchError> {
+        self.send(Method::POST, url, Some(body), offset, check).await
+    }
+
+    async fn send<T>(
+        &self,
+        method: Method,
+        url: &Url,
+        body: Option<Bytes>,
         offset: Option<u64>,
         check: impl Fn(&Bytes) -> Result<T, String>,
     ) -> Result<T, FetchError> {
@@ -126,7 +144,7 @@ impl ApiClient {
             Counters::add(&self.counters.requests);
             // The body of this attempt, when it was a 2xx that `check` refused.
             let unreadable: Option<Unreadable>;
-            let attempt = match self.attempt(url, &body, &token.bearer(), offset).await {
+            let attempt = match self.attempt(&method, url, body.as_ref(), &token.bearer(), offset).await {
                 Attempt::Done(bytes, content_type) => match check(&bytes) {
                     Ok(value) => {
                         self.gate.succeeded();
@@ -213,15 +231,22 @@ impl ApiClient {
         }
     }
 
-    async fn attempt(&self, url: &Url, body: &Bytes, bearer: &str, offset: Option<u64>) -> Attempt {
-        let sent = self
+    async fn attempt(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: Option<&Bytes>,
+        bearer: &str,
+        offset: Option<u64>,
+    ) -> Attempt {
+        let mut request = self
             .http
-            .post(url.clone())
-            .header(AUTHORIZATION, bearer)
-            .header(CONTENT_TYPE, "application/json")
-            .body(body.clone())
-            .send()
-            .await;
+            .request(method.clone(), url.clone())
+            .header(AUTHORIZATION, bearer);
+        if let Some(body) = body {
+            request = request.header(CONTENT_TYPE, "application/json").body(body.clone());
+        }
+        let sent = request.send().await;
         let response = match sent {
             Ok(r) => r,
             Err(e) => return transport(url, offset, &e),

@@ -98,6 +98,8 @@ pub(crate) struct RawQuery {
     pub filter_file: Opt<String>,
     pub order: Opt<String>,
     pub page_size: Opt<i64>,
+    /// Check the paths against the API's fields catalog before a run.
+    pub check_fields: Opt<bool>,
     pub key: Opt<String>,
     pub extra: Opt<Vec<(Lined<String>, Value)>>,
 }

@@ -36,6 +36,7 @@ pub(crate) const SECTIONS: &[(&str, &[&str])] = &[
             "page_size",
             "key",
             "extra",
+            "check_fields",
         ],
     ),
     ("incremental", &["field", "start", "lag_secs"]),

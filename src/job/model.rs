@@ -111,6 +111,9 @@ pub struct Query {
     pub key: Option<String>,
     /// Other body keys, passed through verbatim.
     pub extra: Map<String, Value>,
+    /// `run` checks every path against the API's fields catalog before
+    /// its first page (default true).
+    pub check_fields: bool,
 }
 
 #[derive(Debug, Clone)]

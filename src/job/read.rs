@@ -366,6 +366,7 @@ impl<'a> Reader<'a> {
             page_size: self.int(&s, "page_size"),
             key: self.string(&s, "key"),
             extra: self.json_table(&s, "extra"),
+            check_fields: self.scalar(&s, "check_fields", "true or false"),
         }
     }
 

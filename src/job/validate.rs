@@ -231,6 +231,7 @@ fn query(raw: &RawQuery, dir: &Path, has_schema: bool, c: &mut Check<'_>) -> Opt
         page_size: u32::try_from(page_size).ok()?,
         key: key?,
         extra: extra?,
+        check_fields: raw.check_fields.as_ref().is_none_or(|c| c.value),
     })
 }
 

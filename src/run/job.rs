@@ -1,5 +1,6 @@
 //! One job through the pipeline: lock the job and its target, check the
-//! target, authenticate, count, page, write (checkpointing after each
+//! target, authenticate, check the field paths against the API's fields
+//! catalog (`catalog/`), count, page, write (checkpointing after each
 //! finished part, the last one included), publish, then record the run in
 //! the job's state file and release the locks.
 
@@ -10,10 +11,11 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use crate::catalog::{self, Catalog};
 use crate::fetch::{self, ApiClient, FetchError, Pager, PagerPlan};
 use crate::job::{Job, OnCountMismatch};
 use crate::progress::Progress;
-use crate::schema::{Column, OnTypeError, infer};
+use crate::schema::{Column, OnTypeError, infer_with};
 use crate::sink::{
     self, FinishedParts, KEYS_FILE, Manifest, ManifestApi, ManifestRequest, SchemaColumn, SnapshotOptions,
     SnapshotWriter, Stats,
@@ -28,12 +30,17 @@ use super::request::{Effective, effective_filter, request_body, sha256_hex};
 use super::{JobOutcome, ProgressMode, RunError, RunOptions, Session, Summary};
 
 /// The columns of a snapshot and the type-error policy: the schema file's,
-/// or the job's fields with types inferred from the first page (strict:
-/// a later value that does not fit fails the run rather than vanish).
-fn snapshot_columns(job: &Job, first_page: &[Value]) -> (Vec<Column>, OnTypeError) {
+/// or the job's fields with the fields catalog's types, and types inferred
+/// from the first page where the catalog has none (strict: a later value
+/// that does not fit fails the run rather than vanish).
+fn snapshot_columns(job: &Job, first_page: &[Value], catalog: Option<&Catalog>) -> (Vec<Column>, OnTypeError) {
     match &job.schema {
         Some(schema) => (schema.columns.clone(), schema.on_type_error),
-        None => (infer(&job.query.fields, first_page), OnTypeError::Fail),
+        None => {
+            let known = |path: &str| catalog.and_then(|c| c.column_type(path));
+            let columns = infer_with(&job.query.fields, first_page, &known);
+            (columns.into_iter().map(|(c, _)| c).collect(), OnTypeError::Fail)
+        }
     }
 }
 
@@ -73,6 +80,8 @@ struct Plan {
     /// The job's and the target's locks (none for a dry run), held until
     /// the run's state is recorded.
     _locks: Vec<LockGuard>,
+    /// The schema of the last successful run, for the drift report.
+    previous_schema: Option<Vec<SchemaColumn>>,
 }
 
 /// What a run's lock files say about it.
@@ -151,6 +160,7 @@ fn plan(job: &Job, options: &RunOptions) -> Result<Plan, RunError> {
         body_sha,
         print,
         _locks: locks,
+        previous_schema: last.and_then(|l| l.schema),
     })
 }
 
@@ -188,6 +198,7 @@ impl Plan {
             files: Vec::new(),
             duplicates_dropped: 0,
             type_errors: Default::default(),
+            null_counts: None,
             dedup_keys: None,
             expected_records: expected,
             stats: Stats::default(),
@@ -249,6 +260,13 @@ fn reopen(job: &Job, plan: &Plan, resumed: Resumed, expected: Option<u64>) -> Re
             files: cp.files,
             records: cp.records,
             type_errors: cp.type_errors,
+            null_counts: cp.null_counts.unwrap_or_else(|| {
+                tracing::warn!(
+                    "the checkpoint comes from an orgsync without null counts: the manifest's null_count \
+                     covers only the records this run writes"
+                );
+                Default::default()
+            }),
         },
     )?;
     let template = plan.checkpoint(job, &columns, on_type_error, expected);
@@ -263,8 +281,14 @@ fn reopen(job: &Job, plan: &Plan, resumed: Resumed, expected: Option<u64>) -> Re
 
 /// A fresh run opens its snapshot at the first page: without a schema file
 /// the column types are inferred from it. An older checkpoint is dropped.
-fn open(job: &Job, plan: &Plan, first_page: &[Value], expected: Option<u64>) -> Result<Open, RunError> {
-    let (columns, on_type_error) = snapshot_columns(job, first_page);
+fn open(
+    job: &Job,
+    plan: &Plan,
+    first_page: &[Value],
+    catalog: Option<&Catalog>,
+    expected: Option<u64>,
+) -> Result<Open, RunError> {
+    let (columns, on_type_error) = snapshot_columns(job, first_page, catalog);
     state::drop_checkpoint(&plan.state_dir, &job.name)?;
     let writer = SnapshotWriter::create(&plan.target, snapshot_options(job, columns.clone(), on_type_error))?;
     let pointer = Pointer {
@@ -287,6 +311,8 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
     let clock = Instant::now();
     let mut plan = plan(job, options)?;
     let client = Session::connect(job).await?.client;
+    // Before the first page: one catalog request, inside the run's rate budget.
+    let catalog = catalog::check_before_run(&client, job).await?;
     let expected = count_first(&client, job, options, &plan).await?;
     if options.dry_run {
         return Ok(JobOutcome::DryRun {
@@ -340,6 +366,7 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
                 job,
                 &plan,
                 page.as_ref().map_or(&[][..], |p| &p.records),
+                catalog.as_ref(),
                 expected,
             )?),
         };
@@ -399,6 +426,26 @@ fn publish(
     } = snapshot;
     let duplicates = dedup.as_ref().map_or(0, Dedup::dropped);
     let records = writer.records();
+    let schema: Vec<SchemaColumn> = columns.iter().map(Into::into).collect();
+    let empty_columns = super::quality::empty_columns(&schema, &writer.null_counts(), records);
+    for column in &empty_columns {
+        tracing::warn!(
+            column = %column,
+            records,
+            "column is null in every record: the field may be misspelt or need a permission \
+             (check it with `orgsync validate --online` or `orgsync fields --search`)"
+        );
+    }
+    let schema_changes = match &plan.previous_schema {
+        Some(before) => super::quality::schema_changes(before, &schema),
+        None => Vec::new(),
+    };
+    if !schema_changes.is_empty() {
+        tracing::warn!(
+            changes = %super::quality::describe(&schema_changes),
+            "the schema differs from the last successful run's"
+        );
+    }
     if options.max_records.is_none()
         && let Some(n) = expected
         && n != records
@@ -442,7 +489,9 @@ fn publish(
         duplicates_dropped: duplicates,
         type_errors: writer.type_errors(),
         files: Vec::new(),
-        schema: columns.iter().map(Into::into).collect(),
+        schema,
+        empty_columns,
+        schema_changes,
         stats: stats.clone(),
     };
     let published = writer.finish(manifest, options.overwrite)?;

@@ -6,6 +6,7 @@
 mod identity;
 mod job;
 mod outcome;
+mod quality;
 mod request;
 mod session;
 

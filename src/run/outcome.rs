@@ -45,6 +45,10 @@ pub enum RunError {
     /// Another run of the job, or of the same target, is going (exit 5).
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// The fields-catalog check found problems (or the catalog request
+    /// failed on credentials).
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::CatalogError),
     /// The snapshot is out, but the state file could not be updated.
     #[error(
         "snapshot published at {}, but the state file could not be updated: {source}; \
@@ -81,6 +85,7 @@ impl ExitStatus for RunError {
             RunError::State(e) => e.exit(),
             RunError::Lock(e) => e.exit(),
             RunError::StateAfterPublish { .. } | RunError::Setup(_) | RunError::CountMismatch { .. } => Exit::Failed,
+            RunError::Catalog(e) => e.exit(),
         }
     }
 }

@@ -34,6 +34,9 @@ pub struct SandboxConfig {
     /// Hostile answers on purpose (forced 429s, odd `expires_in`, short
     /// pages, HTML 200s); all off by default.
     pub faults: super::faults::Faults,
+    /// The fields catalog answers 404 (an API without one): runs must warn
+    /// and go on.
+    pub no_catalog: bool,
 }
 
 impl Default for SandboxConfig {
@@ -48,6 +51,7 @@ impl Default for SandboxConfig {
             token_ttl: Duration::from_secs(3600),
             envelope: Envelope::Bare,
             faults: super::faults::Faults::default(),
+            no_catalog: false,
         }
     }
 }

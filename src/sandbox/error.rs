@@ -36,6 +36,9 @@ pub enum SandboxError {
     /// No such route.
     #[error("not found")]
     NotFound,
+    /// A field the account lacks the permission for (see `catalog.rs`).
+    #[error("forbidden: {detail}")]
+    Forbidden { detail: String },
     /// The sandbox itself failed (a query task panicked).
     #[error("internal error: {0}")]
     Internal(String),
@@ -58,6 +61,7 @@ impl SandboxError {
             SandboxError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             SandboxError::Injected { status } => *status,
             SandboxError::NotFound => StatusCode::NOT_FOUND,
+            SandboxError::Forbidden { .. } => StatusCode::FORBIDDEN,
             SandboxError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -92,6 +96,9 @@ impl SandboxError {
             }
             SandboxError::Internal(detail) => {
                 json!({"detail": detail, "error_code": "SERVER_ERROR", "status_code": 500})
+            }
+            SandboxError::Forbidden { detail } => {
+                json!({"detail": detail, "error_code": "FORBIDDEN", "status_code": 403})
             }
         }
     }

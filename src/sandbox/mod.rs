@@ -5,6 +5,7 @@
 //! never touches the network beyond 127.0.0.1.
 
 mod auth;
+mod catalog;
 mod config;
 mod data;
 mod error;
@@ -26,6 +27,7 @@ mod http_auth_tests;
 #[cfg(test)]
 mod test_support;
 
+pub use catalog::GATED_FIELD;
 pub use config::{CLIENT_ID, CLIENT_SECRET, Envelope, REFRESH_TOKEN, SandboxConfig};
 pub use data::{DATABASES, Dataset};
 pub use error::SandboxError;

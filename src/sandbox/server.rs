@@ -146,6 +146,7 @@ fn router(state: Shared) -> Router {
         .route("/api/token_authentication/refresh/", post(refresh))
         .route("/api/v3/organizations/", post(organizations))
         .route("/api/v3/organizations/count/", post(count))
+        .route("/api/v3/organizations_fields/", get(fields_catalog))
         .route("/_sandbox/stats", get(stats))
         .route("/_sandbox/modify", post(modify))
         .fallback(|| async { SandboxError::NotFound })
@@ -233,6 +234,7 @@ async fn organizations(
     gate(&s, &headers, true).await?;
     request::check_query_string(uri.query())?;
     let req = request::organizations(&body)?;
+    super::catalog::check_permissions(&req.fields)?;
     let faults = &s.config.faults;
     let n = Counters::bump(&s.fault_seq);
     if faults.throttles(n) {
@@ -277,6 +279,16 @@ async fn count(State(s): State<Shared>, uri: Uri, headers: HeaderMap, body: Byte
         "duration": duration.max(0.01),
     }))
     .into_response())
+}
+
+/// The fields catalog of the data set (`catalog.rs`); 404 with `no_catalog`.
+async fn fields_catalog(State(s): State<Shared>, headers: HeaderMap) -> Result<Response, SandboxError> {
+    Counters::bump(&s.counters.catalog_requests);
+    gate(&s, &headers, false).await?;
+    if s.config.no_catalog {
+        return Err(SandboxError::NotFound);
+    }
+    Ok(axum::Json(super::catalog::catalog()).into_response())
 }
 
 async fn stats(State(s): State<Shared>) -> axum::Json<SandboxStats> {

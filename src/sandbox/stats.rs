@@ -13,6 +13,9 @@ pub struct SandboxStats {
     pub organizations_requests: u64,
     /// Requests to `/api/v3/organizations/count/` (any outcome).
     pub count_requests: u64,
+    /// Requests to `/api/v3/organizations_fields/` (any outcome).
+    #[serde(default)]
+    pub catalog_requests: u64,
     /// 429s sent.
     pub throttled: u64,
     /// 5xx answers injected by `fail_rate`.
@@ -38,6 +41,7 @@ pub(crate) struct Counters {
     pub token_requests: AtomicU64,
     pub organizations_requests: AtomicU64,
     pub count_requests: AtomicU64,
+    pub catalog_requests: AtomicU64,
     pub throttled: AtomicU64,
     pub injected_failures: AtomicU64,
     pub unauthorized: AtomicU64,
@@ -66,6 +70,7 @@ impl Counters {
             token_requests: get(&self.token_requests),
             organizations_requests: get(&self.organizations_requests),
             count_requests: get(&self.count_requests),
+            catalog_requests: get(&self.catalog_requests),
             throttled: get(&self.throttled),
             injected_failures: get(&self.injected_failures),
             unauthorized: get(&self.unauthorized),

@@ -260,6 +260,9 @@ pub fn value_text(value: &Extracted<'_>) -> String {
 pub struct TypeErrors {
     policy: OnTypeError,
     counts: BTreeMap<String, u64>,
+    /// Cells written as null (null or missing, or nulled by the policy),
+    /// per column name: the manifest's `null_count`.
+    nulls: BTreeMap<String, u64>,
 }
 
 impl TypeErrors {
@@ -267,6 +270,7 @@ impl TypeErrors {
         TypeErrors {
             policy,
             counts: BTreeMap::new(),
+            nulls: BTreeMap::new(),
         }
     }
 
@@ -278,6 +282,22 @@ impl TypeErrors {
     /// (only columns with at least one). This is the manifest's `type_errors`.
     pub fn counts(&self) -> &BTreeMap<String, u64> {
         &self.counts
+    }
+
+    /// Cells converted to null so far, per column name (only columns with
+    /// at least one). Every encoder converts every cell here, so this is
+    /// what the part files hold as null.
+    pub fn null_counts(&self) -> &BTreeMap<String, u64> {
+        &self.nulls
+    }
+
+    fn count_null(&mut self, column: &Column) {
+        match self.nulls.get_mut(column.name.as_str()) {
+            Some(n) => *n = n.saturating_add(1),
+            None => {
+                self.nulls.insert(column.name.clone(), 1);
+            }
+        }
     }
 
     /// Converts the value of `column` in record number `record` (of the
@@ -292,6 +312,10 @@ impl TypeErrors {
     ) -> Result<Cell<'v>, TypeMismatch> {
         let refused = match convert(column.kind, value) {
             Ok(Cell::Null) if !column.nullable => NOT_NULLABLE,
+            Ok(Cell::Null) => {
+                self.count_null(column);
+                return Ok(Cell::Null);
+            }
             Ok(cell) => return Ok(cell),
             Err(why) => why,
         };
@@ -318,6 +342,7 @@ impl TypeErrors {
                  further ones in this column are only counted in the manifest"
             );
         }
+        self.count_null(column);
         Ok(Cell::Null)
     }
 }

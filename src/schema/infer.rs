@@ -11,6 +11,9 @@
 //! - objects, lists of objects or lists, lists of bools, and mixed kinds
 //!   -> `json`.
 //!
+//! A type known beforehand (the API's fields catalog, see [`infer_with`])
+//! wins over all of these; the sample decides only where there is none.
+//!
 //! Columns are named by the path with `.` replaced by `_`, all nullable.
 //! It does not read files or talk to the API.
 
@@ -47,14 +50,39 @@ enum Item {
 
 /// Infers column types for `fields` from `sample` records.
 pub fn infer(fields: &[String], sample: &[Value]) -> Vec<Column> {
+    infer_with(fields, sample, &|_| None)
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect()
+}
+
+/// Where an inferred column's type came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypeSource {
+    /// The API's fields catalog.
+    Catalog,
+    /// The sampled records (the first page, for a run).
+    Sample,
+}
+
+/// Like [`infer`], with the type `known` gives for a path (the fields
+/// catalog's) taking precedence; the sample decides only where it gives none.
+pub fn infer_with(
+    fields: &[String],
+    sample: &[Value],
+    known: &dyn Fn(&str) -> Option<ColumnType>,
+) -> Vec<(Column, TypeSource)> {
     fields
         .iter()
         .map(|field| {
+            if let Some(kind) = known(field) {
+                return (Column::for_field(field, kind), TypeSource::Catalog);
+            }
             let path = FieldPath::parse(field);
             let seen = sample
                 .iter()
                 .fold(Seen::Nothing, |acc, record| merge(acc, classify(&path.extract(record))));
-            Column::for_field(field, kind_of(seen))
+            (Column::for_field(field, kind_of(seen)), TypeSource::Sample)
         })
         .collect()
 }
@@ -243,6 +271,30 @@ mod tests {
         for (values, want) in cases {
             assert_eq!(one(".c", &values), want, "{values:?}");
         }
+    }
+
+    #[test]
+    fn known_types_come_first_the_sample_fills_the_rest() {
+        let fields = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+        // The sample says a is an int and b a string; the catalog knows a and c.
+        let sample = vec![json!({"a": 1, "b": "x", "c": null})];
+        let known = |p: &str| match p {
+            "a" => Some(ColumnType::Float64),
+            "c" => Some(ColumnType::Date),
+            _ => None,
+        };
+        let got: Vec<(ColumnType, TypeSource)> = infer_with(&fields, &sample, &known)
+            .into_iter()
+            .map(|(c, s)| (c.kind, s))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (ColumnType::Float64, TypeSource::Catalog),
+                (ColumnType::String, TypeSource::Sample),
+                (ColumnType::Date, TypeSource::Catalog),
+            ]
+        );
     }
 
     #[test]

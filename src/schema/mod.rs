@@ -15,5 +15,5 @@ pub use column::{Column, ColumnType, Extracted, FieldPath};
 pub use convert::{Cell, TypeErrors, convert, value_text};
 pub use error::{SchemaError, SchemaProblem, TypeMismatch};
 pub use file::{OnTypeError, Schema, load_schema, parse_schema};
-pub use infer::{infer, to_toml};
+pub use infer::{TypeSource, infer, infer_with, to_toml};
 pub use time::{format_date, format_timestamp, parse_date, parse_timestamp};

@@ -32,8 +32,35 @@ pub struct Manifest {
     /// Values that did not fit their column and were written as null, per column.
     pub type_errors: BTreeMap<String, u64>,
     pub files: Vec<PartFile>,
+    /// The columns, each with its `null_count`.
     pub schema: Vec<SchemaColumn>,
+    /// Columns null in every record of a snapshot of at least
+    /// [`EMPTY_COLUMN_MIN_RECORDS`] records (a misspelt field, or one that
+    /// needs a permission).
+    #[serde(default)]
+    pub empty_columns: Vec<String>,
+    /// How the schema differs from the last successful run's.
+    #[serde(default)]
+    pub schema_changes: Vec<SchemaChange>,
     pub stats: Stats,
+}
+
+/// A snapshot needs this many records before an all-null column is
+/// reported as empty.
+pub const EMPTY_COLUMN_MIN_RECORDS: u64 = 100;
+
+/// One difference between the last successful run's schema and this run's.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SchemaChange {
+    pub column: String,
+    /// `added`, `removed` or `type_changed`.
+    pub change: String,
+    /// The type before (`removed`, `type_changed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The type now (`added`, `type_changed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -75,6 +102,10 @@ pub struct SchemaColumn {
     #[serde(rename = "type")]
     pub kind: String,
     pub nullable: bool,
+    /// Records where the column is null (the manifest's columns only; not
+    /// in checkpoints or the state file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub null_count: Option<u64>,
 }
 
 impl From<&Column> for SchemaColumn {
@@ -84,6 +115,7 @@ impl From<&Column> for SchemaColumn {
             path: c.path.as_str().to_string(),
             kind: c.kind.name().to_string(),
             nullable: c.nullable,
+            null_count: None,
         }
     }
 }

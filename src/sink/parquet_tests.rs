@@ -356,6 +356,8 @@ fn manifest() -> Manifest {
         type_errors: BTreeMap::new(),
         files: Vec::new(),
         schema: Vec::new(),
+        empty_columns: Vec::new(),
+        schema_changes: Vec::new(),
         stats: Stats::default(),
     }
 }

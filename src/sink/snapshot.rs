@@ -48,6 +48,8 @@ pub struct FinishedParts {
     pub records: u64,
     /// Values written as null in `files`, per column.
     pub type_errors: BTreeMap<String, u64>,
+    /// Cells written as null in `files`, per column.
+    pub null_counts: BTreeMap<String, u64>,
 }
 
 /// How to write the parts of one snapshot.
@@ -91,6 +93,8 @@ pub struct SnapshotWriter {
     type_errors: TypeErrors,
     /// Type-error counts of the parts a resumed writer took over.
     earlier_type_errors: BTreeMap<String, u64>,
+    /// Null counts of the parts a resumed writer took over.
+    earlier_null_counts: BTreeMap<String, u64>,
     /// The temporary folder is ours to remove on drop.
     armed: bool,
     /// Dropping leaves the temporary folder (a checkpoint points at it).
@@ -142,6 +146,7 @@ impl SnapshotWriter {
             files: Vec::new(),
             records: 0,
             earlier_type_errors: BTreeMap::new(),
+            earlier_null_counts: BTreeMap::new(),
             armed: true,
             keep_on_drop: false,
         })
@@ -175,6 +180,7 @@ impl SnapshotWriter {
             files: done.files,
             records: done.records,
             earlier_type_errors: done.type_errors,
+            earlier_null_counts: done.null_counts,
             armed: true,
             keep_on_drop: true,
         })
@@ -255,6 +261,17 @@ impl SnapshotWriter {
         all
     }
 
+    /// Cells written as null, per column name (every column, zeros
+    /// included), so far (including the parts a resumed writer took over).
+    pub fn null_counts(&self) -> BTreeMap<String, u64> {
+        let mut all: BTreeMap<String, u64> = self.opts.columns.iter().map(|c| (c.name.clone(), 0)).collect();
+        for (column, n) in self.earlier_null_counts.iter().chain(self.type_errors.null_counts()) {
+            let total = all.entry(column.clone()).or_insert(0);
+            *total = total.saturating_add(*n);
+        }
+        all
+    }
+
     /// Closes the last part (an empty run still writes one part file),
     /// fsyncs every file, fills the manifest's `files`, `records`,
     /// `finished_at` (RFC 3339 UTC, now), `format`, `compression`,
@@ -321,7 +338,16 @@ impl SnapshotWriter {
         manifest.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         manifest.format = self.opts.format.extension().to_string();
         manifest.compression = compression_name(self.opts.compression).to_string();
-        manifest.schema = self.opts.columns.iter().map(SchemaColumn::from).collect();
+        let nulls = self.null_counts();
+        manifest.schema = self
+            .opts
+            .columns
+            .iter()
+            .map(|c| SchemaColumn {
+                null_count: Some(nulls.get(&c.name).copied().unwrap_or(0)),
+                ..SchemaColumn::from(c)
+            })
+            .collect();
         manifest.type_errors = self.type_errors();
         write_manifest(&self.tmp, manifest)
     }

@@ -68,6 +68,8 @@ fn manifest() -> Manifest {
         type_errors: BTreeMap::new(),
         files: Vec::new(),
         schema: Vec::new(),
+        empty_columns: Vec::new(),
+        schema_changes: Vec::new(),
         stats: Stats::default(),
     }
 }
@@ -401,6 +403,7 @@ fn keep_on_drop_leaves_the_folder_and_resume_continues_it() {
         files: w.files().to_vec(),
         records: 3,
         type_errors: BTreeMap::from([("name".to_string(), 2)]),
+        null_counts: BTreeMap::new(),
     };
     let tmp = w.temp_dir().to_path_buf();
     fs::write(tmp.join(CHECKPOINT_FILE), b"{}").unwrap();

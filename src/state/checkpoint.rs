@@ -88,6 +88,10 @@ pub struct Checkpoint {
     pub files: Vec<PartFile>,
     pub duplicates_dropped: u64,
     pub type_errors: BTreeMap<String, u64>,
+    /// Cells written as null in the finished parts, per column. `None` in
+    /// a checkpoint of an orgsync before null counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub null_counts: Option<BTreeMap<String, u64>>,
     /// Valid keys in `_checkpoint.keys` when the job has `[query] key`.
     pub dedup_keys: Option<u64>,
     pub expected_records: Option<u64>,

@@ -1,6 +1,7 @@
 //! The state file of a job: its last successful run (run id, start and
-//! finish, the published snapshot, records, and the incremental window whose
-//! `to` is the next run's `from`). Written only after a snapshot is
+//! finish, the published snapshot, records, its schema for the next run's
+//! drift report, and the incremental window whose `to` is the next run's
+//! `from`). Written only after a snapshot is
 //! published; a failed or interrupted run never touches it. Parsing and
 //! writing only; the run decides when.
 
@@ -15,7 +16,7 @@ use super::atomic::write_json_atomic;
 use super::error::StateError;
 use super::paths::last_run_path;
 use super::pointer::Pointer;
-use crate::sink::{Manifest, Window};
+use crate::sink::{Manifest, SchemaColumn, Window};
 
 /// The `version` this orgsync writes and reads.
 pub const LAST_RUN_VERSION: u32 = 1;
@@ -36,6 +37,10 @@ pub struct LastRun {
     pub records: u64,
     /// The window the run covered; `to` is where the next run starts.
     pub incremental: Option<Window>,
+    /// The run's columns (name, path, type, nullable): the next run reports
+    /// how its schema differs. Absent in state files of older orgsyncs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Vec<SchemaColumn>>,
 }
 
 impl LastRun {
@@ -109,6 +114,16 @@ pub fn record_success(state_dir: &Path, manifest: &Manifest, snapshot: &Path, tr
             snapshot: snapshot.to_path_buf(),
             records: manifest.records,
             incremental: manifest.incremental.clone(),
+            schema: Some(
+                manifest
+                    .schema
+                    .iter()
+                    .map(|c| SchemaColumn {
+                        null_count: None,
+                        ..c.clone()
+                    })
+                    .collect(),
+            ),
         }
         .save(state_dir)?;
     }

@@ -93,6 +93,7 @@ impl Checkpointer {
             files: w.files().to_vec(),
             duplicates_dropped,
             type_errors: w.type_errors(),
+            null_counts: Some(w.null_counts()),
             dedup_keys,
             stats,
             ..self.template.clone()
