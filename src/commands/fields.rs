@@ -9,7 +9,9 @@ use std::time::Duration;
 use crate::catalog::{Catalog, Entry, catalog_url, fetch_catalog};
 use crate::cli::{FieldsArgs, SingleJobArgs};
 use crate::exit::{Exit, ExitStatus};
-use crate::job::{Api, Auth, ClientAuth, Compression, Format, Job, OnCountMismatch, Output, Query, RateLimit, RecordsAt, Retry};
+use crate::job::{
+    Api, Auth, ClientAuth, Compression, Format, Job, OnCountMismatch, Output, Query, RateLimit, RecordsAt, Retry,
+};
 use crate::secret::Secret;
 
 use super::{open_single_job, point_at_sandbox, report_error, start_sandbox};

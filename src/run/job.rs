@@ -389,12 +389,48 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
     let mut snapshot = snapshot.expect("the snapshot opens before the loop ends");
     let expected = expected.or(envelope_count);
     let stats = run_stats(&client, clock, &earlier_stats);
+    let duplicates = snapshot.dedup.as_ref().map_or(0, Dedup::dropped);
+    completeness(job, options, expected, snapshot.writer.records(), duplicates)?;
     close_last_part(&mut snapshot, next_offset, stats.clone())?;
     publish(job, options, &plan, snapshot, expected, stats, clock)
 }
 
+/// The completeness check: records written against the API's count (none
+/// with `--max-records`). A mismatch is a warning, or with
+/// `on_count_mismatch = "fail"` the run's error: it comes before the last
+/// part is checkpointed, so `--resume` refetches the records after the last
+/// finished part (where a record that went missing on a short page may be)
+/// instead of publishing the same short snapshot again.
+fn completeness(
+    job: &Job,
+    options: &RunOptions,
+    expected: Option<u64>,
+    records: u64,
+    duplicates: u64,
+) -> Result<(), RunError> {
+    let Some(n) = expected.filter(|&n| options.max_records.is_none() && n != records) else {
+        return Ok(());
+    };
+    if job.output.on_count_mismatch == OnCountMismatch::Fail {
+        // Nothing is published; the writer's folder stays if a checkpoint
+        // refers to it (--resume).
+        return Err(RunError::CountMismatch {
+            written: records,
+            expected: n,
+        });
+    }
+    tracing::warn!(
+        expected = n,
+        written = records,
+        missing = n.saturating_sub(records),
+        duplicates,
+        "record count differs from the API's count (records changed during the run?)"
+    );
+    Ok(())
+}
+
 /// Closes the last part and checkpoints it like every other, so a failure
-/// from here on (manifest, the completeness check, publishing) keeps every
+/// from here on (manifest, publishing) keeps every
 /// finished part and `--resume` only has to publish. A run with no part
 /// (no records) has nothing to keep.
 fn close_last_part(open: &mut Open, next_offset: u64, stats: Stats) -> Result<(), RunError> {
@@ -444,26 +480,6 @@ fn publish(
         tracing::warn!(
             changes = %super::quality::describe(&schema_changes),
             "the schema differs from the last successful run's"
-        );
-    }
-    if options.max_records.is_none()
-        && let Some(n) = expected
-        && n != records
-    {
-        if job.output.on_count_mismatch == OnCountMismatch::Fail {
-            // Before `finish`: nothing is published; the writer's folder
-            // stays if a checkpoint refers to it (--resume).
-            return Err(RunError::CountMismatch {
-                written: records,
-                expected: n,
-            });
-        }
-        tracing::warn!(
-            expected = n,
-            written = records,
-            missing = n.saturating_sub(records),
-            duplicates,
-            "record count differs from the API's count (records changed during the run?)"
         );
     }
     let manifest = Manifest {
