@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod cli;
 pub mod commands;
+pub mod decode;
 pub mod exit;
 pub mod fetch;
 pub mod job;
