@@ -255,7 +255,7 @@ fn record() -> impl Strategy<Value = J> {
 }
 
 /// A page: records, sometimes an odd one, as a bare array or an envelope.
-fn page() -> impl Strategy<Value = (String, Vec<String>)> {
+pub(super) fn page() -> impl Strategy<Value = (String, Vec<String>)> {
     (
         prop::collection::vec(prop_oneof![30 => record(), 1 => any_json()], 0..6),
         0..8u8,

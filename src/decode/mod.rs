@@ -15,3 +15,5 @@ pub use error::DecodeError;
 
 #[cfg(test)]
 mod diff_tests;
+#[cfg(test)]
+mod encode_tests;
