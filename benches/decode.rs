@@ -87,7 +87,9 @@ fn main() {
         decode_values(&columns, Some(&key), &records, offset, errors).unwrap()
     };
     type Step<'a> = Box<dyn Fn(&[u8], u64, &mut TypeErrors) -> orgsync::decode::DecodedBatch + 'a>;
-    let variants: Vec<(&str, &[Vec<u8>], usize, Step, bool)> = vec![
+    /// (name, chunks, records a chunk, decode step, write Parquet)
+    type Variant<'a> = (&'a str, &'a [Vec<u8>], usize, Step<'a>, bool);
+    let variants: Vec<Variant> = vec![
         ("values", &pages, PAGE, Box::new(values), true),
         (
             "decoder",

@@ -17,3 +17,5 @@ pub use error::DecodeError;
 mod diff_tests;
 #[cfg(test)]
 mod encode_tests;
+#[cfg(test)]
+mod table_tests;

@@ -170,7 +170,7 @@ mod tests {
         assert_eq!(root.below.len(), 6);
         let node = |path: &str| {
             path.split('.')
-                .fold(Some(0), |at, seg| at.and_then(|a| trie.nodes[a].child(seg)))
+                .try_fold(0, |at, seg| trie.nodes[at].child(seg))
                 .map(|i| &trie.nodes[i])
                 .unwrap()
         };
