@@ -3,7 +3,7 @@ CARGO ?= cargo
 BIN := target/debug/orgsync
 RUN_OUT := out
 
-.PHONY: all build run test fmt lint unit bench clean
+.PHONY: all build run test fmt lint unit bench bench-decode clean
 
 all: build
 
@@ -31,6 +31,11 @@ unit:
 ## as a separate process; ORGSYNC_BENCH_RUNS / _SIZES / _ONLY narrow it (see benches/pipeline/main.rs).
 bench:
 	$(CARGO) bench --bench pipeline
+
+## In-process page decode -> zstd Parquet, records per CPU-second: today's Value path against
+## the streaming PageDecoder and JSON Lines (benches/decode.rs); ORGSYNC_BENCH_RECORDS / _RUNS / _ONLY.
+bench-decode:
+	$(CARGO) bench --bench decode
 
 clean:
 	$(CARGO) clean

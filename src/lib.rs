@@ -9,6 +9,7 @@ pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod commands;
+pub mod decode;
 pub mod exit;
 pub mod fetch;
 pub mod job;

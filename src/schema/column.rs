@@ -206,6 +206,12 @@ pub(crate) fn walk_from<'a, 'p>(value: &'a Value, rest: &'p [String]) -> Walk<'a
     }
 }
 
+/// The value at the path `rest` below `value` (what [`FieldPath::extract`]
+/// does from a record's root), for a reader that stopped part way down.
+pub(crate) fn extract_at<'a>(value: &'a Value, rest: &[String]) -> Extracted<'a> {
+    extract_from(value, rest)
+}
+
 fn extract_from<'a>(value: &'a Value, rest: &[String]) -> Extracted<'a> {
     let Some((head, tail)) = rest.split_first() else {
         return Extracted::One(value);

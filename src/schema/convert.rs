@@ -21,7 +21,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use serde_json::{Number, Value};
 
 use super::column::{Column, ColumnType, Extracted};
 use super::error::TypeMismatch;
@@ -103,23 +103,49 @@ pub fn convert<'v>(kind: ColumnType, value: &'v Extracted<'_>) -> Result<Cell<'v
     }
 }
 
+/// One JSON scalar, as both readers of records see it: the `serde_json::Value`
+/// path ([`convert`]) and the streaming decoder (`crate::decode`), so the type
+/// rules below are written once. Numbers are `serde_json::Number`s built the
+/// way `Value` builds them (`From<u64>`, `From<i64>`, `from_f64`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar<'a> {
+    Null,
+    Bool(bool),
+    Num(Number),
+    Str(&'a str),
+}
+
+impl<'a> Scalar<'a> {
+    /// The scalar of a `Value`; `None` for arrays and objects.
+    pub fn of(v: &'a Value) -> Option<Scalar<'a>> {
+        match v {
+            Value::Null => Some(Scalar::Null),
+            Value::Bool(b) => Some(Scalar::Bool(*b)),
+            Value::Number(n) => Some(Scalar::Num(n.clone())),
+            Value::String(s) => Some(Scalar::Str(s)),
+            Value::Array(_) | Value::Object(_) => None,
+        }
+    }
+}
+
 /// One JSON value as a scalar type; `None` when it does not fit.
 fn scalar(kind: ColumnType, v: &Value) -> Option<Cell<'_>> {
-    if v.is_null() {
-        return Some(Cell::Null);
-    }
-    match kind {
-        ColumnType::String => match v {
-            Value::String(s) => Some(Cell::Str(Cow::Borrowed(s))),
-            Value::Number(n) => Some(Cell::Str(Cow::Owned(n.to_string()))),
-            Value::Bool(b) => Some(Cell::Str(Cow::Borrowed(if *b { "true" } else { "false" }))),
-            _ => None,
-        },
-        ColumnType::Int64 => int64(v).map(Cell::Int),
-        ColumnType::Float64 => v.as_f64().map(Cell::Float),
-        ColumnType::Bool => v.as_bool().map(Cell::Bool),
-        ColumnType::Date => v.as_str().and_then(date_days).map(Cell::Date),
-        ColumnType::Timestamp => v.as_str().and_then(timestamp_micros).map(Cell::Timestamp),
+    scalar_cell(kind, Scalar::of(v)?)
+}
+
+/// The type rules of a scalar column (and of a list column's items): one
+/// JSON scalar as `kind`; `None` when it does not fit. Null is `Cell::Null`.
+pub fn scalar_cell(kind: ColumnType, s: Scalar<'_>) -> Option<Cell<'_>> {
+    match (kind, s) {
+        (_, Scalar::Null) => Some(Cell::Null),
+        (ColumnType::String, Scalar::Str(s)) => Some(Cell::Str(Cow::Borrowed(s))),
+        (ColumnType::String, Scalar::Num(n)) => Some(Cell::Str(Cow::Owned(n.to_string()))),
+        (ColumnType::String, Scalar::Bool(b)) => Some(Cell::Str(Cow::Borrowed(if b { "true" } else { "false" }))),
+        (ColumnType::Int64, Scalar::Num(n)) => int64_of(&n).map(Cell::Int),
+        (ColumnType::Float64, Scalar::Num(n)) => n.as_f64().map(Cell::Float),
+        (ColumnType::Bool, Scalar::Bool(b)) => Some(Cell::Bool(b)),
+        (ColumnType::Date, Scalar::Str(s)) => date_days(s).map(Cell::Date),
+        (ColumnType::Timestamp, Scalar::Str(s)) => timestamp_micros(s).map(Cell::Timestamp),
         _ => None,
     }
 }
@@ -223,7 +249,11 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 
 /// A JSON integer that fits i64, or an integral float in i64's range.
 pub(crate) fn int64(v: &Value) -> Option<i64> {
-    let n = v.as_number()?;
+    int64_of(v.as_number()?)
+}
+
+/// [`int64`] of a number.
+pub(crate) fn int64_of(n: &Number) -> Option<i64> {
     if let Some(i) = n.as_i64() {
         return Some(i);
     }

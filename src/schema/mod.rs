@@ -11,8 +11,9 @@ mod infer;
 mod time;
 
 pub use arrow::{BatchBuilder, TIMESTAMP_ZONE, arrow_schema, arrow_type};
+pub(crate) use column::extract_at;
 pub use column::{Column, ColumnType, Extracted, FieldPath};
-pub use convert::{Cell, TypeErrors, convert, value_text};
+pub use convert::{Cell, Scalar, TypeErrors, convert, scalar_cell, value_text};
 pub use error::{SchemaError, SchemaProblem, TypeMismatch};
 pub use file::{OnTypeError, Schema, load_schema, parse_schema};
 pub use infer::{TypeSource, infer, infer_with, to_toml};

@@ -4,17 +4,19 @@
 //! strings raw; integers and floats as JSON numbers (a float64 `12` is
 //! `12.0`); bools `true`/`false`; dates `2023-01-31`; timestamps
 //! `2023-01-31T09:24:30.201000Z`; lists as compact JSON arrays; null or
-//! missing as an empty field. A `json` column writes strings raw and other
-//! values as compact JSON (what schema-less runs always did).
+//! missing as an empty field. A `json` column writes its value's compact
+//! JSON text (a string with its quotes), as Parquet and JSON Lines do.
 
 use std::path::PathBuf;
 
 use serde_json::Value;
 
+use super::batch_text::csv_field_at;
 use super::compress::{Compressed, PartSink, SinkSummary};
 use super::encoder::{PartEncoder, WRITE_BUFFER_BYTES, write_json};
-use super::encoder::{type_error, write_cell_json};
+use super::encoder::{check_batch, type_error, write_cell_json};
 use super::error::SinkError;
+use crate::decode::DecodedBatch;
 use crate::job::Compression;
 use crate::schema::{Cell, Column, Extracted, TypeErrors, format_date, format_timestamp};
 
@@ -65,18 +67,15 @@ impl CsvEncoder {
         }
     }
 
-    /// A `json` column's value, written as before typed columns existed.
+    /// A `json` column's value: its JSON text (a string keeps its quotes,
+    /// as in Parquet and JSON Lines), null or missing as an empty field.
     fn write_json_field(&mut self, value: &Extracted<'_>) -> Result<(), csv::Error> {
-        match value {
-            Extracted::Missing | Extracted::One(Value::Null) => self.writer.write_field(b""),
-            Extracted::One(Value::String(s)) => self.writer.write_field(s.as_bytes()),
-            Extracted::One(Value::Bool(b)) => self.writer.write_field(if *b { "true" } else { "false" }),
-            Extracted::One(_) | Extracted::Many(_) => {
-                self.scratch.clear();
-                write_json(&mut self.scratch, value)?;
-                self.writer.write_field(&self.scratch)
-            }
+        if value.is_null() {
+            return self.writer.write_field(b"");
         }
+        self.scratch.clear();
+        write_json(&mut self.scratch, value)?;
+        self.writer.write_field(&self.scratch)
     }
 
     fn write_cell(&mut self, cell: &Cell<'_>) -> Result<(), csv::Error> {
@@ -116,6 +115,28 @@ impl PartEncoder for CsvEncoder {
         Ok(())
     }
 
+    fn write_batch(&mut self, decoded: &DecodedBatch) -> Result<(), SinkError> {
+        check_batch(&self.path, &self.columns, decoded)?;
+        let batch = &decoded.batch;
+        for row in 0..batch.num_rows() {
+            let index = decoded.offset(row);
+            for c in 0..self.columns.len() {
+                let written = match csv_field_at(&mut self.scratch, self.columns[c].kind, batch.column(c).as_ref(), row)
+                {
+                    Ok(bytes) => self.writer.write_field(bytes),
+                    Err(e) => Err(e.into()),
+                };
+                if let Err(e) = written {
+                    return Err(self.csv_error(e, Some(index), c));
+                }
+            }
+            if let Err(e) = self.writer.write_record(None::<&[u8]>) {
+                return Err(self.csv_error(e, Some(index), 0));
+            }
+        }
+        Ok(())
+    }
+
     fn finish(self: Box<Self>) -> Result<SinkSummary, SinkError> {
         let path = self.path;
         let out = self.writer.into_inner().map_err(|e| SinkError::Io {
@@ -133,8 +154,13 @@ mod tests {
     use serde_json::json;
     use std::fs::OpenOptions;
 
+    /// Text columns as strings, the rest as json (any value, as JSON text).
     fn columns(paths: &[&str]) -> Vec<Column> {
-        paths.iter().map(|p| Column::for_field(p, ColumnType::Json)).collect()
+        let kind = |p: &str| match p {
+            "id" | "name" | "business_id" | "v" => ColumnType::String,
+            _ => ColumnType::Json,
+        };
+        paths.iter().map(|p| Column::for_field(p, kind(p))).collect()
     }
 
     fn encode(cols: &[Column], records: &[Value]) -> String {
@@ -168,8 +194,12 @@ mod tests {
             (json!({"k": "v"}), "\"{\"\"k\"\":\"\"v\"\"}\""),
             (json!([]), "[]"),
         ];
-        let cols = columns(&["id", "v"]);
         for (value, want) in cases {
+            // Strings through a string column; anything else through json.
+            let mut cols = columns(&["id", "v"]);
+            if !value.is_string() {
+                cols[1].kind = ColumnType::Json;
+            }
             let text = encode(&cols, &[json!({"id": 1, "v": value})]);
             assert_eq!(text, format!("id,v\n1,{want}\n"), "value {value}");
         }
@@ -245,7 +275,10 @@ mod tests {
             (ListString, json!(["62", null]), "\"[\"\"62\"\",null]\""),
             (ListInt64, json!([1, 2]), "\"[1,2]\""),
             (ListFloat64, json!([24.9, 60]), "\"[24.9,60.0]\""),
-            (Json, json!("raw"), "raw"),
+            // A json column holds JSON text in every format: a string keeps its quotes.
+            (Json, json!("raw"), "\"\"\"raw\"\"\""),
+            (Json, json!(true), "true"),
+            (Json, json!({"k": [1]}), "\"{\"\"k\"\":[1]}\""),
             (Int64, Value::Null, ""),
         ];
         for (kind, value, want) in cases {

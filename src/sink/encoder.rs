@@ -16,6 +16,7 @@ use super::csv::CsvEncoder;
 use super::error::SinkError;
 use super::jsonl::JsonlEncoder;
 use super::parquet::ParquetEncoder;
+use crate::decode::DecodedBatch;
 use crate::job::{Compression, Format};
 use crate::schema::{Cell, Column, Extracted, TypeErrors, TypeMismatch, format_date, format_timestamp};
 
@@ -28,6 +29,11 @@ pub trait PartEncoder: Send {
     /// snapshot of `records[0]`, for error messages. Values are converted to
     /// their column types under `errors`' policy, which counts the nulled ones.
     fn write(&mut self, records: &[Value], first_record: u64, errors: &mut TypeErrors) -> Result<(), SinkError>;
+
+    /// Encodes a decoded batch (`crate::decode`), rows in order: the same
+    /// bytes [`write`](Self::write) produces for the records it came from.
+    /// The batch is already typed: no conversion, no type errors here.
+    fn write_batch(&mut self, decoded: &DecodedBatch) -> Result<(), SinkError>;
 
     /// Writes whatever the format needs at the end, flushes, fsyncs the file
     /// and returns its size and hash.
@@ -94,6 +100,24 @@ pub fn write_cell_json<W: Write>(out: &mut W, cell: &Cell<'_>) -> io::Result<()>
         }
         Cell::Json(v) => v.write_json(out),
     }
+}
+
+/// A batch whose columns are not this part's, as the sink's error for `path`.
+pub(crate) fn check_batch(path: &Path, columns: &[Column], decoded: &DecodedBatch) -> Result<(), SinkError> {
+    let fields = decoded.batch.schema();
+    let same =
+        fields.fields().len() == columns.len() && fields.fields().iter().zip(columns).all(|(f, c)| f.name() == &c.name);
+    if same {
+        return Ok(());
+    }
+    Err(SinkError::Encode {
+        path: path.to_path_buf(),
+        record: decoded.first_offset,
+        column: String::new(),
+        reason: "the decoded batch's columns are not the part's columns (a bug: the decoder and the \
+                 encoder were built from different schemas)"
+            .into(),
+    })
 }
 
 /// A value that does not fit its column, as the sink's error for `path`.

@@ -11,9 +11,11 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use super::batch_text::write_json_at;
 use super::compress::{Compressed, PartSink, SinkSummary};
-use super::encoder::{PartEncoder, WRITE_BUFFER_BYTES, type_error, write_cell_json};
+use super::encoder::{PartEncoder, WRITE_BUFFER_BYTES, check_batch, type_error, write_cell_json};
 use super::error::SinkError;
+use crate::decode::DecodedBatch;
 use crate::job::Compression;
 use crate::schema::{Column, TypeErrors};
 
@@ -73,6 +75,27 @@ impl PartEncoder for JsonlEncoder {
     fn write(&mut self, records: &[Value], first_record: u64, errors: &mut TypeErrors) -> Result<(), SinkError> {
         for (i, record) in records.iter().enumerate() {
             self.write_record(record, first_record + i as u64, errors)?;
+        }
+        Ok(())
+    }
+
+    fn write_batch(&mut self, decoded: &DecodedBatch) -> Result<(), SinkError> {
+        check_batch(&self.path, &self.columns, decoded)?;
+        let path = &self.path;
+        let io = |source| SinkError::Io {
+            path: path.clone(),
+            source,
+        };
+        let batch = &decoded.batch;
+        for row in 0..batch.num_rows() {
+            if self.keys.is_empty() {
+                self.out.write_all(b"{").map_err(io)?;
+            }
+            for (c, (key, column)) in self.keys.iter().zip(&self.columns).enumerate() {
+                self.out.write_all(key).map_err(io)?;
+                write_json_at(&mut self.out, column.kind, batch.column(c).as_ref(), row).map_err(io)?;
+            }
+            self.out.write_all(b"}\n").map_err(io)?;
         }
         Ok(())
     }

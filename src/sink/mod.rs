@@ -1,6 +1,7 @@
 //! Sinks: part-file encoders (CSV, JSON Lines, Parquet), the snapshot folder, the
 //! manifest and the atomic publish. This file only declares and re-exports.
 
+mod batch_text;
 mod compress;
 mod csv;
 mod encoder;

@@ -19,6 +19,7 @@ use serde_json::Value;
 use super::compress::{PartSink, SinkSummary};
 use super::encoder::{PartEncoder, type_error};
 use super::error::SinkError;
+use crate::decode::DecodedBatch;
 use crate::job::Compression;
 use crate::schema::{BatchBuilder, Column, TypeErrors};
 
@@ -93,6 +94,22 @@ impl PartEncoder for ParquetEncoder {
             }
         }
         Ok(())
+    }
+
+    fn write_batch(&mut self, decoded: &DecodedBatch) -> Result<(), SinkError> {
+        if decoded.batch.schema() != self.batch.schema() {
+            return Err(SinkError::Parquet {
+                path: self.path.clone(),
+                reason: "the decoded batch's schema is not the part's (a bug: the decoder and the encoder \
+                         were built from different schemas)"
+                    .into(),
+            });
+        }
+        // Rows written through `write` come first.
+        self.flush_batch()?;
+        self.writer
+            .write(&decoded.batch)
+            .map_err(|e| parquet_error(&self.path, e))
     }
 
     fn finish(mut self: Box<Self>) -> Result<SinkSummary, SinkError> {

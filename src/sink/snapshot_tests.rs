@@ -20,7 +20,10 @@ fn columns() -> Vec<Column> {
         "official_industries.code",
     ]
     .iter()
-    .map(|p| Column::for_field(p, ColumnType::Json))
+    .map(|p| match *p {
+        "business_id" | "name" => Column::for_field(p, ColumnType::String),
+        _ => Column::for_field(p, ColumnType::Json),
+    })
     .collect()
 }
 

@@ -26,8 +26,9 @@ pub fn key_hash(value: &Value) -> u64 {
     hash_text(value.to_string().as_bytes())
 }
 
-/// The first 8 bytes of the sha256 of a key's JSON text, little-endian.
-fn hash_text(text: &[u8]) -> u64 {
+/// The first 8 bytes of the sha256 of a key's JSON text, little-endian
+/// (the hash of a key whose compact JSON text is `text`).
+pub fn hash_text(text: &[u8]) -> u64 {
     let digest = Sha256::digest(text);
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);

@@ -1,0 +1,176 @@
+//! `make bench-decode`: client CPU per record of the page-to-Parquet step,
+//! in process, old path against the streaming decoder, side by side. Pages
+//! of 100 records of the sandbox's data set projected to the 14 columns of
+//! schemas/organizations.toml (key `business_id`), as bare JSON arrays, and
+//! the same records as one JSON Lines stream; each variant writes zstd
+//! Parquet (the sink's `writer_properties`) into memory. CPU is this
+//! process's user+system time (getrusage); medians of ORGSYNC_BENCH_RUNS
+//! (5) runs of ORGSYNC_BENCH_RECORDS (100000) records.
+//!
+//! Variants: `values` = serde_json::from_slice -> extract_records ->
+//! BatchBuilder + key hash (today's page path; the pager's own parse_body
+//! is private to fetch/ and ~8% cheaper than from_slice by its own note);
+//! `decoder` = PageDecoder::decode_page; `jsonl` = PageDecoder::decode_lines
+//! over 1000-line chunks; each also `-only` without Parquet.
+
+use std::path::Path;
+use std::time::Duration;
+
+use arrow_array::RecordBatch;
+use orgsync::decode::{DecodePath, PageDecoder, decode_values};
+use orgsync::job::{Compression, RecordsAt};
+use orgsync::schema::{FieldPath, OnTypeError, TypeErrors, load_schema};
+use orgsync::sink::writer_properties;
+use parquet::arrow::ArrowWriter;
+use serde_json::Value;
+
+const PAGE: usize = 100;
+const LINES_CHUNK: usize = 1000;
+
+fn cpu() -> Duration {
+    // SAFETY: rusage is plain data; all zeroes is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes the struct it is given.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let records = env_or("ORGSYNC_BENCH_RECORDS", 100_000);
+    let runs = env_or("ORGSYNC_BENCH_RUNS", 5).max(1);
+    let only = std::env::var("ORGSYNC_BENCH_ONLY").ok();
+    let schema = load_schema(Path::new("schemas/organizations.toml"), &[]).expect("schemas/organizations.toml");
+    let columns = schema.columns;
+    let fields: Vec<String> = columns.iter().map(|c| c.path.as_str().to_string()).collect();
+    let data = orgsync::sandbox::Dataset::new(1, records as u64);
+    let projected: Vec<Value> = (0..records as u64)
+        .map(|i| orgsync::sandbox::project(&data.record("FI", i), &fields))
+        .collect();
+    let pages: Vec<Vec<u8>> = projected
+        .chunks(PAGE)
+        .map(|page| serde_json::to_vec(page).unwrap())
+        .collect();
+    let lines: Vec<Vec<u8>> = projected
+        .chunks(LINES_CHUNK)
+        .map(|chunk| {
+            let mut out = Vec::new();
+            for r in chunk {
+                serde_json::to_writer(&mut out, r).unwrap();
+                out.push(b'\n');
+            }
+            out
+        })
+        .collect();
+    let bytes: usize = pages.iter().map(Vec::len).sum();
+    println!(
+        "{records} records, {} pages, {:.0} bytes a record, {} columns, key business_id, {runs} runs",
+        pages.len(),
+        bytes as f64 / records as f64,
+        columns.len()
+    );
+    let key = FieldPath::parse("business_id");
+    let decoder = PageDecoder::new(&columns, Some("business_id"), RecordsAt::Auto);
+
+    let values = |bytes: &[u8], offset: u64, errors: &mut TypeErrors| {
+        let body: Value = serde_json::from_slice(bytes).unwrap();
+        let (records, _) = orgsync::fetch::extract_records(body, &RecordsAt::Auto).unwrap();
+        decode_values(&columns, Some(&key), &records, offset, errors).unwrap()
+    };
+    type Step<'a> = Box<dyn Fn(&[u8], u64, &mut TypeErrors) -> orgsync::decode::DecodedBatch + 'a>;
+    /// (name, chunks, records a chunk, decode step, write Parquet)
+    type Variant<'a> = (&'a str, &'a [Vec<u8>], usize, Step<'a>, bool);
+    let variants: Vec<Variant> = vec![
+        ("values", &pages, PAGE, Box::new(values), true),
+        (
+            "decoder",
+            &pages,
+            PAGE,
+            Box::new(|b: &[u8], o, e: &mut TypeErrors| decoder.decode_page(b, o, e).unwrap()),
+            true,
+        ),
+        (
+            "jsonl",
+            &lines,
+            LINES_CHUNK,
+            Box::new(|b: &[u8], o, e: &mut TypeErrors| decoder.decode_lines(b, o, e).unwrap()),
+            true,
+        ),
+        ("values-only", &pages, PAGE, Box::new(values), false),
+        (
+            "decoder-only",
+            &pages,
+            PAGE,
+            Box::new(|b: &[u8], o, e: &mut TypeErrors| decoder.decode_page(b, o, e).unwrap()),
+            false,
+        ),
+        (
+            "jsonl-only",
+            &lines,
+            LINES_CHUNK,
+            Box::new(|b: &[u8], o, e: &mut TypeErrors| decoder.decode_lines(b, o, e).unwrap()),
+            false,
+        ),
+    ];
+    let mut results: Vec<(String, Vec<f64>)> = Vec::new();
+    let mut sizes = Vec::new();
+    for run in 0..runs {
+        for (name, chunks, per, step, parquet) in &variants {
+            if only.as_deref().is_some_and(|o| !o.split(',').any(|p| p == *name)) {
+                continue;
+            }
+            let start = cpu();
+            let mut errors = TypeErrors::new(OnTypeError::Fail);
+            let mut writer = parquet.then(|| {
+                ArrowWriter::try_new(Vec::new(), decoder.schema(), Some(writer_properties(Compression::Zstd))).unwrap()
+            });
+            let mut streamed = 0usize;
+            for (i, chunk) in chunks.iter().enumerate() {
+                let decoded = step(chunk, (i * per) as u64, &mut errors);
+                streamed += usize::from(decoded.path == DecodePath::Streamed);
+                let batch: &RecordBatch = &decoded.batch;
+                if let Some(w) = writer.as_mut() {
+                    w.write(batch).unwrap();
+                }
+                std::hint::black_box(&decoded.key_hashes);
+            }
+            let out = writer.map(|w| w.into_inner().unwrap().len()).unwrap_or(0);
+            let secs = (cpu() - start).as_secs_f64();
+            if run == 0 {
+                sizes.push(format!(
+                    "{name}: {out} Parquet bytes, {streamed}/{} chunks streamed",
+                    chunks.len()
+                ));
+            }
+            match results.iter_mut().find(|(n, _)| n == name) {
+                Some((_, v)) => v.push(records as f64 / secs),
+                None => results.push((name.to_string(), vec![records as f64 / secs])),
+            }
+        }
+    }
+    for s in sizes {
+        println!("  {s}");
+    }
+    let base = results
+        .iter()
+        .find(|(n, _)| n == "values")
+        .map(|(_, v)| median(v.clone()));
+    println!(
+        "{:<14} {:>16} {:>12} {:>10}",
+        "variant", "records/CPU-s", "CPU-s/100k", "vs values"
+    );
+    for (name, v) in &results {
+        let m = median(v.clone());
+        let ratio = base.map(|b| format!("{:.2}x", m / b)).unwrap_or_default();
+        println!("{name:<14} {m:>16.0} {:>12.3} {ratio:>10}", 100_000.0 / m);
+    }
+}

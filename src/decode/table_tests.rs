@@ -1,0 +1,133 @@
+//! Table-driven unit tests of the decoder: page shapes and which path reads
+//! them, envelope counts, type errors naming offset, column and value, key
+//! hashes equal to `state::key_hash`, and the one documented difference
+//! from the `Value` path (subtrees no column reads are only checked for
+//! syntax).
+
+use serde_json::{Value, json};
+
+use super::diff_tests::columns;
+use super::{DecodeError, DecodePath, PageDecoder};
+use crate::job::RecordsAt;
+use crate::schema::{OnTypeError, TypeErrors};
+
+fn decode(body: &str, at: RecordsAt, policy: OnTypeError) -> (Result<super::DecodedBatch, DecodeError>, TypeErrors) {
+    let decoder = PageDecoder::new(&columns(true), Some("id"), at);
+    let mut errors = TypeErrors::new(policy);
+    (decoder.decode_page(body.as_bytes(), 100, &mut errors), errors)
+}
+
+#[test]
+fn shapes_table() {
+    use DecodePath::*;
+    let auto = || RecordsAt::Auto;
+    let data = || RecordsAt::Key("data".into());
+    // (body, records at, Ok((path, rows, count)) or Err(part of the message))
+    type Want = Result<(DecodePath, usize, Option<u64>), &'static str>;
+    let cases: Vec<(&str, RecordsAt, Want)> = vec![
+        (r#"[{"id":"a"},{"id":"b"}]"#, auto(), Ok((Streamed, 2, None))),
+        (r#"[]"#, auto(), Ok((Streamed, 0, None))),
+        (
+            r#"{"count":5,"result":[{"id":"a"}]}"#,
+            auto(),
+            Ok((Streamed, 1, Some(5))),
+        ),
+        (
+            r#"{"result":[{"id":"a"}],"count":5,"count":"6"}"#,
+            auto(),
+            Ok((Streamed, 1, None)),
+        ),
+        (
+            r#"{"results":[{}],"next":{"deep":[1]}}"#,
+            auto(),
+            Ok((Streamed, 1, None)),
+        ),
+        (r#"{"result":[{}],"results":5}"#, auto(), Ok((Streamed, 1, None))),
+        (r#"{"data":[{},{}],"count":2}"#, data(), Ok((Streamed, 2, Some(2)))),
+        // Duplicate or out-of-order envelope keys: the Value path decides.
+        (r#"{"result":[{}],"result":[{},{}]}"#, auto(), Ok((Values, 2, None))),
+        (r#"{"results":[{}],"result":[{},{},{}]}"#, auto(), Ok((Values, 3, None))),
+        // A value that does not fit (here: under on_type_error = "null").
+        (r#"[{"id":"a","n":{"i":"12"}}]"#, auto(), Ok((Values, 1, None))),
+        (r#"{"result":{"a":1}}"#, auto(), Err("\"result\" is an object")),
+        (r#"[{"id":"a"}]"#, data(), Err("expected an object with \"data\"")),
+        (r#"{"detail":"no"}"#, auto(), Err("the object has keys [\"detail\"]")),
+        (r#"[{"id":"a"}"#, auto(), Err("not valid JSON")),
+        (r#"[{"id":"a"}] x"#, auto(), Err("trailing characters")),
+        (r#"[{"id":1e400}]"#, auto(), Err("number out of range")),
+    ];
+    for (body, at, want) in cases {
+        let (got, _) = decode(body, at, OnTypeError::Null);
+        match (got, want) {
+            (Ok(d), Ok((path, rows, count))) => {
+                assert_eq!((d.path, d.batch.num_rows(), d.count), (path, rows, count), "{body}");
+            }
+            (Err(e), Err(part)) => assert!(e.to_string().contains(part), "{body}: {e} lacks {part}"),
+            (got, want) => panic!("{body}: got {got:?}, want {want:?}"),
+        }
+    }
+}
+
+#[test]
+fn type_error_names_api_offset_column_and_value() {
+    let body = r#"[{"id":"a"},{"id":"b","n":{"i":"12"}}]"#;
+    let (got, _) = decode(body, RecordsAt::Auto, OnTypeError::Fail);
+    match got {
+        Err(DecodeError::Type(m)) => assert_eq!((m.record, m.column.as_str(), m.value.as_str()), (101, "i", "\"12\"")),
+        other => panic!("{other:?}"),
+    }
+    let (got, errors) = decode(body, RecordsAt::Auto, OnTypeError::Null);
+    assert!(got.unwrap().batch.column(2).is_null(1));
+    assert_eq!(errors.counts().get("i"), Some(&1));
+    // A column that is not nullable refuses a missing value whatever the policy.
+    let decoder = PageDecoder::new(&columns(false), Some("id"), RecordsAt::Auto);
+    let err = decoder
+        .decode_page(br#"[{"id":"a"},{"s":"x"}]"#, 7, &mut TypeErrors::new(OnTypeError::Null))
+        .unwrap_err();
+    assert!(
+        matches!(err, DecodeError::Type(ref m) if m.record == 8 && m.column == "id"),
+        "{err}"
+    );
+}
+
+/// The key hash is the one `state::Dedup` stores, so checkpoints written
+/// before the decoder resume with it.
+#[test]
+fn key_hashes_equal_state_key_hash() {
+    let keys = [
+        json!("FI1"),
+        json!("Ä \"q\"\n"),
+        json!(12),
+        json!(-1.5),
+        json!(true),
+        json!({"b": 1, "a": [null]}),
+    ];
+    let records: Vec<Value> = keys
+        .iter()
+        .map(|k| json!({"id": k}))
+        .chain([json!({}), json!({"id": null})])
+        .collect();
+    let body = serde_json::to_string(&records).unwrap();
+    let (got, _) = decode(&body, RecordsAt::Auto, OnTypeError::Null);
+    let mut want: Vec<Option<u64>> = keys.iter().map(|k| Some(crate::state::key_hash(k))).collect();
+    want.extend([None, None]);
+    assert_eq!(got.unwrap().key_hashes, Some(want));
+}
+
+/// The one difference, by design: a subtree no column reads is skipped
+/// with `IgnoredAny`, which checks JSON syntax but not number range or
+/// lone surrogate escapes; the `Value` path parses it and fails the page.
+#[test]
+fn skipped_subtrees_are_only_checked_for_syntax() {
+    for body in [r#"[{"id":"a","zz":1e400}]"#, r#"[{"id":"a","zz":"\ud800"}]"#] {
+        assert!(serde_json::from_str::<Value>(body).is_err(), "{body}");
+        let (got, _) = decode(body, RecordsAt::Auto, OnTypeError::Fail);
+        assert_eq!(got.unwrap().path, DecodePath::Streamed, "{body}");
+    }
+    // Read subtrees are parsed in full: the same error as the Value path.
+    let body = r#"[{"id":"\ud800"}]"#;
+    let want = serde_json::from_str::<Value>(body).unwrap_err().to_string();
+    let (got, _) = decode(body, RecordsAt::Auto, OnTypeError::Fail);
+    let got = got.unwrap_err().to_string();
+    assert!(got.contains(&want), "{got} vs {want}");
+}

@@ -1,0 +1,197 @@
+//! The key trie a [`PageDecoder`](super::PageDecoder) is compiled to, once
+//! per snapshot: the columns' dotted paths (and the dedup key's path, as one
+//! more target) merged into a tree of object keys. Each node knows the
+//! targets that end there, every target at or below it, and whether its
+//! value is built as a `serde_json::Value` instead of streamed (see
+//! [`Node::materialize`]). It does not read JSON.
+
+use crate::schema::{Column, ColumnType, FieldPath};
+
+/// What a target fills: an output column, or the dedup key's hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Column(ColumnType),
+    Key,
+}
+
+/// One column (or the key) the decoder fills, by index.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub kind: Kind,
+    pub nullable: bool,
+    pub segments: Vec<String>,
+}
+
+impl Target {
+    /// The item type of a list column.
+    pub fn item_kind(&self) -> Option<ColumnType> {
+        match self.kind {
+            Kind::Column(ColumnType::ListString) => Some(ColumnType::String),
+            Kind::Column(ColumnType::ListInt64) => Some(ColumnType::Int64),
+            Kind::Column(ColumnType::ListFloat64) => Some(ColumnType::Float64),
+            _ => None,
+        }
+    }
+}
+
+/// Object keys this many or fewer are matched by comparing in order.
+const LINEAR_MAX: usize = 16;
+
+#[derive(Debug, Default)]
+pub(crate) struct Node {
+    /// (key, node index), in first-seen order.
+    pub children: Vec<(Box<str>, usize)>,
+    /// Larger key sets: key -> node index.
+    pub index: Option<std::collections::HashMap<Box<str>, usize>>,
+    /// Targets whose path ends here.
+    pub terminals: Vec<usize>,
+    /// Targets at or below this node.
+    pub below: Vec<usize>,
+    /// Depth-1 nodes only: the value is built as a `Value` and every target
+    /// below is extracted and converted the `Value` way. Set when a `json`
+    /// column lies below (its text is the `Value`'s JSON text, duplicate
+    /// keys and all; the key's text is written as it streams, and a key
+    /// that is an array or object sends the page down the `Value` path), or a path ends at a node other paths go
+    /// through (`official_industries` as json and `official_industries.code`).
+    pub materialize: bool,
+    /// Some target below is not a list column: an array met here (a path
+    /// through a list) cannot fill it, the `Value` path refuses it.
+    pub scalar_below: bool,
+}
+
+impl Node {
+    /// The child for object key `key`.
+    #[inline]
+    pub fn child(&self, key: &str) -> Option<usize> {
+        match &self.index {
+            Some(map) => map.get(key).copied(),
+            None => self.children.iter().find(|(k, _)| &**k == key).map(|(_, i)| *i),
+        }
+    }
+}
+
+/// The compiled paths. Node 0 is the record.
+#[derive(Debug)]
+pub(crate) struct Trie {
+    pub nodes: Vec<Node>,
+    pub targets: Vec<Target>,
+    /// Index of the key target, if there is a key.
+    pub key: Option<usize>,
+}
+
+impl Trie {
+    pub fn compile(columns: &[Column], key: Option<&FieldPath>) -> Trie {
+        let mut targets: Vec<Target> = columns
+            .iter()
+            .map(|c| Target {
+                kind: Kind::Column(c.kind),
+                nullable: c.nullable,
+                segments: c.path.segments().to_vec(),
+            })
+            .collect();
+        let key_index = key.map(|k| {
+            targets.push(Target {
+                kind: Kind::Key,
+                nullable: true,
+                segments: k.segments().to_vec(),
+            });
+            targets.len() - 1
+        });
+        let mut nodes = vec![Node::default()];
+        for (t, target) in targets.iter().enumerate() {
+            let mut at = 0;
+            nodes[0].below.push(t);
+            for seg in &target.segments {
+                at = match nodes[at].child(seg) {
+                    Some(next) => next,
+                    None => {
+                        nodes.push(Node::default());
+                        let next = nodes.len() - 1;
+                        nodes[at].children.push((seg.as_str().into(), next));
+                        next
+                    }
+                };
+                nodes[at].below.push(t);
+            }
+            nodes[at].terminals.push(t);
+        }
+        for node in &mut nodes {
+            if node.children.len() > LINEAR_MAX {
+                node.index = Some(node.children.iter().cloned().collect());
+            }
+            node.scalar_below = node.below.iter().any(|&t| targets[t].item_kind().is_none());
+        }
+        let depth1: Vec<usize> = nodes[0].children.iter().map(|(_, i)| *i).collect();
+        for n in depth1 {
+            let mut stack = vec![n];
+            let mut materialize = false;
+            while let Some(at) = stack.pop() {
+                let node = &nodes[at];
+                let whole_value = node
+                    .terminals
+                    .iter()
+                    .any(|&t| targets[t].kind == Kind::Column(ColumnType::Json));
+                if whole_value || (!node.terminals.is_empty() && !node.children.is_empty()) {
+                    materialize = true;
+                }
+                stack.extend(node.children.iter().map(|(_, i)| *i));
+            }
+            nodes[n].materialize = materialize;
+        }
+        Trie {
+            nodes,
+            targets,
+            key: key_index,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(path: &str, kind: ColumnType) -> Column {
+        Column::for_field(path, kind)
+    }
+
+    #[test]
+    fn compiles_paths_and_flags() {
+        let columns = [
+            col("business_id", ColumnType::String),
+            col("financial_data.revenue", ColumnType::Int64),
+            col("official_industries.code", ColumnType::ListString),
+            col("official_industries", ColumnType::Json),
+            col("technology_data.name", ColumnType::ListString),
+        ];
+        let key = FieldPath::parse("business_id");
+        let trie = Trie::compile(&columns, Some(&key));
+        assert_eq!(trie.key, Some(5));
+        let root = &trie.nodes[0];
+        assert_eq!(root.below.len(), 6);
+        let node = |path: &str| {
+            path.split('.')
+                .try_fold(0, |at, seg| trie.nodes[at].child(seg))
+                .map(|i| &trie.nodes[i])
+                .unwrap()
+        };
+        assert_eq!(node("business_id").terminals, vec![0, 5]);
+        assert!(!node("business_id").materialize, "a key at a leaf is streamed");
+        assert!(!node("financial_data").materialize);
+        assert!(node("financial_data").scalar_below);
+        assert!(node("official_industries").materialize, "json and a path through it");
+        assert!(!node("technology_data").materialize);
+        assert!(!node("technology_data").scalar_below);
+        assert_eq!(root.child("nope"), None);
+    }
+
+    #[test]
+    fn many_keys_use_an_index() {
+        let columns: Vec<Column> = (0..40).map(|i| col(&format!("k{i}"), ColumnType::Int64)).collect();
+        let trie = Trie::compile(&columns, None);
+        assert!(trie.nodes[0].index.is_some());
+        for i in 0..40 {
+            assert_eq!(trie.nodes[0].child(&format!("k{i}")), Some(i + 1));
+        }
+        assert_eq!(trie.nodes[0].child("k40"), None);
+    }
+}
