@@ -83,8 +83,8 @@ fn main() {
 
     let values = |bytes: &[u8], offset: u64, errors: &mut TypeErrors| {
         let body: Value = serde_json::from_slice(bytes).unwrap();
-        let (records, _) = orgsync::fetch::extract_records(body, &RecordsAt::Auto).unwrap();
-        decode_values(&columns, Some(&key), &records, offset, errors).unwrap()
+        let page = orgsync::fetch::extract_records(body, &RecordsAt::Auto).unwrap();
+        decode_values(&columns, Some(&key), &page.records, offset, errors).unwrap()
     };
     type Step<'a> = Box<dyn Fn(&[u8], u64, &mut TypeErrors) -> orgsync::decode::DecodedBatch + 'a>;
     /// (name, chunks, records a chunk, decode step, write Parquet)

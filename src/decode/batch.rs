@@ -101,9 +101,9 @@ impl PageDecoder {
             Ok(count) => self.streamed(out, first_offset, count),
             Err(_) => {
                 let body: Value = serde_json::from_slice(bytes).map_err(|source| DecodeError::Json { source })?;
-                let (records, count) = extract_records(body, &self.at).map_err(DecodeError::Shape)?;
-                let mut decoded = decode_values(&self.columns, self.key.as_ref(), &records, first_offset, errors)?;
-                decoded.count = count;
+                let page = extract_records(body, &self.at).map_err(DecodeError::Shape)?;
+                let mut decoded = decode_values(&self.columns, self.key.as_ref(), &page.records, first_offset, errors)?;
+                decoded.count = page.count;
                 Ok(decoded)
             }
         }

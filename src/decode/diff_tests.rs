@@ -296,10 +296,10 @@ fn reference(
     let result = serde_json::from_str::<Value>(body)
         .map_err(|e| e.to_string())
         .and_then(|v| extract_records(v, &RecordsAt::Auto))
-        .and_then(|(records, count)| {
-            decode_values(columns, Some(key), &records, 100, &mut errors)
+        .and_then(|page| {
+            decode_values(columns, Some(key), &page.records, 100, &mut errors)
                 .map(|mut d| {
-                    d.count = count;
+                    d.count = page.count;
                     d
                 })
                 .map_err(|e| e.to_string())

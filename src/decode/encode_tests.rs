@@ -35,7 +35,8 @@ proptest! {
     #[test]
     fn text_from_batch_equals_text_from_records((body, _) in page()) {
         let Ok(value) = serde_json::from_str::<Value>(&body) else { return Ok(()) };
-        let Ok((records, _)) = extract_records(value, &RecordsAt::Auto) else { return Ok(()) };
+        let Ok(page) = extract_records(value, &RecordsAt::Auto) else { return Ok(()) };
+        let records = page.records;
         let decoder = PageDecoder::new(&columns(true), Some("id"), RecordsAt::Auto);
         let decoded = decoder.decode_page(body.as_bytes(), 100, &mut TypeErrors::new(OnTypeError::Null)).unwrap();
         for format in [Format::Csv, Format::Jsonl] {

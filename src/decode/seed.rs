@@ -446,7 +446,8 @@ impl<'de> Visitor<'de> for Page<'_, 'de> {
     }
 
     /// Mirrors `fetch::extract_records`: the first of `result`, `results`
-    /// (or the named key) present wins; `count` is the last `count`'s u64.
+    /// (or the named key) present wins; `count` is the last `count`, when it is
+    /// believable (`fetch::count_value`).
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<u64>, A::Error> {
         let rank = |key: &str| match self.at {
             RecordsAt::Auto => ["result", "results"].iter().position(|k| *k == key),
@@ -459,7 +460,9 @@ impl<'de> Visitor<'de> for Page<'_, 'de> {
         let mut decoded: Option<usize> = None;
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             if key == "count" {
-                count = map.next_value::<Value>()?.as_u64();
+                // The same bounds as the Value path (`fetch::count_value`):
+                // a count that is not believable is no count.
+                count = crate::fetch::count_value(Some(&map.next_value::<Value>()?)).ok();
                 continue;
             }
             match (rank(&key), decoded) {
