@@ -80,7 +80,11 @@ impl State {
     fn reserve(&mut self, now: Instant) -> Instant {
         let rate = self.adaptive.rate;
         let interval = Duration::try_from_secs_f64(1.0 / rate).unwrap_or(Duration::from_secs(20));
-        let burst = if rate < self.adaptive.budget { 1 } else { self.burst.max(1) };
+        let burst = if rate < self.adaptive.budget {
+            1
+        } else {
+            self.burst.max(1)
+        };
         let tolerance = interval.saturating_mul(burst - 1);
         let earliest = self.tat.checked_sub(tolerance).unwrap_or(now);
         let slot = now.max(earliest);
