@@ -151,9 +151,9 @@ impl Gate {
         if s.paused_until.is_none_or(|current| current < until) {
             s.paused_until = Some(until);
         }
-        // Slots reserved before the 429 are void: their requests see the
-        // pause and reserve again from its end.
-        s.tat = until;
+        // No slot before the pause ends. (Requests that wake inside the
+        // pause reserve again: their old slots go unused, erring slow.)
+        s.tat = s.tat.max(until);
         if now >= s.episode_ends {
             let rate = s.adaptive.throttled();
             s.last_change = until;
