@@ -71,20 +71,49 @@ struct State {
     last_change: Instant,
     /// GCRA's theoretical arrival time of the next request.
     tat: Instant,
+    /// GCRA's theoretical time of the next request leaving the gate.
+    left_tat: Instant,
 }
 
 impl State {
     /// Reserve the slot of a request arriving at `now`: GCRA's virtual
     /// scheduling at the current rate, with `burst` back to back at the full
     /// budget (none while the rate is cut).
-    fn reserve(&mut self, now: Instant) -> Instant {
-        let rate = self.adaptive.rate;
-        let interval = Duration::try_from_secs_f64(1.0 / rate).unwrap_or(Duration::from_secs(20));
-        let burst = if rate < self.adaptive.budget {
+    fn interval(&self) -> Duration {
+        Duration::try_from_secs_f64(1.0 / self.adaptive.rate).unwrap_or(Duration::from_secs(20))
+    }
+
+    fn burst(&self) -> u32 {
+        if self.adaptive.rate < self.adaptive.budget {
             1
         } else {
             self.burst.max(1)
+        }
+    }
+
+    /// Let the request leave at `now`, or say until when it must wait: a
+    /// GCRA over the instants requests actually leave, with the burst's
+    /// tolerance, or without a burst a jitter allowance of a quarter
+    /// interval (at most 10 ms). A wake-up late by less than the allowance
+    /// costs nothing; lateness beyond it is lost, as a server's own GCRA
+    /// would lose it (making it up by sending early would draw 429s).
+    fn leave(&mut self, now: Instant) -> Result<(), Instant> {
+        let interval = self.interval();
+        let tolerance = match self.burst() {
+            1 => (interval / 4).min(Duration::from_millis(10)),
+            burst => interval.saturating_mul(burst - 1),
         };
+        let earliest = self.left_tat.checked_sub(tolerance).unwrap_or(now);
+        if now < earliest {
+            return Err(earliest);
+        }
+        self.left_tat = self.left_tat.max(now) + interval;
+        Ok(())
+    }
+
+    fn reserve(&mut self, now: Instant) -> Instant {
+        let interval = self.interval();
+        let burst = self.burst();
         let tolerance = interval.saturating_mul(burst - 1);
         let earliest = self.tat.checked_sub(tolerance).unwrap_or(now);
         let slot = now.max(earliest);
@@ -108,6 +137,7 @@ impl Gate {
                 episode_ends: now,
                 last_change: now,
                 tat: now,
+                left_tat: now,
             }),
         }
     }
@@ -135,8 +165,15 @@ impl Gate {
             let slot = self.state().reserve(Instant::now());
             tokio::time::sleep_until(slot).await;
             // A 429 may have arrived while this request waited.
-            if self.paused().is_none() {
-                return;
+            if self.paused().is_some() {
+                continue;
+            }
+            loop {
+                let left = self.state().leave(Instant::now());
+                match left {
+                    Ok(()) => return,
+                    Err(earliest) => tokio::time::sleep_until(earliest).await,
+                }
             }
         }
     }
@@ -154,6 +191,7 @@ impl Gate {
         // No slot before the pause ends. (Requests that wake inside the
         // pause reserve again: their old slots go unused, erring slow.)
         s.tat = s.tat.max(until);
+        s.left_tat = s.left_tat.max(until);
         if now >= s.episode_ends {
             let rate = s.adaptive.throttled();
             s.last_change = until;
@@ -194,6 +232,7 @@ mod tests {
             episode_ends: now,
             last_change: now,
             tat: now,
+            left_tat: now,
         }
     }
 
@@ -221,6 +260,35 @@ mod tests {
                 .map(|a| (s.reserve(t0 + ms(*a)) - t0).as_millis() as u64)
                 .collect();
             assert_eq!(got, *want, "rate {rate}, burst {burst}, arrivals {arrivals:?}");
+        }
+    }
+
+    #[test]
+    fn a_late_wake_up_within_the_allowance_costs_nothing() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // (rate, burst, leave attempts in ms, Ok or the earliest instant in ms)
+        type Case<'a> = (f64, u32, &'a [u64], &'a [Result<(), u64>]);
+        let cases: &[Case<'_>] = &[
+            // 10/s, 10 ms allowance: 105 (5 ms late) costs nothing (200 may
+            // go); 330 (30 late) loses 20 ms: the next may go at 420.
+            (
+                10.0,
+                1,
+                &[0, 105, 200, 330, 410, 420],
+                &[Ok(()), Ok(()), Ok(()), Ok(()), Err(420), Ok(())],
+            ),
+            (20.0, 1, &[0, 39, 40], &[Ok(()), Err(40), Ok(())]),
+            // Burst 3: three back to back, then one per interval.
+            (10.0, 3, &[0, 0, 0, 0], &[Ok(()), Ok(()), Ok(()), Err(100)]),
+        ];
+        for (rate, burst, attempts, want) in cases {
+            let mut s = state(*rate, *burst, t0);
+            let got: Vec<Result<(), u64>> = attempts
+                .iter()
+                .map(|a| s.leave(t0 + ms(*a)).map_err(|e| (e - t0).as_millis() as u64))
+                .collect();
+            assert_eq!(got, *want, "rate {rate}, burst {burst}, attempts {attempts:?}");
         }
     }
 
