@@ -249,7 +249,7 @@ fn an_html_page_that_stays_fails_naming_url_offset_content_type_and_body() {
         "{error}"
     );
     assert!(error.contains("(offset 200)"), "{error}");
-    assert!(error.contains("6 time(s)"), "every attempt used: {error}");
+    assert!(error.contains("the last of 6 attempts"), "every attempt used: {error}");
     assert!(error.contains("content type text/html; charset=utf-8"), "{error}");
     // The first 100 bytes, cut before the `ä` that straddles byte 100.
     let excerpt = &orgsync::sandbox::MAINTENANCE_HTML[..99];
@@ -393,4 +393,65 @@ fn validate_rejects_out_of_range_numbers_with_file_and_line() {
             "{key} at {want} in:\n{stdout}"
         );
     }
+}
+
+/// A TLS server on 127.0.0.1 with a self-signed certificate (a test-only
+/// key in tests/data, made with openssl for this test; no secret): it
+/// counts the connections it accepts and completes no handshake a verifying
+/// client would accept.
+fn untrusted_tls_server() -> (u16, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let cert = CertificateDer::from(std::fs::read(data.join("self-signed-cert.der")).unwrap());
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        std::fs::read(data.join("self-signed-key.der")).unwrap(),
+    ));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+    let config = Arc::new(config);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicU64::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(20) {
+            let Ok(mut stream) = stream else { continue };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+            if let Ok(mut conn) = rustls::ServerConnection::new(config.clone()) {
+                // Drive the handshake until the client gives up on the certificate.
+                while conn.complete_io(&mut stream).is_ok() && conn.is_handshaking() {}
+            }
+        }
+    });
+    (port, accepted)
+}
+
+#[test]
+fn a_tls_certificate_failure_is_not_retried_and_says_so() {
+    let (port, accepted) = untrusted_tls_server();
+    let ws = Workspace::new();
+    let base = format!("https://127.0.0.1:{port}");
+    let (snapshot, out) = run(&ws, "untrusted", &base, FAST, &[]);
+    assert_no_panic(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", all_output(&out));
+    let stderr = stderr_text(&out);
+    let error = stderr
+        .lines()
+        .find(|l| l.starts_with("orgsync:") && l.contains("TLS certificate problem"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(error.contains(&format!("{base}/api/oauth/token/")), "{error}");
+    assert!(!stderr.contains("retrying"), "{stderr}");
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one attempt, no retry"
+    );
+    assert!(!snapshot.exists());
 }

@@ -7,12 +7,14 @@
 //!
 //! Knobs (environment): ORGSYNC_BENCH_RUNS (3), ORGSYNC_BENCH_SIZES
 //! ("100000,1000000"), ORGSYNC_BENCH_RATE (20), ORGSYNC_BENCH_RATE_SECS (15),
-//! ORGSYNC_BENCH_ONLY (comma list of serve,throughput,rate,zstd; default all),
+//! ORGSYNC_BENCH_ONLY (comma list of serve,throughput,rate,latency,zstd;
+//! default all),
 //! ORGSYNC_BENCH_BASELINE (path of another orgsync binary: each throughput
 //! run is repeated with it, interleaved, against the same sandbox, and the
 //! before/after ratios are printed).
 
 mod child;
+mod latency;
 mod report;
 mod sandbox;
 mod scenario;
@@ -320,6 +322,9 @@ async fn bench() -> Result<(), String> {
     let mut rate_result = None;
     if cfg.wants("rate") {
         rate_result = rate(&cfg, &schema).await?.map(|m| (cfg.rate, m));
+    }
+    if cfg.wants("latency") {
+        latency::run(BIN, cfg.baseline.as_deref(), cfg.runs, &schema).await?;
     }
     if cfg.wants("zstd") {
         let parquet = keep.path().join("part.parquet");

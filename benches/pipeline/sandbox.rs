@@ -42,11 +42,17 @@ pub struct SandboxProcess {
 impl SandboxProcess {
     /// Starts `orgsync sandbox` with `--records records` and `--rate` if given.
     pub fn start(bin: &str, records: u64, rate: Option<f64>) -> Result<SandboxProcess, String> {
+        SandboxProcess::start_with(bin, records, rate, &[])
+    }
+
+    /// Like [`SandboxProcess::start`], with more `orgsync sandbox` arguments.
+    pub fn start_with(bin: &str, records: u64, rate: Option<f64>, more: &[&str]) -> Result<SandboxProcess, String> {
         let mut cmd = Command::new(bin);
         cmd.args(["sandbox", "--port", "0", "--records", &records.to_string(), "-q"]);
         if let Some(r) = rate {
             cmd.args(["--rate", &r.to_string()]);
         }
+        cmd.args(more);
         let started = Instant::now();
         let mut child = cmd
             .stdout(Stdio::piped())

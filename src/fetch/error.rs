@@ -37,7 +37,7 @@ pub enum FetchError {
     /// 2xx answers orgsync cannot read (an HTML maintenance page, JSON
     /// without the records), still so after the retries.
     #[error(
-        "{url}{} answered {attempts} time(s) with a body that is not what was asked for: {detail}; \
+        "{url}{} answered with a body that is not what was asked for (the last of {attempts} attempts): {detail}; \
          content type {content_type}; the body starts {excerpt:?}: the API may be under maintenance \
          (try later), or check [api] base_url, path and records in the job",
         at_offset(*.offset)

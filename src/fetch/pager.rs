@@ -86,7 +86,7 @@ impl Pager {
 
     /// The end of the offsets this run may ask for.
     fn offset_end(&self) -> Option<u64> {
-        self.plan.max_records.map(|m| self.plan.start_offset + m)
+        self.plan.max_records.map(|m| self.plan.start_offset.saturating_add(m))
     }
 
     fn may_issue(&self) -> bool {

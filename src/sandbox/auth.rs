@@ -56,7 +56,11 @@ impl TokenStore {
         if tokens.len() > 10_000 {
             tokens.retain(|_, expiry| *expiry > now);
         }
-        tokens.insert(token.clone(), now + self.ttl);
+        tokens.insert(
+            token.clone(),
+            now.checked_add(self.ttl)
+                .unwrap_or(now + Duration::from_secs(86_400 * 365 * 30)),
+        );
         token
     }
 
