@@ -27,6 +27,9 @@ use super::identity::{Resumed, identity};
 use super::request::{Effective, effective_filter, request_body, sha256_hex};
 use super::{JobOutcome, ProgressMode, RunError, RunOptions, Session, Summary};
 
+#[path = "object.rs"]
+mod object;
+
 /// The columns of a snapshot and the type-error policy: the schema file's,
 /// or the job's fields with types inferred from the first page (strict:
 /// a later value that does not fit fails the run rather than vanish).
@@ -73,6 +76,8 @@ struct Plan {
     /// The job's and the target's locks (none for a dry run), held until
     /// the run's state is recorded.
     _locks: Vec<LockGuard>,
+    /// An `s3://` target, connected and checked (`object.rs`).
+    object: Option<object::ObjectTarget>,
 }
 
 /// What a run's lock files say about it.
@@ -94,6 +99,7 @@ fn plan(job: &Job, options: &RunOptions) -> Result<Plan, RunError> {
     let now = Utc::now();
     let fresh = (now, super::new_run_id(now));
     let mut locks = Vec::new();
+    let mut object = None;
     if !options.dry_run {
         let job_lock = LockKey::Job(job.name.clone());
         locks.push(state::acquire(&state_dir, &job_lock, &holder(job, &fresh.1, now))?);
@@ -120,7 +126,10 @@ fn plan(job: &Job, options: &RunOptions) -> Result<Plan, RunError> {
             job_lock.set_holder(&holder)?;
         }
         locks.push(state::acquire(&state_dir, &LockKey::Target(target.clone()), &holder)?);
-        sink::check_target(&target, options.overwrite)?;
+        object = object::check(&target, options.overwrite, options.resume)?;
+        if object.is_none() {
+            sink::check_target(&target, options.overwrite)?;
+        }
     }
     let effective = effective_filter(job, started, previous_to);
     let body = request_body(job, &effective.filter);
@@ -151,6 +160,7 @@ fn plan(job: &Job, options: &RunOptions) -> Result<Plan, RunError> {
         body_sha,
         print,
         _locks: locks,
+        object,
     })
 }
 
@@ -293,6 +303,9 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
             count: expected,
             target: plan.target,
         });
+    }
+    if let Some(target) = plan.object.take() {
+        return object::run(job, options, &plan, target, client, expected, clock).await;
     }
 
     let mut progress = match options.progress {
