@@ -221,7 +221,8 @@ fn a_failed_overwrite_leaves_the_old_snapshot_byte_identical_and_no_upload_open(
     );
     assert_eq!(moto.open_uploads(), 0);
 
-    // Mid-part: the API fails while a part's upload is open.
+    // Mid-part: the API fails while a part's upload is open (one page in
+    // flight at a time, so the first two pages arrive and the third fails).
     let failing = TestSandbox::start(orgsync::sandbox::SandboxConfig {
         records: 120,
         fail_after: Some(2),
@@ -230,10 +231,11 @@ fn a_failed_overwrite_leaves_the_old_snapshot_byte_identical_and_no_upload_open(
     let job = ws.job(
         "fi",
         &(s3_job(&failing, "csv", "f/{job}", "rows_per_file = 1000")
-            + "\n[retry]\nmax_attempts = 2\ninitial_delay_ms = 10\n"),
+            + "\n[retry]\nmax_attempts = 2\ninitial_delay_ms = 10\n[rate_limit]\nconcurrency = 1\n"),
     );
     let out = run(&ws, &moto, &job, &["--overwrite"], &[]);
-    assert_ne!(out.status.code(), Some(0), "{}", all_output(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", all_output(&out));
+    assert!(all_output(&out).contains("aborted the unfinished upload"), "{}", all_output(&out));
     assert_eq!(moto.objects("f/fi"), before);
     assert_eq!(moto.open_uploads(), 0, "the open upload was aborted");
     assert_no_secret(&out);
