@@ -235,7 +235,11 @@ fn a_failed_overwrite_leaves_the_old_snapshot_byte_identical_and_no_upload_open(
     );
     let out = run(&ws, &moto, &job, &["--overwrite"], &[]);
     assert_eq!(out.status.code(), Some(1), "{}", all_output(&out));
-    assert!(all_output(&out).contains("aborted the unfinished upload"), "{}", all_output(&out));
+    assert!(
+        all_output(&out).contains("aborted the unfinished upload"),
+        "{}",
+        all_output(&out)
+    );
     assert_eq!(moto.objects("f/fi"), before);
     assert_eq!(moto.open_uploads(), 0, "the open upload was aborted");
     assert_no_secret(&out);

@@ -95,7 +95,7 @@ fn holder(job: &Job, run_id: &str, started: DateTime<Utc>) -> Holder {
 /// and there is one), the run's identity, the target's lock and the target
 /// check (before any request), the request.
 fn plan(job: &Job, options: &RunOptions) -> Result<Plan, RunError> {
-    let state_dir = state::state_dir(&options.out_dir);
+    let state_dir = options.state_dir.clone();
     let now = Utc::now();
     let fresh = (now, super::new_run_id(now));
     let mut locks = Vec::new();
