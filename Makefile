@@ -3,7 +3,7 @@ CARGO ?= cargo
 BIN := target/debug/orgsync
 RUN_OUT := out
 
-.PHONY: all build run test fmt lint unit bench bench-decode clean
+.PHONY: all build run test fmt lint unit bench bench-decode clean moto
 
 all: build
 
@@ -23,7 +23,21 @@ fmt:
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
-unit:
+## moto's S3-compatible server for tests/s3.rs, in a venv under target/
+## (idempotent: the stamp file is there once the install succeeded). Only
+## the S3 backend and the server's own needs (flask, flask-cors), not
+## moto[server] (every backend: about 320 MB and minutes to install, against
+## 140 MB and ~35 s).
+MOTO_VENV := target/venv-moto
+MOTO_STAMP := $(MOTO_VENV)/.installed
+moto: $(MOTO_STAMP)
+
+$(MOTO_STAMP):
+	python3 -m venv $(MOTO_VENV)
+	$(MOTO_VENV)/bin/pip install --quiet --disable-pip-version-check 'moto[s3]>=5.1,<6' flask flask-cors
+	touch $(MOTO_STAMP)
+
+unit: $(MOTO_STAMP)
 	$(CARGO) test --all-targets
 	VAINU_CLIENT_ID=ci VAINU_CLIENT_SECRET=ci $(BIN) validate jobs/
 

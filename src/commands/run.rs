@@ -28,6 +28,18 @@ pub async fn run(args: RunArgs, quiet: bool) -> Exit {
             return Exit::Invalid;
         }
     };
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| crate::state::state_dir(&args.out_dir));
+    if let Some(scheme) = state_dir.to_str().and_then(crate::sink::object::scheme) {
+        eprintln!(
+            "orgsync: --state-dir {}: state in a bucket ({scheme}://) is not supported yet; give a local \
+             folder (on a pod, a mounted volume) or leave it out (default <out-dir>/.orgsync/state)",
+            state_dir.display()
+        );
+        return Exit::Invalid;
+    }
     let sandbox = if args.sandbox {
         match start_sandbox().await {
             Some(s) => Some(s),
@@ -38,6 +50,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Exit {
     };
     let options = RunOptions {
         out_dir: args.out_dir.clone(),
+        state_dir,
         max_records: args.max_records,
         dry_run: args.dry_run,
         overwrite: args.overwrite,
@@ -92,7 +105,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Exit {
                         // snapshot writer keeps its folder if a checkpoint refers to it.
                         let name = signal_name(signal);
                         eprintln!("orgsync: {}: interrupted by {name}; nothing was published", path.display());
-                        report_kept(path, &options.out_dir, &job.name);
+                        report_kept(path, &options.state_dir, &job.name);
                         return signal;
                     }
                 };
@@ -108,7 +121,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Exit {
                         // state file): "run again with --resume" would mislead; so
                         // would it with exit 5 (another run is writing).
                         if exit != Exit::Invalid && exit != Exit::Busy {
-                            report_kept(path, &options.out_dir, &job.name);
+                            report_kept(path, &options.state_dir, &job.name);
                         }
                         exit
                     }
@@ -133,8 +146,8 @@ pub async fn run(args: RunArgs, quiet: bool) -> Exit {
 }
 
 /// Says how to continue when an interrupted run of `job` left finished parts.
-fn report_kept(path: &Path, out_dir: &Path, job: &str) {
-    if let Some(p) = crate::state::pending(&crate::state::state_dir(out_dir), job) {
+fn report_kept(path: &Path, state_dir: &Path, job: &str) {
+    if let Some(p) = crate::state::pending(state_dir, job) {
         eprintln!(
             "orgsync: {}: {} records in finished parts kept; run again with --resume to continue",
             path.display(),

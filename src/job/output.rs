@@ -1,4 +1,5 @@
 //! Phase two for [output]: format, path template (only known placeholders),
+//! `s3://bucket/prefix` or a local path (any other scheme is refused),
 //! compression allowed for the format, rows per file (1..=10^9),
 //! on_count_mismatch, and the schema file
 //! (resolved against the job file's folder and required to be a file; it is
@@ -81,15 +82,15 @@ pub(crate) fn output(raw: &RawOutput, schema: Option<Option<PathBuf>>, c: &mut C
     };
     let path = match &raw.path {
         None => Some(file::default_output_path().to_string()),
-        Some(p) => c
-            .non_empty(p, "path in [output]")
-            .and_then(|s| match check_placeholders(s) {
+        Some(p) => c.non_empty(p, "path in [output]").and_then(|s| {
+            match check_placeholders(s).and_then(|()| crate::sink::object::check_template(s)) {
                 Ok(()) => Some(s.to_string()),
                 Err(why) => {
                     c.push(Some(p.line), format!("path in [output] {why}"));
                     None
                 }
-            }),
+            }
+        }),
     };
     let compression = format.and_then(|format| {
         let Some(v) = &raw.compression else {

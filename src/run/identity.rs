@@ -18,13 +18,17 @@ pub fn new_run_id(started: DateTime<Utc>) -> String {
     format!("{}-{random:06x}", started.format("%Y%m%dT%H%M%SZ"))
 }
 
-/// Fill the output path template and put it under `out_dir` when relative.
+/// Fill the output path template and put it under `out_dir` when relative
+/// (an `s3://` URL is taken as it is).
 pub fn resolve_target(template: &str, job: &str, started: DateTime<Utc>, run_id: &str, out_dir: &Path) -> PathBuf {
     let path = template
         .replace("{job}", job)
         .replace("{date}", &started.format("%Y-%m-%d").to_string())
         .replace("{time}", &started.format("%H%M%S").to_string())
         .replace("{run_id}", run_id);
+    if sink::object::scheme(&path).is_some() {
+        return PathBuf::from(path);
+    }
     let path = PathBuf::from(path);
     if path.is_absolute() { path } else { out_dir.join(path) }
 }
@@ -69,6 +73,7 @@ mod tests {
             ("exports/{job}/{date}T{time}", "/data/exports/fi/2026-11-22T043000"),
             ("{run_id}", "/data/20261122T043000Z-abcdef"),
             ("/abs/{job}", "/abs/fi"),
+            ("s3://bucket/x/{job}/{date}", "s3://bucket/x/fi/2026-11-22"),
         ];
         for (template, want) in cases {
             assert_eq!(

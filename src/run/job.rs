@@ -29,6 +29,9 @@ use super::identity::{Resumed, identity};
 use super::request::{Effective, effective_filter, request_body, sha256_hex};
 use super::{JobOutcome, ProgressMode, RunError, RunOptions, Session, Summary};
 
+#[path = "object.rs"]
+mod object;
+
 /// The columns of a snapshot and the type-error policy: the schema file's,
 /// or the job's fields with the fields catalog's types, and types inferred
 /// from the first page where the catalog has none (strict: a later value
@@ -82,6 +85,8 @@ struct Plan {
     _locks: Vec<LockGuard>,
     /// The schema of the last successful run, for the drift report.
     previous_schema: Option<Vec<SchemaColumn>>,
+    /// An `s3://` target, connected and checked (`object.rs`).
+    object: Option<object::ObjectTarget>,
 }
 
 /// What a run's lock files say about it.
@@ -99,10 +104,11 @@ fn holder(job: &Job, run_id: &str, started: DateTime<Utc>) -> Holder {
 /// and there is one), the run's identity, the target's lock and the target
 /// check (before any request), the request.
 fn plan(job: &Job, options: &RunOptions) -> Result<Plan, RunError> {
-    let state_dir = state::state_dir(&options.out_dir);
+    let state_dir = options.state_dir.clone();
     let now = Utc::now();
     let fresh = (now, super::new_run_id(now));
     let mut locks = Vec::new();
+    let mut object = None;
     if !options.dry_run {
         let job_lock = LockKey::Job(job.name.clone());
         locks.push(state::acquire(&state_dir, &job_lock, &holder(job, &fresh.1, now))?);
@@ -129,7 +135,10 @@ fn plan(job: &Job, options: &RunOptions) -> Result<Plan, RunError> {
             job_lock.set_holder(&holder)?;
         }
         locks.push(state::acquire(&state_dir, &LockKey::Target(target.clone()), &holder)?);
-        sink::check_target(&target, options.overwrite)?;
+        object = object::check(&target, options.overwrite, options.resume)?;
+        if object.is_none() {
+            sink::check_target(&target, options.overwrite)?;
+        }
     }
     let effective = effective_filter(job, started, previous_to);
     let body = request_body(job, &effective.filter);
@@ -161,6 +170,7 @@ fn plan(job: &Job, options: &RunOptions) -> Result<Plan, RunError> {
         print,
         _locks: locks,
         previous_schema: last.and_then(|l| l.schema),
+        object,
     })
 }
 
@@ -319,6 +329,9 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
             count: expected,
             target: plan.target,
         });
+    }
+    if let Some(target) = plan.object.take() {
+        return object::run(job, options, &plan, target, client, expected, clock).await;
     }
 
     let mut progress = match options.progress {

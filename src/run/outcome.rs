@@ -14,6 +14,9 @@ use crate::state::{LockError, StateError};
 pub struct RunOptions {
     /// Root for relative output paths.
     pub out_dir: PathBuf,
+    /// The state files, checkpoints and locks (`--state-dir`, else
+    /// `<out_dir>/.orgsync/state`).
+    pub state_dir: PathBuf,
     pub max_records: Option<u64>,
     pub dry_run: bool,
     pub overwrite: bool,

@@ -2,7 +2,8 @@
 //! itself, counting and sha256-hashing the bytes as they go to disk (so the
 //! manifest never re-reads a part), and [`Compressed`], the none/gzip/zstd
 //! layer CSV and JSON Lines put on top of it. Knows nothing of records or
-//! formats; buffering is the encoder's job.
+//! formats; buffering is the encoder's job. A part can also be streamed
+//! into a bucket instead of a file (`object/upload.rs`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -12,6 +13,7 @@ use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
 
 use super::error::SinkError;
+use super::object::ObjectPart;
 use crate::job::Compression;
 
 /// zstd level for CSV / JSON Lines parts. Measured (`make bench`, zstd
@@ -23,10 +25,32 @@ const ZSTD_LEVEL: i32 = 1;
 
 /// One part file being written: counts and hashes every byte that reaches it.
 pub struct PartSink {
-    file: File,
+    file: Out,
     path: PathBuf,
     bytes: u64,
     hasher: Sha256,
+}
+
+/// Where a part's bytes go: a local file, or a multipart upload.
+enum Out {
+    File(File),
+    Object(ObjectPart),
+}
+
+impl Out {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Out::File(f) => f.write(buf),
+            Out::Object(o) => o.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Out::File(f) => f.flush(),
+            Out::Object(o) => o.flush(),
+        }
+    }
 }
 
 /// What a finished, fsynced part file holds.
@@ -53,8 +77,18 @@ impl PartSink {
     /// Wraps an already open file (tests use `/dev/full`).
     pub fn from_file(file: File, path: &Path) -> PartSink {
         PartSink {
-            file,
+            file: Out::File(file),
             path: path.to_path_buf(),
+            bytes: 0,
+            hasher: Sha256::new(),
+        }
+    }
+
+    /// A part streamed into a bucket; `url` names it in errors.
+    pub fn object(part: ObjectPart, url: &str) -> PartSink {
+        PartSink {
+            file: Out::Object(part),
+            path: PathBuf::from(url),
             bytes: 0,
             hasher: Sha256::new(),
         }
@@ -70,9 +104,13 @@ impl PartSink {
     }
 
     /// Flushes and fsyncs the file, and returns its size and hash.
+    /// A streamed part completes its upload instead.
     pub fn finish(mut self) -> Result<SinkSummary, SinkError> {
         self.file.flush().map_err(SinkError::io(&self.path))?;
-        self.file.sync_all().map_err(SinkError::io(&self.path))?;
+        match self.file {
+            Out::File(f) => f.sync_all().map_err(SinkError::io(&self.path))?,
+            Out::Object(o) => o.finish().map_err(SinkError::io(&self.path))?,
+        }
         Ok(SinkSummary {
             sha256: hex(&self.hasher.finalize()),
             bytes: self.bytes,

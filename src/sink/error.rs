@@ -74,6 +74,20 @@ pub enum SinkError {
     )]
     Incomplete { path: PathBuf, problems: String },
 
+    /// The object store cannot be configured (endpoint, credentials setup).
+    #[error("cannot use {url}: {reason}")]
+    StoreConfig { url: String, reason: String },
+
+    /// A request to the object store failed (credentials never in `reason`).
+    #[error("object store request for {url} failed: {reason}")]
+    Store { url: String, reason: String },
+
+    /// Another run published a snapshot at the same target first.
+    #[error(
+        "another run published a snapshot at {url} while this one was writing (its _SUCCESS came first);          this run's files were removed and nothing of the other run was touched: make sure one run at a          time writes a target (e.g. concurrencyPolicy: Forbid), or pass --overwrite to replace it"
+    )]
+    Raced { url: String },
+
     /// The manifest could not be serialized.
     #[error("cannot serialize the manifest for {}: {source}", path.display())]
     Manifest { path: PathBuf, source: serde_json::Error },
@@ -108,7 +122,9 @@ impl ExitStatus for SinkError {
             SinkError::TargetExists { .. }
             | SinkError::NotWritable { .. }
             | SinkError::NotADirectory { .. }
-            | SinkError::BadTarget { .. } => Exit::Invalid,
+            | SinkError::BadTarget { .. }
+            | SinkError::StoreConfig { .. } => Exit::Invalid,
+            SinkError::Raced { .. } => Exit::Busy,
             _ => Exit::Failed,
         }
     }

@@ -1,5 +1,5 @@
 //! Sinks: part-file encoders (CSV, JSON Lines, Parquet), the snapshot folder, the
-//! manifest and the atomic publish. This file only declares and re-exports.
+//! manifest and the atomic publish, and (`object/`) snapshots in a bucket. This file only declares and re-exports.
 
 mod batch_text;
 mod compress;
@@ -9,6 +9,7 @@ mod error;
 mod fault;
 mod jsonl;
 mod manifest;
+pub mod object;
 mod parquet;
 mod snapshot;
 mod target;

@@ -167,8 +167,11 @@ pub fn lock_path(state_dir: &Path, key: &LockKey) -> PathBuf {
 
 /// The absolute path of `target` with its nearest existing ancestor
 /// canonicalized (symlinks and `..` resolved there), so two spellings of one
-/// folder get one lock.
+/// folder get one lock. A bucket URL (`s3://...`) is its own name, as it is.
 pub fn resolve(target: &Path) -> PathBuf {
+    if target.to_str().and_then(crate::sink::object::scheme).is_some() {
+        return target.to_path_buf();
+    }
     let abs = std::path::absolute(target).unwrap_or_else(|_| target.to_path_buf());
     let mut existing = abs.as_path();
     let mut rest = Vec::new();

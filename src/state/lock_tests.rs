@@ -131,3 +131,26 @@ fn an_unusable_state_folder_is_an_io_error() {
     assert!(matches!(err, LockError::Io { .. }), "{err}");
     assert_eq!(err.exit(), Exit::Failed);
 }
+
+#[test]
+fn a_bucket_target_is_locked_by_its_url_wherever_the_run_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let url = LockKey::Target(PathBuf::from("s3://exports/daily/fi"));
+    assert_eq!(
+        resolve(Path::new("s3://exports/daily/fi")),
+        PathBuf::from("s3://exports/daily/fi")
+    );
+    let _held = acquire(&state, &url, &holder("R1")).unwrap();
+    let err = acquire(
+        &state,
+        &LockKey::Target(PathBuf::from("s3://exports/daily/fi")),
+        &holder("R2"),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("s3://exports/daily/fi"), "{err}");
+    assert_ne!(
+        lock_path(&state, &url),
+        lock_path(&state, &LockKey::Target(PathBuf::from("s3://exports/daily/se")))
+    );
+}

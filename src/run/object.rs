@@ -1,0 +1,167 @@
+//! One job whose `[output] path` is an `s3://` URL: the target check
+//! before any API request (exit 2 for an existing snapshot), then the same
+//! paging and de-duplication as a local run, with parts streamed into the
+//! bucket and published by `sink::object`. A child of `job.rs` (it shares
+//! its private plan). Not here: checkpoints and `--resume` (a killed run
+//! leaves only unlisted objects behind; the next run starts over), state in
+//! a bucket.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::{Plan, run_stats, snapshot_columns, snapshot_options};
+use crate::fetch::{ApiClient, Pager, PagerPlan};
+use crate::job::Job;
+use crate::progress::Progress;
+use crate::run::{JobOutcome, ProgressMode, RunError, RunOptions, Summary};
+use crate::sink::object::{self, Bucket, Existing, ObjectSnapshotWriter, ObjectUrl};
+use crate::sink::{Manifest, ManifestApi, ManifestRequest, SinkError, Stats};
+use crate::state::{self, Dedup};
+
+/// An object target, connected and checked before the first request.
+pub(super) struct ObjectTarget {
+    bucket: Bucket,
+    existing: Option<Existing>,
+}
+
+/// The bucket of `target` if it is an `s3://` URL, checked (exit 2 if a
+/// snapshot is there and not `overwrite`); `None` for a local target.
+pub(super) fn check(target: &Path, overwrite: bool, resume: bool) -> Result<Option<ObjectTarget>, RunError> {
+    let Some(url) = ObjectUrl::from_target(target) else {
+        return Ok(None);
+    };
+    let url = url.map_err(|reason| SinkError::StoreConfig {
+        url: target.display().to_string(),
+        reason,
+    })?;
+    if resume {
+        tracing::warn!(url = %url, "--resume is not supported for s3:// targets yet; starting a fresh run");
+    }
+    let bucket = object::connect(&url)?;
+    let existing = object::check_object_target(&bucket, overwrite)?;
+    Ok(Some(ObjectTarget { bucket, existing }))
+}
+
+pub(super) async fn run(
+    job: &Job,
+    options: &RunOptions,
+    plan: &Plan,
+    target: ObjectTarget,
+    client: Arc<ApiClient>,
+    expected: Option<u64>,
+    clock: Instant,
+) -> Result<JobOutcome, RunError> {
+    let mut progress = match options.progress {
+        ProgressMode::Hidden => Progress::hidden(),
+        mode => Progress::start(&job.name, expected, mode == ProgressMode::Forced),
+    };
+    let mut pager = Pager::new(
+        client.clone(),
+        PagerPlan {
+            url: job.api.endpoint(),
+            body: plan.body.clone(),
+            page_size: u64::from(job.query.page_size),
+            concurrency: job.rate_limit.concurrency.get(),
+            records_at: job.api.records.clone(),
+            max_records: options.max_records,
+            expected,
+            start_offset: 0,
+        },
+    );
+    let ObjectTarget { bucket, mut existing } = target;
+    let mut dedup = job.query.key.as_deref().map(Dedup::new);
+    let mut writer: Option<(ObjectSnapshotWriter, Vec<crate::schema::Column>)> = None;
+    let mut envelope_count = None;
+    loop {
+        // On an error the writer is dropped: it aborts its upload and
+        // removes the objects it created.
+        let page = pager.next().await.transpose()?;
+        let (w, _) = match writer.as_mut() {
+            Some(w) => w,
+            None => {
+                let (columns, on_type_error) = snapshot_columns(job, page.as_ref().map_or(&[][..], |p| &p.records));
+                let opts = snapshot_options(job, columns.clone(), on_type_error);
+                writer.insert((
+                    ObjectSnapshotWriter::create(bucket.clone(), &plan.run_id, opts, existing.take())?,
+                    columns,
+                ))
+            }
+        };
+        let Some(page) = page else { break };
+        envelope_count = envelope_count.or(page.envelope_count);
+        let fetched = page.records.len() as u64;
+        let kept: Vec<Value> = match dedup.as_mut() {
+            Some(d) => page.records.into_iter().filter(|r| d.keep(r)).collect(),
+            None => page.records,
+        };
+        w.write(&kept)?;
+        progress.page(fetched);
+    }
+    drop(progress);
+    let (writer, columns) = writer.expect("the writer opens before the loop ends");
+    let expected = expected.or(envelope_count);
+    let stats = run_stats(&client, clock, &Stats::default());
+    let duplicates = dedup.as_ref().map_or(0, Dedup::dropped);
+    let records = writer.records();
+    if options.max_records.is_none()
+        && let Some(n) = expected
+        && n != records
+    {
+        tracing::warn!(
+            expected = n,
+            written = records,
+            duplicates,
+            "record count differs from the API's count (records changed during the run?)"
+        );
+    }
+    let manifest = Manifest {
+        job: job.name.clone(),
+        run_id: plan.run_id.clone(),
+        orgsync_version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at: plan.started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        finished_at: String::new(),
+        api: ManifestApi {
+            base_url: job.api.base_url.to_string(),
+            path: job.api.path.clone(),
+            database: job.query.database.clone(),
+        },
+        request: ManifestRequest {
+            body: Value::Object(plan.body.clone()),
+            sha256: plan.body_sha.clone(),
+        },
+        incremental: plan.effective.window.clone(),
+        format: job.output.format.extension().to_string(),
+        compression: plan.print.compression.clone(),
+        records,
+        expected_records: expected,
+        duplicates_dropped: duplicates,
+        type_errors: writer.type_errors(),
+        files: Vec::new(),
+        schema: columns.iter().map(Into::into).collect(),
+        stats: stats.clone(),
+    };
+    let published = writer.finish(manifest)?;
+    let path: PathBuf = published.path.clone();
+    let trial = options.max_records.is_some();
+    state::record_success(&plan.state_dir, &published.manifest, &path, trial).map_err(|source| {
+        RunError::StateAfterPublish {
+            path: path.clone(),
+            source,
+        }
+    })?;
+    Ok(JobOutcome::Published(Summary {
+        path,
+        records,
+        expected,
+        files: published.manifest.files.len(),
+        bytes: published.manifest.files.iter().map(|f| f.bytes).sum(),
+        elapsed: clock.elapsed(),
+        requests: stats.requests,
+        retries: stats.retries,
+        throttled: stats.throttled,
+        duplicates,
+    }))
+}
