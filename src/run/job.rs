@@ -331,7 +331,7 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
         });
     }
     if let Some(target) = plan.object.take() {
-        return object::run(job, options, &plan, target, client, expected, clock).await;
+        return object::run(job, options, &plan, target, client, catalog.as_ref(), expected, clock).await;
     }
 
     let mut progress = match options.progress {
@@ -459,24 +459,23 @@ fn close_last_part(open: &mut Open, next_offset: u64, stats: Stats) -> Result<()
     Ok(())
 }
 
-/// Write the manifest, publish the snapshot, record the run in the state
-/// file; the summary.
-fn publish(
-    job: &Job,
-    options: &RunOptions,
-    plan: &Plan,
-    snapshot: Open,
+/// What a finished run wrote, for its manifest and summary.
+struct Written {
+    records: u64,
     expected: Option<u64>,
-    stats: Stats,
-    clock: Instant,
-) -> Result<JobOutcome, RunError> {
-    let Open {
-        writer, dedup, columns, ..
-    } = snapshot;
-    let duplicates = dedup.as_ref().map_or(0, Dedup::dropped);
-    let records = writer.records();
-    let schema: Vec<SchemaColumn> = columns.iter().map(Into::into).collect();
-    let empty_columns = super::quality::empty_columns(&schema, &writer.null_counts(), records);
+    duplicates: u64,
+    type_errors: std::collections::BTreeMap<String, u64>,
+    null_counts: std::collections::BTreeMap<String, u64>,
+}
+
+/// The manifest of a run (the writer fills in files, records, schema with
+/// null counts and times as it publishes), with the quality report: columns
+/// null in every record and changes against the last successful run's
+/// schema, each also a warning. Local and bucket targets share it.
+fn manifest(job: &Job, plan: &Plan, columns: &[Column], written: &Written, stats: &Stats) -> Manifest {
+    let schema = sink::schema_with_nulls(columns, &written.null_counts);
+    let records = written.records;
+    let empty_columns = super::quality::empty_columns(&schema, &written.null_counts, records);
     for column in &empty_columns {
         tracing::warn!(
             column = %column,
@@ -495,7 +494,7 @@ fn publish(
             "the schema differs from the last successful run's"
         );
     }
-    let manifest = Manifest {
+    Manifest {
         job: job.name.clone(),
         run_id: plan.run_id.clone(),
         orgsync_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -514,16 +513,26 @@ fn publish(
         format: job.output.format.extension().to_string(),
         compression: plan.print.compression.clone(),
         records,
-        expected_records: expected,
-        duplicates_dropped: duplicates,
-        type_errors: writer.type_errors(),
+        expected_records: written.expected,
+        duplicates_dropped: written.duplicates,
+        type_errors: written.type_errors.clone(),
         files: Vec::new(),
         schema,
         empty_columns,
         schema_changes,
         stats: stats.clone(),
-    };
-    let published = writer.finish(manifest, options.overwrite)?;
+    }
+}
+
+/// After publishing: the run in the job's state file, and the summary.
+fn recorded(
+    options: &RunOptions,
+    plan: &Plan,
+    published: sink::Published,
+    written: &Written,
+    stats: &Stats,
+    clock: Instant,
+) -> Result<JobOutcome, RunError> {
     let path = std::path::absolute(&published.path).unwrap_or_else(|_| published.path.clone());
     let trial = options.max_records.is_some();
     state::record_success(&plan.state_dir, &published.manifest, &path, trial).map_err(|source| {
@@ -534,14 +543,40 @@ fn publish(
     })?;
     Ok(JobOutcome::Published(Summary {
         path,
-        records,
-        expected,
+        records: written.records,
+        expected: written.expected,
         files: published.manifest.files.len(),
         bytes: published.manifest.files.iter().map(|f| f.bytes).sum(),
         elapsed: clock.elapsed(),
         requests: stats.requests,
         retries: stats.retries,
         throttled: stats.throttled,
-        duplicates,
+        duplicates: written.duplicates,
     }))
+}
+
+/// Write the manifest, publish the snapshot, record the run in the state
+/// file; the summary.
+fn publish(
+    job: &Job,
+    options: &RunOptions,
+    plan: &Plan,
+    snapshot: Open,
+    expected: Option<u64>,
+    stats: Stats,
+    clock: Instant,
+) -> Result<JobOutcome, RunError> {
+    let Open {
+        writer, dedup, columns, ..
+    } = snapshot;
+    let written = Written {
+        records: writer.records(),
+        expected,
+        duplicates: dedup.as_ref().map_or(0, Dedup::dropped),
+        type_errors: writer.type_errors(),
+        null_counts: writer.null_counts(),
+    };
+    let manifest = manifest(job, plan, &columns, &written, &stats);
+    let published = writer.finish(manifest, options.overwrite)?;
+    recorded(options, plan, published, &written, &stats, clock)
 }

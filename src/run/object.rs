@@ -6,20 +6,21 @@
 //! leaves only unlisted objects behind; the next run starts over), state in
 //! a bucket.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::Value;
 
-use super::{Plan, run_stats, snapshot_columns, snapshot_options};
+use super::{Plan, Written, completeness, manifest, recorded, run_stats, snapshot_columns, snapshot_options};
+use crate::catalog::Catalog;
 use crate::fetch::{ApiClient, Pager, PagerPlan};
 use crate::job::Job;
 use crate::progress::Progress;
-use crate::run::{JobOutcome, ProgressMode, RunError, RunOptions, Summary};
+use crate::run::{JobOutcome, ProgressMode, RunError, RunOptions};
 use crate::sink::object::{self, Bucket, Existing, ObjectSnapshotWriter, ObjectUrl};
-use crate::sink::{Manifest, ManifestApi, ManifestRequest, SinkError, Stats};
-use crate::state::{self, Dedup};
+use crate::sink::{SinkError, Stats};
+use crate::state::Dedup;
 
 /// An object target, connected and checked before the first request.
 pub(super) struct ObjectTarget {
@@ -51,6 +52,7 @@ pub(super) async fn run(
     plan: &Plan,
     target: ObjectTarget,
     client: Arc<ApiClient>,
+    catalog: Option<&Catalog>,
     expected: Option<u64>,
     clock: Instant,
 ) -> Result<JobOutcome, RunError> {
@@ -82,7 +84,8 @@ pub(super) async fn run(
         let (w, _) = match writer.as_mut() {
             Some(w) => w,
             None => {
-                let (columns, on_type_error) = snapshot_columns(job, page.as_ref().map_or(&[][..], |p| &p.records));
+                let (columns, on_type_error) =
+                    snapshot_columns(job, page.as_ref().map_or(&[][..], |p| &p.records), catalog);
                 let opts = snapshot_options(job, columns.clone(), on_type_error);
                 writer.insert((
                     ObjectSnapshotWriter::create(bucket.clone(), &plan.run_id, opts, existing.take())?,
@@ -102,66 +105,18 @@ pub(super) async fn run(
     }
     drop(progress);
     let (writer, columns) = writer.expect("the writer opens before the loop ends");
-    let expected = expected.or(envelope_count);
     let stats = run_stats(&client, clock, &Stats::default());
-    let duplicates = dedup.as_ref().map_or(0, Dedup::dropped);
-    let records = writer.records();
-    if options.max_records.is_none()
-        && let Some(n) = expected
-        && n != records
-    {
-        tracing::warn!(
-            expected = n,
-            written = records,
-            duplicates,
-            "record count differs from the API's count (records changed during the run?)"
-        );
-    }
-    let manifest = Manifest {
-        job: job.name.clone(),
-        run_id: plan.run_id.clone(),
-        orgsync_version: env!("CARGO_PKG_VERSION").to_string(),
-        started_at: plan.started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        finished_at: String::new(),
-        api: ManifestApi {
-            base_url: job.api.base_url.to_string(),
-            path: job.api.path.clone(),
-            database: job.query.database.clone(),
-        },
-        request: ManifestRequest {
-            body: Value::Object(plan.body.clone()),
-            sha256: plan.body_sha.clone(),
-        },
-        incremental: plan.effective.window.clone(),
-        format: job.output.format.extension().to_string(),
-        compression: plan.print.compression.clone(),
-        records,
-        expected_records: expected,
-        duplicates_dropped: duplicates,
+    let written = Written {
+        records: writer.records(),
+        expected: expected.or(envelope_count),
+        duplicates: dedup.as_ref().map_or(0, Dedup::dropped),
         type_errors: writer.type_errors(),
-        files: Vec::new(),
-        schema: columns.iter().map(Into::into).collect(),
-        stats: stats.clone(),
+        null_counts: writer.null_counts(),
     };
+    // Nothing is uploaded as the snapshot until `finish`: a mismatch that
+    // fails the run drops the writer, which removes what it created.
+    completeness(job, options, written.expected, written.records, written.duplicates)?;
+    let manifest = manifest(job, plan, &columns, &written, &stats);
     let published = writer.finish(manifest)?;
-    let path: PathBuf = published.path.clone();
-    let trial = options.max_records.is_some();
-    state::record_success(&plan.state_dir, &published.manifest, &path, trial).map_err(|source| {
-        RunError::StateAfterPublish {
-            path: path.clone(),
-            source,
-        }
-    })?;
-    Ok(JobOutcome::Published(Summary {
-        path,
-        records,
-        expected,
-        files: published.manifest.files.len(),
-        bytes: published.manifest.files.iter().map(|f| f.bytes).sum(),
-        elapsed: clock.elapsed(),
-        requests: stats.requests,
-        retries: stats.retries,
-        throttled: stats.throttled,
-        duplicates,
-    }))
+    recorded(options, plan, published, &written, &stats, clock)
 }

@@ -108,6 +108,18 @@ pub struct SchemaColumn {
     pub null_count: Option<u64>,
 }
 
+/// The manifest's `schema`: every column with its `null_count` (0 where
+/// `nulls` has none).
+pub fn schema_with_nulls(columns: &[Column], nulls: &std::collections::BTreeMap<String, u64>) -> Vec<SchemaColumn> {
+    columns
+        .iter()
+        .map(|c| SchemaColumn {
+            null_count: Some(nulls.get(&c.name).copied().unwrap_or(0)),
+            ..SchemaColumn::from(c)
+        })
+        .collect()
+}
+
 impl From<&Column> for SchemaColumn {
     fn from(c: &Column) -> Self {
         SchemaColumn {

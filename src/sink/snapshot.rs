@@ -24,7 +24,7 @@ use super::compress::{PartSink, compression_name};
 use super::encoder::{PartEncoder, check_supported, open_encoder};
 use super::error::SinkError;
 use super::fault;
-use super::manifest::{Manifest, PartFile, SchemaColumn};
+use super::manifest::{Manifest, PartFile, schema_with_nulls};
 use super::target::{publish, remove_any, sibling, split_target, sync_dir};
 use crate::job::{Compression, Format};
 use crate::schema::{Column, OnTypeError, TypeErrors};
@@ -338,16 +338,7 @@ impl SnapshotWriter {
         manifest.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         manifest.format = self.opts.format.extension().to_string();
         manifest.compression = compression_name(self.opts.compression).to_string();
-        let nulls = self.null_counts();
-        manifest.schema = self
-            .opts
-            .columns
-            .iter()
-            .map(|c| SchemaColumn {
-                null_count: Some(nulls.get(&c.name).copied().unwrap_or(0)),
-                ..SchemaColumn::from(c)
-            })
-            .collect();
+        manifest.schema = schema_with_nulls(&self.opts.columns, &self.null_counts());
         manifest.type_errors = self.type_errors();
         write_manifest(&self.tmp, manifest)
     }

@@ -24,8 +24,8 @@ use super::upload::ObjectPart;
 use crate::job::Format;
 use crate::schema::TypeErrors;
 use crate::sink::{
-    Manifest, PartEncoder, PartFile, PartSink, Published, SUCCESS_FILE, SchemaColumn, SinkError, SnapshotOptions,
-    check_supported, compression_name, fault_at, open_encoder,
+    Manifest, PartEncoder, PartFile, PartSink, Published, SUCCESS_FILE, SinkError, SnapshotOptions, check_supported,
+    compression_name, fault_at, open_encoder, schema_with_nulls,
 };
 
 /// What `_SUCCESS` holds in a bucket: the manifest readers must read.
@@ -166,6 +166,11 @@ impl ObjectSnapshotWriter {
         self.type_errors.counts().clone()
     }
 
+    /// Records where each column is null, per column.
+    pub fn null_counts(&self) -> BTreeMap<String, u64> {
+        self.type_errors.null_counts().clone()
+    }
+
     /// Closes the last part (an empty run still writes one), writes the
     /// manifest, checks every listed part, then creates `_SUCCESS`; after
     /// that removes the replaced snapshot's files. Any failure before
@@ -185,7 +190,7 @@ impl ObjectSnapshotWriter {
         manifest.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         manifest.format = self.opts.format.extension().to_string();
         manifest.compression = compression_name(self.opts.compression).to_string();
-        manifest.schema = self.opts.columns.iter().map(SchemaColumn::from).collect();
+        manifest.schema = schema_with_nulls(&self.opts.columns, self.type_errors.null_counts());
         manifest.type_errors = self.type_errors();
         let name = manifest_name(&self.run_id);
         let mut text = serde_json::to_vec_pretty(&manifest).map_err(|source| SinkError::Manifest {
