@@ -331,7 +331,12 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
         });
     }
     if let Some(target) = plan.object.take() {
-        return object::run(job, options, &plan, target, client, catalog.as_ref(), expected, clock).await;
+        let connected = object::Connected {
+            client,
+            catalog: catalog.as_ref(),
+            expected,
+        };
+        return object::run(job, options, &plan, target, connected, clock).await;
     }
 
     let mut progress = match options.progress {

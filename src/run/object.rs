@@ -46,16 +46,27 @@ pub(super) fn check(target: &Path, overwrite: bool, resume: bool) -> Result<Opti
     Ok(Some(ObjectTarget { bucket, existing }))
 }
 
+/// What a run has once it is connected: its client, the fields catalog (if
+/// it could be had) and the API's count (if known).
+pub(super) struct Connected<'a> {
+    pub client: Arc<ApiClient>,
+    pub catalog: Option<&'a Catalog>,
+    pub expected: Option<u64>,
+}
+
 pub(super) async fn run(
     job: &Job,
     options: &RunOptions,
     plan: &Plan,
     target: ObjectTarget,
-    client: Arc<ApiClient>,
-    catalog: Option<&Catalog>,
-    expected: Option<u64>,
+    connected: Connected<'_>,
     clock: Instant,
 ) -> Result<JobOutcome, RunError> {
+    let Connected {
+        client,
+        catalog,
+        expected,
+    } = connected;
     let mut progress = match options.progress {
         ProgressMode::Hidden => Progress::hidden(),
         mode => Progress::start(&job.name, expected, mode == ProgressMode::Forced),
