@@ -17,7 +17,7 @@ use common::{TestSandbox, Workspace, all_output, csv_text, expected_rows, job_to
 use moto::{Moto, SECRET_KEY};
 use serde_json::Value;
 
-const FIELDS: [&str; 3] = ["business_id", "name", "city"];
+const FIELDS: [&str; 3] = ["business_id", "name", "founded"];
 
 fn s3_job(sandbox: &TestSandbox, format: &str, prefix: &str, extra: &str) -> String {
     job_toml(&sandbox.base_url(), format, &FIELDS, extra)
@@ -308,9 +308,20 @@ fn a_run_that_loses_the_race_for_success_exits_5_and_removes_only_its_files() {
         .arg(&job)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
+    let mut child = cmd.spawn().unwrap();
     // Once its part's upload is open, the run has passed its target check.
+    // Bounded: a run that ended early (or never uploads) fails the test
+    // instead of hanging it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while moto.open_uploads() == 0 {
+        if let Some(status) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "the run ended ({status}) before opening an upload: {}",
+                all_output(&out)
+            );
+        }
+        assert!(std::time::Instant::now() < deadline, "no upload opened within 60 s");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     let foreign = br#"{"manifest":"_manifest-other.json","run_id":"other"}"#;
