@@ -6,17 +6,11 @@
 //! the response bytes; only unescaped copies and number texts go to a
 //! per-record arena. It does not read JSON and does not decide types.
 
-use std::sync::Arc;
-
-use arrow_array::builder::{
-    BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
-    TimestampMicrosecondBuilder,
-};
 use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::{ArrowError, SchemaRef};
 
 use super::trie::{Kind, Trie};
-use crate::schema::{Cell, ColumnType, TIMESTAMP_ZONE};
+use crate::schema::{Builder, Cell};
 
 /// A string: borrowed from the input, or a range of the arena.
 #[derive(Debug, Clone, Copy)]
@@ -186,66 +180,6 @@ impl<'de> Stage<'de> {
         }
         out.rows += 1;
         Ok(())
-    }
-}
-
-/// One typed Arrow builder per column: the same Arrow types as
-/// `schema::arrow_type`.
-pub(crate) enum Builder {
-    Str(StringBuilder),
-    Int(Int64Builder),
-    Float(Float64Builder),
-    Bool(BooleanBuilder),
-    Date(Date32Builder),
-    Timestamp(TimestampMicrosecondBuilder),
-    ListStr(ListBuilder<StringBuilder>),
-    ListInt(ListBuilder<Int64Builder>),
-    ListFloat(ListBuilder<Float64Builder>),
-}
-
-impl Builder {
-    fn new(kind: ColumnType) -> Builder {
-        match kind {
-            ColumnType::String | ColumnType::Json => Builder::Str(StringBuilder::new()),
-            ColumnType::Int64 => Builder::Int(Int64Builder::new()),
-            ColumnType::Float64 => Builder::Float(Float64Builder::new()),
-            ColumnType::Bool => Builder::Bool(BooleanBuilder::new()),
-            ColumnType::Date => Builder::Date(Date32Builder::new()),
-            ColumnType::Timestamp => {
-                Builder::Timestamp(TimestampMicrosecondBuilder::new().with_timezone(TIMESTAMP_ZONE))
-            }
-            ColumnType::ListString => Builder::ListStr(ListBuilder::new(StringBuilder::new())),
-            ColumnType::ListInt64 => Builder::ListInt(ListBuilder::new(Int64Builder::new())),
-            ColumnType::ListFloat64 => Builder::ListFloat(ListBuilder::new(Float64Builder::new())),
-        }
-    }
-
-    fn append_null(&mut self) {
-        match self {
-            Builder::Str(b) => b.append_null(),
-            Builder::Int(b) => b.append_null(),
-            Builder::Float(b) => b.append_null(),
-            Builder::Bool(b) => b.append_null(),
-            Builder::Date(b) => b.append_null(),
-            Builder::Timestamp(b) => b.append_null(),
-            Builder::ListStr(b) => b.append_null(),
-            Builder::ListInt(b) => b.append_null(),
-            Builder::ListFloat(b) => b.append_null(),
-        }
-    }
-
-    fn finish(&mut self) -> ArrayRef {
-        match self {
-            Builder::Str(b) => Arc::new(b.finish()),
-            Builder::Int(b) => Arc::new(b.finish()),
-            Builder::Float(b) => Arc::new(b.finish()),
-            Builder::Bool(b) => Arc::new(b.finish()),
-            Builder::Date(b) => Arc::new(b.finish()),
-            Builder::Timestamp(b) => Arc::new(b.finish()),
-            Builder::ListStr(b) => Arc::new(b.finish()),
-            Builder::ListInt(b) => Arc::new(b.finish()),
-            Builder::ListFloat(b) => Arc::new(b.finish()),
-        }
     }
 }
 

@@ -339,25 +339,9 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
         return object::run(job, options, &plan, target, connected, clock).await;
     }
 
-    let mut progress = match options.progress {
-        ProgressMode::Hidden => Progress::hidden(),
-        mode => Progress::start(&job.name, expected, mode == ProgressMode::Forced),
-    };
+    let mut progress = progress(job, options, expected);
     let start_offset = plan.resumed.as_ref().map_or(0, |r| r.checkpoint.next_offset);
-    let mut pager = Pager::new(
-        client.clone(),
-        PagerPlan {
-            url: job.api.endpoint(),
-            body: plan.body.clone(),
-            page_size: u64::from(job.query.page_size),
-            concurrency: job.rate_limit.concurrency.get(),
-            records_at: job.api.records.clone(),
-            // --max-records counts from the start of the run, not of this process.
-            max_records: options.max_records.map(|m| m.saturating_sub(start_offset)),
-            expected,
-            start_offset,
-        },
-    );
+    let mut pager = Pager::new(client.clone(), pager_plan(job, options, &plan, expected, start_offset));
     let earlier_stats = plan
         .resumed
         .as_ref()
@@ -411,6 +395,29 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
     completeness(job, options, expected, snapshot.writer.records(), duplicates)?;
     close_last_part(&mut snapshot, next_offset, stats.clone())?;
     publish(job, options, &plan, snapshot, expected, stats, clock)
+}
+
+/// The progress bar of a run (hidden with `-q` or `--progress never`).
+fn progress(job: &Job, options: &RunOptions, expected: Option<u64>) -> Progress {
+    match options.progress {
+        ProgressMode::Hidden => Progress::hidden(),
+        mode => Progress::start(&job.name, expected, mode == ProgressMode::Forced),
+    }
+}
+
+/// What the pager of a run asks for, from `start_offset` on.
+fn pager_plan(job: &Job, options: &RunOptions, plan: &Plan, expected: Option<u64>, start_offset: u64) -> PagerPlan {
+    PagerPlan {
+        url: job.api.endpoint(),
+        body: plan.body.clone(),
+        page_size: u64::from(job.query.page_size),
+        concurrency: job.rate_limit.concurrency.get(),
+        records_at: job.api.records.clone(),
+        // --max-records counts from the start of the run, not of this process.
+        max_records: options.max_records.map(|m| m.saturating_sub(start_offset)),
+        expected,
+        start_offset,
+    }
 }
 
 /// The completeness check: records written against the API's count (none

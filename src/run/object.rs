@@ -12,12 +12,14 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use super::{Plan, Written, completeness, manifest, recorded, run_stats, snapshot_columns, snapshot_options};
+use super::{
+    Plan, Written, completeness, manifest, pager_plan, progress, recorded, run_stats, snapshot_columns,
+    snapshot_options,
+};
 use crate::catalog::Catalog;
-use crate::fetch::{ApiClient, Pager, PagerPlan};
+use crate::fetch::{ApiClient, Pager};
 use crate::job::Job;
-use crate::progress::Progress;
-use crate::run::{JobOutcome, ProgressMode, RunError, RunOptions};
+use crate::run::{JobOutcome, RunError, RunOptions};
 use crate::sink::object::{self, Bucket, Existing, ObjectSnapshotWriter, ObjectUrl};
 use crate::sink::{SinkError, Stats};
 use crate::state::Dedup;
@@ -67,23 +69,8 @@ pub(super) async fn run(
         catalog,
         expected,
     } = connected;
-    let mut progress = match options.progress {
-        ProgressMode::Hidden => Progress::hidden(),
-        mode => Progress::start(&job.name, expected, mode == ProgressMode::Forced),
-    };
-    let mut pager = Pager::new(
-        client.clone(),
-        PagerPlan {
-            url: job.api.endpoint(),
-            body: plan.body.clone(),
-            page_size: u64::from(job.query.page_size),
-            concurrency: job.rate_limit.concurrency.get(),
-            records_at: job.api.records.clone(),
-            max_records: options.max_records,
-            expected,
-            start_offset: 0,
-        },
-    );
+    let mut progress = progress(job, options, expected);
+    let mut pager = Pager::new(client.clone(), pager_plan(job, options, plan, expected, 0));
     let ObjectTarget { bucket, mut existing } = target;
     let mut dedup = job.query.key.as_deref().map(Dedup::new);
     let mut writer: Option<(ObjectSnapshotWriter, Vec<crate::schema::Column>)> = None;

@@ -49,7 +49,9 @@ pub fn arrow_schema(columns: &[Column]) -> SchemaRef {
     ))
 }
 
-enum Builder {
+/// One typed Arrow builder per column (the Arrow types of [`arrow_type`]);
+/// the Value path here and the page decoder (`decode/`) both append to it.
+pub(crate) enum Builder {
     Str(StringBuilder),
     Int(Int64Builder),
     Float(Float64Builder),
@@ -62,7 +64,7 @@ enum Builder {
 }
 
 impl Builder {
-    fn new(kind: ColumnType) -> Builder {
+    pub(crate) fn new(kind: ColumnType) -> Builder {
         match kind {
             ColumnType::String | ColumnType::Json => Builder::Str(StringBuilder::new()),
             ColumnType::Int64 => Builder::Int(Int64Builder::new()),
@@ -187,7 +189,7 @@ impl Builder {
         matches!(self, Builder::ListStr(_) | Builder::ListInt(_) | Builder::ListFloat(_))
     }
 
-    fn append_null(&mut self) {
+    pub(crate) fn append_null(&mut self) {
         match self {
             Builder::Str(b) => b.append_null(),
             Builder::Int(b) => b.append_null(),
@@ -201,7 +203,7 @@ impl Builder {
         }
     }
 
-    fn finish(&mut self) -> ArrayRef {
+    pub(crate) fn finish(&mut self) -> ArrayRef {
         match self {
             Builder::Str(b) => Arc::new(b.finish()),
             Builder::Int(b) => Arc::new(b.finish()),

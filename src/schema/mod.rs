@@ -10,6 +10,7 @@ mod file;
 mod infer;
 mod time;
 
+pub(crate) use arrow::Builder;
 pub use arrow::{BatchBuilder, TIMESTAMP_ZONE, arrow_schema, arrow_type};
 pub(crate) use column::extract_at;
 pub use column::{Column, ColumnType, Extracted, FieldPath};
