@@ -46,8 +46,17 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let records = env_or("ORGSYNC_BENCH_RECORDS", 100_000);
-    let runs = env_or("ORGSYNC_BENCH_RUNS", 5).max(1);
+    // `cargo bench` passes `--bench`. Without it this is `cargo test
+    // --all-targets` (`make test`): a smoke run of every variant on a few
+    // records, so the bench keeps working without costing the test run.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let (records, runs) = match smoke {
+        true => (2_000, 1),
+        false => (
+            env_or("ORGSYNC_BENCH_RECORDS", 100_000),
+            env_or("ORGSYNC_BENCH_RUNS", 5).max(1),
+        ),
+    };
     let only = std::env::var("ORGSYNC_BENCH_ONLY").ok();
     let schema = load_schema(Path::new("schemas/organizations.toml"), &[]).expect("schemas/organizations.toml");
     let columns = schema.columns;
