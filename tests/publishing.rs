@@ -8,8 +8,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use common::*;
 use orgsync::sandbox::SandboxConfig;
@@ -43,80 +43,6 @@ fn slow_sandbox() -> TestSandbox {
         latency: Duration::from_millis(20),
         ..SandboxConfig::default()
     })
-}
-
-/// The binary started in the background, stdout/stderr into files.
-struct Running {
-    child: Child,
-    err: PathBuf,
-}
-
-impl Running {
-    fn start(ws: &Workspace, args: &[&str], name: &str) -> Running {
-        let err = ws.path().join(format!("{name}.err"));
-        let child = Command::new(env!("CARGO_BIN_EXE_orgsync"))
-            .current_dir(ws.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("VAINU_CLIENT_ID", orgsync::sandbox::CLIENT_ID)
-            .env("VAINU_CLIENT_SECRET", SECRET)
-            .args(args)
-            .stdout(Stdio::from(
-                std::fs::File::create(ws.path().join(format!("{name}.out"))).unwrap(),
-            ))
-            .stderr(Stdio::from(std::fs::File::create(&err).unwrap()))
-            .spawn()
-            .unwrap();
-        Running { child, err }
-    }
-
-    /// Waits until the checkpoint in `tmp` lists at least `parts` parts.
-    fn wait_for_parts(&mut self, tmp: &Path, parts: usize) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            assert!(
-                self.child.try_wait().unwrap().is_none(),
-                "the run ended before {parts} parts were checkpointed: {}",
-                self.stderr()
-            );
-            if checkpoint(tmp)
-                .and_then(|c| c["files"].as_array().map(Vec::len))
-                .unwrap_or(0)
-                >= parts
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "no checkpoint in {}", tmp.display());
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the run did not end: {}", self.stderr());
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.err).unwrap_or_default()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn checkpoint(tmp: &Path) -> Option<Value> {
-    let text = std::fs::read_to_string(tmp.join("_checkpoint.json")).ok()?;
-    serde_json::from_str(&text).ok()
 }
 
 /// The rows of a JSON Lines snapshot equal the sandbox's data set, record
@@ -165,7 +91,7 @@ fn a_second_run_of_a_running_job_exits_5_touching_nothing_and_the_first_publishe
     // Two parts: the pointer in the state folder is written right after the
     // first checkpoint, so it is surely there by the second.
     first.wait_for_parts(&tmp, 2);
-    let run_id = checkpoint(&tmp).unwrap()["run_id"].as_str().unwrap().to_string();
+    let run_id = checkpoint_json(&tmp).unwrap()["run_id"].as_str().unwrap().to_string();
 
     let (tree, stats) = (tree_outside_tmp(&ws), sandbox.stats());
     let second = ws.orgsync().args(["run", job.to_str().unwrap()]).output().unwrap();
@@ -277,7 +203,7 @@ fn late_failure_then_resume(stage: &str, parts: usize, refetch: u64) {
     assert_eq!(out.status.code(), Some(1), "{stage}: {text}");
     assert!(text.contains(&format!("ORGSYNC_FAULT={stage}:fail")), "{stage}: {text}");
     let tmp = ws.path().join("exports/.bulk.orgsync-tmp");
-    let cp = checkpoint(&tmp).unwrap_or_else(|| panic!("{stage}: the checkpoint is kept: {text}"));
+    let cp = checkpoint_json(&tmp).unwrap_or_else(|| panic!("{stage}: the checkpoint is kept: {text}"));
     assert_eq!(cp["files"].as_array().unwrap().len(), parts, "{stage}: {cp}");
     let records = cp["records"].as_u64().unwrap();
     let kept = format!("bulk.toml: {records} records in finished parts kept; run again with --resume to continue");
@@ -347,7 +273,11 @@ fn publishing_refuses_a_folder_that_is_not_what_the_manifest_lists() {
     );
     assert!(text.contains("nothing was published"), "{text}");
     assert!(!ws.path().join("exports/bulk").exists(), "nothing published");
-    assert_eq!(checkpoint(&tmp).unwrap()["records"], json!(RECORDS), "every part kept");
+    assert_eq!(
+        checkpoint_json(&tmp).unwrap()["records"],
+        json!(RECORDS),
+        "every part kept"
+    );
 
     let out = ws
         .orgsync()

@@ -10,8 +10,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use orgsync::sandbox::SandboxConfig;
@@ -42,89 +41,6 @@ fn bulk_job(base_url: &str, extra: &str) -> String {
         "order = \"business_id\"",
         "order = \"business_id\"\npage_size = 100\nkey = \"business_id\"",
     )
-}
-
-/// The binary started in the background (stdout/stderr into files of `log`).
-struct Running {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Running {
-    fn start(ws: &Workspace, args: &[&str], log: &str) -> Running {
-        let log = ws.path().join(log);
-        let out = std::fs::File::create(log.with_extension("out")).unwrap();
-        let err = std::fs::File::create(log.with_extension("err")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_orgsync"))
-            .current_dir(ws.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("VAINU_CLIENT_ID", orgsync::sandbox::CLIENT_ID)
-            .env("VAINU_CLIENT_SECRET", SECRET)
-            .args(args)
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err))
-            .spawn()
-            .unwrap();
-        Running { child, log }
-    }
-
-    /// Waits until the checkpoint in `tmp` lists at least `parts` finished
-    /// parts; fails if the run ends first.
-    fn wait_for_parts(&mut self, tmp: &Path, parts: usize) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            assert!(
-                self.child.try_wait().unwrap().is_none(),
-                "the run ended before {parts} parts were checkpointed: {}",
-                self.stderr()
-            );
-            if finished_parts(tmp) >= parts {
-                return;
-            }
-            assert!(Instant::now() < deadline, "no checkpoint in {}", tmp.display());
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let ok = Command::new("kill")
-            .args([format!("-{name}"), self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success(), "kill -{name}");
-    }
-
-    fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the run did not end: {}", self.stderr());
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(self.log.with_extension("err")).unwrap_or_default()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Finished parts listed by the checkpoint in `tmp` (0 without one).
-fn finished_parts(tmp: &Path) -> usize {
-    std::fs::read_to_string(tmp.join("_checkpoint.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .and_then(|v| v["files"].as_array().map(Vec::len))
-        .unwrap_or(0)
 }
 
 fn checkpoint(tmp: &Path) -> Value {
@@ -570,7 +486,7 @@ fn a_fresh_bulk_pull_whose_api_goes_down_keeps_its_finished_parts_for_resume() {
         "{text}"
     );
     let tmp = ws.path().join("exports/.bulk.orgsync-tmp");
-    assert_eq!(finished_parts(&tmp), 5);
+    assert_eq!(checkpoint(&tmp)["files"].as_array().map(Vec::len), Some(5));
     assert_eq!(checkpoint(&tmp)["next_offset"], json!(650));
     assert!(!ws.path().join("exports/bulk").exists(), "nothing published");
 

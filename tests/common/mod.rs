@@ -8,6 +8,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+mod running;
+#[allow(unused_imports)] // each test binary uses its own part of the harness
+pub use running::{Running, checkpoint_json};
+
 use assert_cmd::Command;
 use orgsync::sandbox::{Dataset, Sandbox, SandboxConfig, SandboxStats};
 use orgsync::schema::FieldPath;
