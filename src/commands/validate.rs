@@ -8,13 +8,19 @@ use std::path::PathBuf;
 use crate::exit::Exit;
 use crate::job::{self, LoadOptions};
 
+/// The job files of the command line (a folder: its `*.toml`); exit 2
+/// after printing why when they cannot be listed.
+fn job_paths(args: &[PathBuf]) -> Result<Vec<PathBuf>, Exit> {
+    job::expand_paths(args).map_err(|e| {
+        eprintln!("{e}");
+        Exit::Invalid
+    })
+}
+
 pub fn validate(args: &[PathBuf]) -> Exit {
-    let paths = match job::expand_paths(args) {
+    let paths = match job_paths(args) {
         Ok(paths) => paths,
-        Err(e) => {
-            eprintln!("{e}");
-            return Exit::Invalid;
-        }
+        Err(exit) => return exit,
     };
     let mut exit = Exit::Ok;
     for path in paths {
@@ -38,12 +44,9 @@ pub async fn validate_online(args: &[PathBuf]) -> Exit {
     use crate::catalog::{Catalog, CatalogError, catalog_url, check_job, fetch_catalog};
     use crate::exit::ExitStatus;
 
-    let paths = match job::expand_paths(args) {
+    let paths = match job_paths(args) {
         Ok(paths) => paths,
-        Err(e) => {
-            eprintln!("{e}");
-            return Exit::Invalid;
-        }
+        Err(exit) => return exit,
     };
     let mut exit = Exit::Ok;
     let fail = |exit: &mut Exit, code: Exit| {
