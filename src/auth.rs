@@ -3,7 +3,7 @@
 //! at 90% of its lifetime with at most one renewal in flight, and once more
 //! after a 401. Every token text lives in a [`Secret`]; no error or log line
 //! here carries one. Retrying the token endpoint itself is the caller's
-//! policy (see `fetch::retry`), not this module's.
+//! policy (see `http::retry`), not this module's.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,14 +15,14 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::exit::{Exit, ExitStatus};
-use crate::fetch::RetryPolicy;
+use crate::http::RetryPolicy;
 use crate::job::{Auth, ClientAuth};
 use crate::secret::Secret;
 
 /// Lifetime assumed when the token endpoint sends no usable `expires_in`
 /// (Vainu's JWT access tokens live one hour). Stated lifetimes are bounded
-/// by `fetch::bounds` (1 s ..= 24 h).
-pub const DEFAULT_LIFETIME: Duration = crate::fetch::DEFAULT_TOKEN_LIFETIME;
+/// by `http::bounds` (1 s ..= 24 h).
+pub const DEFAULT_LIFETIME: Duration = crate::http::DEFAULT_TOKEN_LIFETIME;
 
 /// Renew when this fraction of the lifetime has passed.
 const RENEW_AT: f64 = 0.9;
@@ -42,7 +42,7 @@ pub enum AuthError {
         url: String,
         status: StatusCode,
         detail: String,
-        retry_after: Option<crate::fetch::RetryAfter>,
+        retry_after: Option<crate::http::RetryAfter>,
     },
     /// No answer: connection refused, timeout, TLS. `certificate`: a TLS
     /// certificate failure (not retried).
@@ -72,9 +72,9 @@ impl ExitStatus for AuthError {
 
 impl AuthError {
     /// Worth asking again: the server or the network, not the credentials
-    /// (the one decision of `fetch::retry`).
+    /// (the one decision of `http::retry`).
     pub fn is_transient(&self) -> bool {
-        use crate::fetch::{Failure, is_retryable};
+        use crate::http::{Failure, is_retryable};
         match self {
             AuthError::Rejected { .. } => false,
             AuthError::Unavailable { status, .. } => is_retryable(Failure::Status(*status)),
@@ -85,7 +85,7 @@ impl AuthError {
         }
     }
 
-    pub fn retry_after(&self) -> Option<&crate::fetch::RetryAfter> {
+    pub fn retry_after(&self) -> Option<&crate::http::RetryAfter> {
         match self {
             AuthError::Unavailable { retry_after, .. } => retry_after.as_ref(),
             _ => None,
@@ -171,7 +171,7 @@ impl TokenEndpoint {
                 .json(&serde_json::json!({ "refresh": refresh_token.expose() })),
         };
         let transport = |e: reqwest::Error| {
-            let failure = crate::fetch::transport_failure(&e);
+            let failure = crate::http::transport_failure(&e);
             AuthError::Transport {
                 url: url.clone(),
                 reason: failure.text,
@@ -180,17 +180,17 @@ impl TokenEndpoint {
         };
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
-        let retry_after = crate::fetch::retry_after(response.headers());
+        let retry_after = crate::http::retry_after(response.headers());
         let body = response.bytes().await.map_err(transport)?;
         let obtained = Instant::now();
         if status.is_success() {
             return parse_token(&self.auth, &url, status, &body, obtained);
         }
-        if crate::fetch::is_retryable_status(status) {
+        if crate::http::is_retryable_status(status) {
             return Err(AuthError::Unavailable {
                 url,
                 status,
-                detail: crate::fetch::error_text(&body),
+                detail: crate::http::error_text(&body),
                 retry_after,
             });
         }
@@ -211,7 +211,7 @@ struct OAuthAnswer {
     access_token: Option<String>,
     access: Option<String>,
     token_type: Option<String>,
-    /// Any JSON: read by `fetch::token_lifetime`, never trusted as is.
+    /// Any JSON: read by `http::token_lifetime`, never trusted as is.
     expires_in: Option<serde_json::Value>,
     scope: Option<String>,
 }
@@ -238,7 +238,7 @@ pub(crate) fn parse_token(
     if value.is_empty() {
         return Err(bad("the access token is empty"));
     }
-    let (lifetime, note) = crate::fetch::token_lifetime(answer.expires_in.as_ref());
+    let (lifetime, note) = crate::http::token_lifetime(answer.expires_in.as_ref());
     if let Some(note) = &note {
         tracing::warn!(url, lifetime_secs = lifetime.as_secs_f64(), "{note}");
     }
@@ -274,7 +274,7 @@ fn rejection_message(auth: &Auth, url: &str, status: StatusCode, body: &[u8]) ->
     let said = match (&code, &description) {
         (c, Some(d)) if !c.is_empty() => format!("{c}: {d}"),
         (c, None) if !c.is_empty() => c.clone(),
-        _ => format!("{status}: {}", crate::fetch::error_text(body)),
+        _ => format!("{status}: {}", crate::http::error_text(body)),
     };
     let advice = match (auth, code.as_str()) {
         (Auth::ClientCredentials { .. }, "invalid_client") => {

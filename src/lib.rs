@@ -12,6 +12,7 @@ pub mod commands;
 pub mod decode;
 pub mod exit;
 pub mod fetch;
+pub mod http;
 pub mod job;
 pub mod progress;
 pub mod run;

@@ -15,9 +15,9 @@ use reqwest::{Method, StatusCode, Url};
 
 use super::error::FetchError;
 use super::gate::Gate;
-use super::http::{RetryAfter, error_text, retry_after, transport_failure};
-use super::retry::{Failure, RetryPolicy, is_retryable};
 use crate::auth::{Token, Tokens};
+use crate::http::{Failure, RetryPolicy, is_retryable};
+use crate::http::{RetryAfter, error_text, retry_after, transport_failure};
 
 /// What a run counts for its manifest and summary.
 #[derive(Debug, Default)]

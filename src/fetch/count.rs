@@ -7,9 +7,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use super::bounds;
 use super::client::ApiClient;
 use super::error::FetchError;
+use crate::http::count_value;
 use crate::job::Job;
 
 /// How long to keep asking while the API counts in the background.
@@ -49,7 +49,7 @@ pub(crate) fn read_count_answer(bytes: &[u8]) -> Result<CountAnswer, String> {
         Some(other) => other.to_string().chars().take(40).collect(),
     };
     Ok(match status.as_str() {
-        "ready" => CountAnswer::Ready(bounds::count_value(map.get("count"))),
+        "ready" => CountAnswer::Ready(count_value(map.get("count"))),
         "scheduled" | "process" => CountAnswer::Pending(status),
         _ => CountAnswer::Failed(status),
     })

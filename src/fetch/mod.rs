@@ -1,22 +1,16 @@
-//! Fetching: the HTTP client every API request goes through (token, rate
-//! limit, retries), the offset pager, the count endpoint, where records
-//! sit in a response body, and the bounded reading of numbers the server
-//! sends (`Retry-After`, `expires_in`, counts).
+//! Fetching: the API client every request goes through (token, rate
+//! limit, retries), the offset pager, the count endpoint and where records
+//! sit in a response body. The HTTP helpers, the retry policy and the
+//! bounds on server numbers are the leaf module `crate::http`; `fetch`
+//! uses `auth` (for tokens), never the other way round.
 
-mod bounds;
 mod client;
 mod count;
 mod error;
 mod gate;
-mod http;
 mod pager;
 mod records;
-mod retry;
 
-pub use bounds::{
-    DEFAULT_TOKEN_LIFETIME, MAX_COUNT, MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME, count_value, parse_retry_after,
-    token_lifetime,
-};
 #[cfg(test)]
 pub(crate) use client::excerpt;
 pub use client::{ApiClient, Counters};
@@ -25,10 +19,11 @@ pub use count::count;
 pub(crate) use count::read_count_answer;
 pub use error::FetchError;
 pub use gate::Gate;
-pub use http::{
-    RetryAfter, TransportFailure, build_http_client, describe_transport_error, error_text, retry_after,
-    transport_failure,
-};
 pub use pager::{Page, Pager, PagerPlan};
 pub use records::{Extracted, extract_records, parse_body};
-pub use retry::{Backoff, Failure, RetryPolicy, is_retryable, is_retryable_status};
+// The HTTP leaf module's names, where callers have always found them.
+pub use crate::http::{
+    Backoff, DEFAULT_TOKEN_LIFETIME, Failure, MAX_COUNT, MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME, RetryAfter,
+    RetryPolicy, TransportFailure, build_http_client, count_value, describe_transport_error, error_text, is_retryable,
+    is_retryable_status, parse_retry_after, retry_after, token_lifetime, transport_failure,
+};

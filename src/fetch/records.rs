@@ -32,7 +32,7 @@ pub fn extract_records(body: Value, at: &RecordsAt) -> Result<Extracted, String>
         (Value::Object(mut map), at) => {
             let (count, count_ignored) = match map.get("count") {
                 None | Some(Value::Null) => (None, None),
-                Some(c) => match super::bounds::count_value(Some(c)) {
+                Some(c) => match crate::http::count_value(Some(c)) {
                     Ok(n) => (Some(n), None),
                     Err(why) => (None, Some(why)),
                 },
