@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod cli;
 pub mod commands;
 pub mod decode;
+mod diagnostics;
 pub mod exit;
 pub mod fetch;
 pub mod http;

@@ -14,7 +14,8 @@ use serde_json::Value;
 
 use super::locate::line_of;
 use super::model::{Catalog, Lookup};
-use crate::job::{Job, LoadError, Problem, nearest};
+use crate::diagnostics::nearest;
+use crate::job::{Job, LoadError, Problem};
 
 /// How a job uses a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -5,7 +5,7 @@
 
 use super::error::Problem;
 use super::file::{Lined, Opt};
-use super::keys::nearest;
+use crate::diagnostics::nearest;
 
 /// Problems found so far, and which keys the file wrote.
 pub(crate) struct Check<'a> {

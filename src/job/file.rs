@@ -1,7 +1,7 @@
 //! Phase one's data: the raw job file as written, every value typed (string,
 //! integer, float, list, JSON table) and carrying its line, nothing checked
-//! beyond its TOML type. Also the named defaults of every key (SPEC section 3)
-//! and the byte-offset to line mapping. Filling these structs is `read.rs`;
+//! beyond its TOML type. Also the named defaults of every key (SPEC section 3).
+//! (The byte-offset to line mapping is `crate::diagnostics`.) Filling these structs is `read.rs`;
 //! checking them and producing the `Job` is `validate.rs`.
 //!
 //! Why not `#[derive(Deserialize)]` with `deny_unknown_fields` on the whole
@@ -211,39 +211,4 @@ pub(crate) fn default_rows_per_file() -> i64 {
 }
 pub(crate) fn default_on_count_mismatch() -> &'static str {
     "warn"
-}
-
-/// Byte offset -> 1-based line number of one text.
-pub(crate) struct LineIndex {
-    /// Byte offset at which each line after the first starts.
-    starts: Vec<usize>,
-}
-
-impl LineIndex {
-    pub(crate) fn new(text: &str) -> LineIndex {
-        let starts = text
-            .char_indices()
-            .filter(|(_, c)| *c == '\n')
-            .map(|(i, _)| i + 1)
-            .collect();
-        LineIndex { starts }
-    }
-
-    pub(crate) fn line(&self, offset: usize) -> usize {
-        self.starts.partition_point(|&s| s <= offset) + 1
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn line_index_maps_offsets_to_lines() {
-        let idx = LineIndex::new("ab\ncd\n\nx");
-        let cases = [(0, 1), (2, 1), (3, 2), (5, 2), (6, 3), (7, 4), (100, 4)];
-        for (offset, line) in cases {
-            assert_eq!(idx.line(offset), line, "offset {offset}");
-        }
-    }
 }

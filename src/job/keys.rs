@@ -5,7 +5,7 @@
 use toml::de::DeTable;
 
 use super::error::Problem;
-use super::file::LineIndex;
+use crate::diagnostics::{LineIndex, did_you_mean, nearest};
 
 /// Keys allowed at the top level that are not sections.
 pub(crate) const TOP_KEYS: &[&str] = &["name", "description"];
@@ -57,28 +57,6 @@ pub(crate) const SECTIONS: &[(&str, &[&str])] = &[
         ],
     ),
 ];
-
-/// Similarity (Jaro-Winkler, case-insensitive) a candidate needs to be suggested.
-const THRESHOLD: f64 = 0.8;
-
-/// The candidate closest to `word`, if it is close enough to be a likely typo.
-pub(crate) fn nearest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    let word = word.to_lowercase();
-    candidates
-        .iter()
-        .map(|c| (*c, strsim::jaro_winkler(&word, &c.to_lowercase())))
-        .filter(|(_, score)| *score >= THRESHOLD)
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(c, _)| c)
-}
-
-/// ` (did you mean "x"?)`, or nothing when no candidate is close.
-pub(crate) fn did_you_mean(word: &str, candidates: &[&str]) -> String {
-    match nearest(word, candidates) {
-        Some(c) => format!(" (did you mean \"{c}\"?)"),
-        None => String::new(),
-    }
-}
 
 /// Problems for every key of the file that orgsync does not know: unknown
 /// top-level keys, unknown sections, unknown keys inside each section.

@@ -14,7 +14,6 @@ mod read;
 mod validate;
 
 pub use error::{LoadError, Problem};
-pub(crate) use keys::nearest;
 pub use load::{LoadOptions, load, load_with_env};
 pub use model::*;
 pub use paths::expand_paths;

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use super::check::Check;
 use super::file::{self, RawOutput};
-use super::keys::did_you_mean;
 use super::model::{Compression, Format, OnCountMismatch, Output};
+use crate::diagnostics::did_you_mean;
 
 /// The most rows one part file may hold (a billion).
 const MAX_ROWS_PER_FILE: i64 = 1_000_000_000;

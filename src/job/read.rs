@@ -12,11 +12,10 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::error::Problem;
-use super::file::{
-    LineIndex, Lined, Opt, RawApi, RawAuth, RawIncremental, RawJob, RawOutput, RawQuery, RawRateLimit, RawRetry,
-};
+use super::file::{Lined, Opt, RawApi, RawAuth, RawIncremental, RawJob, RawOutput, RawQuery, RawRateLimit, RawRetry};
 use super::interpolate::interpolate;
 use super::keys::unknown_keys;
+use crate::diagnostics::{LineIndex, article};
 
 /// Reads `text` into a [`RawJob`]. `None` (with one problem) when the text is
 /// not TOML at all; otherwise every problem found is pushed to `problems`.
@@ -427,12 +426,4 @@ fn present_keys(root: &DeTable<'_>) -> BTreeSet<String> {
         }
     }
     out
-}
-
-/// "a string", "an integer", ...
-fn article(type_str: &str) -> String {
-    match type_str.chars().next() {
-        Some('a' | 'e' | 'i' | 'o' | 'u') => format!("an {type_str}"),
-        _ => format!("a {type_str}"),
-    }
 }

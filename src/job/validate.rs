@@ -16,9 +16,9 @@ use super::api;
 use super::check::Check;
 use super::error::Problem;
 use super::file::{self, Lined, RawIncremental, RawJob, RawQuery, RawRateLimit, RawRetry};
-use super::keys::did_you_mean;
 use super::model::{Incremental, Job, Query, RateLimit, Retry};
 use super::output::{output, schema};
+use crate::diagnostics::did_you_mean;
 
 /// The databases the API serves.
 const DATABASES: [&str; 5] = ["FI", "SE", "NO", "DK", "NL"];

@@ -14,6 +14,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::column::{Column, ColumnType, FieldPath};
 use super::error::{SchemaError, SchemaProblem};
+use crate::diagnostics::{LineIndex, article, did_you_mean};
 
 /// What a value that does not fit its column leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -141,23 +142,6 @@ pub fn parse_schema(text: &str, source: &Path, fields: &[String]) -> Result<Sche
         })
     } else {
         Err(SchemaError::sorted(source, r.problems))
-    }
-}
-
-/// Byte offset -> 1-based line.
-struct LineIndex {
-    starts: Vec<usize>,
-}
-
-impl LineIndex {
-    fn new(text: &str) -> LineIndex {
-        let mut starts = vec![0];
-        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex { starts }
-    }
-
-    fn line(&self, offset: usize) -> usize {
-        self.starts.partition_point(|&s| s <= offset)
     }
 }
 
@@ -393,25 +377,6 @@ fn requested(path: &str, fields: &[String]) -> bool {
         || fields
             .iter()
             .any(|f| path == f || path.strip_prefix(f.as_str()).is_some_and(|rest| rest.starts_with('.')))
-}
-
-/// ` (did you mean "x"?)` when a candidate is close (Jaro-Winkler >= 0.8).
-fn did_you_mean(word: &str, candidates: &[&str]) -> String {
-    let word = word.to_lowercase();
-    candidates
-        .iter()
-        .map(|c| (*c, strsim::jaro_winkler(&word, c)))
-        .filter(|(_, score)| *score >= 0.8)
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(c, _)| format!(" (did you mean \"{c}\"?)"))
-        .unwrap_or_default()
-}
-
-fn article(type_str: &str) -> String {
-    match type_str.chars().next() {
-        Some('a' | 'e' | 'i' | 'o' | 'u') => format!("an {type_str}"),
-        _ => format!("a {type_str}"),
-    }
 }
 
 #[cfg(test)]
