@@ -1,6 +1,7 @@
 //! Job files: parsing (phase one), validation into a resolved [`Job`] (phase two).
 
 mod api;
+mod body;
 mod check;
 mod error;
 mod file;
@@ -13,6 +14,7 @@ mod paths;
 mod read;
 mod validate;
 
+pub use body::{BodyFor, body};
 pub use error::{LoadError, Problem};
 pub(crate) use keys::nearest;
 pub use load::{LoadOptions, load, load_with_env};
