@@ -1,7 +1,8 @@
 //! The one request-body builder: what a job sends to the organizations
 //! endpoint (pages), the count endpoint and the async export endpoint. The
 //! caller passes the filter to send (the job's, with the incremental window
-//! or a keyset window already applied). It adds no `offset`/`limit`: the
+//! or a keyset window already applied); a job naming a saved `list` sends
+//! `list` instead of `query` (and the filter is not used). It adds no `offset`/`limit`: the
 //! pager adds them per page; count and export bodies never carry them.
 
 use serde_json::{Map, Value};
@@ -23,10 +24,14 @@ pub enum BodyFor {
     Export,
 }
 
-/// The body of a request for `job` with `filter` as its `query`.
+/// The body of a request for `job` with `filter` as its `query` (or the
+/// job's `list` in its place).
 pub fn body(job: &Job, filter: &Value, target: BodyFor) -> Map<String, Value> {
     let mut body = Map::new();
-    body.insert("query".into(), filter.clone());
+    match &job.query.list {
+        Some(list) => body.insert("list".into(), Value::String(list.clone())),
+        None => body.insert("query".into(), filter.clone()),
+    };
     body.insert("database".into(), Value::String(job.query.database.clone()));
     if target == BodyFor::Count {
         return body;
@@ -79,6 +84,13 @@ mod tests {
             (&bare, BodyFor::Pages, &["query", "database", "fields"]),
             (&bare, BodyFor::Count, &["query", "database"]),
         ];
+        let list = job("list = \"fi-software-helsinki\"\norder = \"name\"");
+        for target in [BodyFor::Pages, BodyFor::Export, BodyFor::Count] {
+            let b = body(&list, &filter, target);
+            assert_eq!(b["list"], json!("fi-software-helsinki"), "{target:?}");
+            assert!(!b.contains_key("query"), "{target:?}: a list body has no query");
+            assert_eq!(b.contains_key("order"), target != BodyFor::Count);
+        }
         for (job, target, keys) in cases {
             let b = body(job, &filter, *target);
             let got: Vec<&str> = b.keys().map(String::as_str).collect();
