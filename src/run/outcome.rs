@@ -64,7 +64,7 @@ pub enum RunError {
     /// The API refused a deep offset and the run cannot page on in keyset
     /// windows (exit 4, like the rejection itself).
     #[error("{source}; {why}")]
-    OffsetLimit { source: FetchError, why: String },
+    OffsetLimit { source: Box<FetchError>, why: String },
     /// `on_count_mismatch = "fail"` and the written count differs.
     #[error(
         "wrote {written} records but the API's count is {expected} ({}); on_count_mismatch = \"fail\": \

@@ -170,7 +170,10 @@ impl Windows {
                     match self.open_next(&format!("the API refused offset {offset}")) {
                         Ok(()) => continue,
                         Err(why) => {
-                            return Some(Err(RunError::OffsetLimit { source: refused, why }));
+                            return Some(Err(RunError::OffsetLimit {
+                                source: Box::new(refused),
+                                why,
+                            }));
                         }
                     }
                 }
