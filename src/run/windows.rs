@@ -167,6 +167,9 @@ impl Windows {
                         status,
                         detail,
                     };
+                    if let Err(e) = self.learn_last_key().await {
+                        return Some(Err(e));
+                    }
                     match self.open_next(&format!("the API refused offset {offset}")) {
                         Ok(()) => continue,
                         Err(why) => {
@@ -180,6 +183,9 @@ impl Windows {
                 Some(Err(e)) => return Some(Err(e.into())),
                 None => {
                     if self.window_full() {
+                        if let Err(e) = self.learn_last_key().await {
+                            return Some(Err(e));
+                        }
                         let reason = format!("max_offset reached at offset {}", self.offset);
                         match self.open_next(&reason) {
                             Ok(()) => continue,
@@ -198,6 +204,38 @@ impl Windows {
         let at_cap = self.capacity.is_some_and(|c| self.offset >= c);
         let run_done = self.max_records.is_some_and(|m| self.position() >= m);
         at_cap && self.last_full && !run_done
+    }
+
+    /// Makes sure the key of the record just before `offset` is known: a
+    /// resumed run whose checkpoint ends exactly at a window's limit has
+    /// handed out no page yet. It asks again for the page (at a page
+    /// boundary, which the API served before) that ends at `offset`.
+    async fn learn_last_key(&mut self) -> Result<(), RunError> {
+        let Some((_, path)) = &self.key else {
+            return Ok(());
+        };
+        if self.offset == 0 || matches!(self.last_key, Value::String(_) | Value::Number(_)) {
+            return Ok(());
+        }
+        let path = path.clone();
+        let size = self.base.page_size.max(1);
+        let first = (self.offset - 1) / size * size;
+        let mut plan = self.plan(first);
+        plan.max_records = Some(self.offset - first);
+        plan.expected = None;
+        plan.concurrency = 1;
+        tracing::info!(offset = first, "asking again for the last key before the offset limit");
+        let mut pager = Pager::new(self.client.clone(), plan);
+        match pager.next().await {
+            Some(Ok(page)) => {
+                if let Some(last) = page.records.last() {
+                    self.last_key = path.extract_value(last);
+                }
+                Ok(())
+            }
+            Some(Err(e)) => Err(e.into()),
+            None => Ok(()),
+        }
     }
 
     /// Opens the window after the last key handed out; `Err` says why the
