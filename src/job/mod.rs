@@ -3,6 +3,7 @@
 mod api;
 mod body;
 mod check;
+mod deep;
 mod error;
 mod file;
 mod interpolate;

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use super::api;
 use super::check::Check;
+use super::deep;
 use super::error::Problem;
 use super::file::{self, Lined, RawIncremental, RawJob, RawQuery, RawRateLimit, RawRetry};
 use super::keys::did_you_mean;
@@ -36,8 +37,6 @@ const MAX_LAG_SECS: i64 = 365 * 86_400;
 
 /// Body keys orgsync writes itself; `extra` may not set them.
 const OWNED_BODY_KEYS: [&str; 7] = ["query", "list", "database", "fields", "limit", "offset", "order"];
-/// `[query] max_offset` at most this (the API's offsets are far below).
-const MAX_OFFSET: i64 = 1_000_000_000_000;
 
 /// Validates `raw` read from `source`. `None` when there were problems (all
 /// of them pushed to `problems`).
@@ -61,17 +60,7 @@ pub(crate) fn validate(
     let schema = schema(&raw.output, dir, &mut c);
     let query = query(&raw.query, dir, raw.output.schema.is_some(), &mut c);
     let incremental = raw.incremental.as_ref().map(|i| incremental(i, &mut c));
-    if let (Some(list), Some(inc)) = (&raw.query.list, &raw.incremental) {
-        c.push(
-            inc.line.or(Some(list.line)),
-            format!(
-                "[incremental] cannot be used with list = {} in [query]: the window is a ?RANGE condition \
-                 on the query, and a body naming a saved list carries no query; add the time condition \
-                 to a filter instead of the list, or drop [incremental]",
-                list.shown()
-            ),
-        );
-    }
+    deep::list_with_incremental(raw, &mut c);
     let rate_limit = rate_limit(&raw.rate_limit, &mut c);
     let retry = retry(&raw.retry, &mut c);
     let output = output(&raw.output, schema, &mut c);
@@ -168,46 +157,8 @@ fn query(raw: &RawQuery, dir: &Path, has_schema: bool, c: &mut Check<'_>) -> Opt
 
     let fields = fields(raw, has_schema, c);
 
-    let list = raw.list.as_ref().map_or(Some(None), |l| {
-        if let Some(other) = raw
-            .filter
-            .as_ref()
-            .map(|f| f.line)
-            .or(raw.filter_file.as_ref().map(|f| f.line))
-        {
-            c.push(
-                Some(l.line.max(other)),
-                "set either list or filter/filter_file in [query], not both: a saved list is the query",
-            );
-            return None;
-        }
-        c.non_empty(l, "list in [query]").map(|s| Some(s.to_string()))
-    });
-    let max_offset = raw.max_offset.as_ref().map_or(Some(None), |m| {
-        let value = c.int(&raw.max_offset, 0, "max_offset in [query]", 0, MAX_OFFSET, "");
-        if value != m.value {
-            return None;
-        }
-        let keyset = matches!((&raw.order, &raw.key), (Some(o), Some(k)) if o.value == k.value);
-        if raw.list.is_some() {
-            c.push(
-                Some(m.line),
-                "max_offset in [query] cannot be used with list: keyset windows narrow the query, and a \
-                 saved list has none; use a filter, or mode = \"export\"",
-            );
-            None
-        } else if !keyset {
-            c.push(
-                Some(m.line),
-                "max_offset in [query] needs order and key set to the same unique field (e.g. \
-                 order = \"business_id\" and key = \"business_id\"): past the limit the run pages on \
-                 after the last key written",
-            );
-            None
-        } else {
-            u64::try_from(value).ok().map(Some)
-        }
-    });
+    let list = deep::list(raw, c);
+    let max_offset = deep::max_offset(raw, c);
     let filter = match (&raw.filter, &raw.filter_file) {
         _ if raw.list.is_some() => Some(file::default_filter()),
         (Some(_), Some(ff)) => {
