@@ -204,6 +204,9 @@ pub struct SandboxArgs {
     /// Answer the fields catalog with 404 (an API without one).
     #[arg(long)]
     pub no_catalog: bool,
+    /// Answer organizations requests with an offset past N with 400 naming the offset.
+    #[arg(long, value_name = "N")]
+    pub max_offset: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

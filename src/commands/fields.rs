@@ -41,6 +41,8 @@ fn sandbox_job(sandbox: &crate::sandbox::Sandbox) -> Job {
             database: "FI".into(),
             fields: Vec::new(),
             filter: serde_json::json!({"?ALL": []}),
+            list: None,
+            max_offset: None,
             order: None,
             page_size: 100,
             key: None,

@@ -40,6 +40,7 @@ pub fn config(args: &SandboxArgs) -> Result<SandboxConfig, String> {
             html_at_offset: args.html_at_offset,
         },
         no_catalog: args.no_catalog,
+        max_offset: args.max_offset,
     })
 }
 

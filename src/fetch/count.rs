@@ -5,24 +5,22 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::client::ApiClient;
 use super::error::FetchError;
 use crate::http::count_value;
-use crate::job::Job;
+use crate::job::{BodyFor, Job};
 
 /// How long to keep asking while the API counts in the background.
 const POLL_EVERY: Duration = Duration::from_secs(2);
 const MAX_POLLS: u32 = 60;
 
-/// The count request body: `query` and `database` only. `order` is never
-/// sent (the endpoint rejects it), nor `fields`, `limit`, `offset`.
+/// The count request body ([`BodyFor::Count`]): `query` and `database`
+/// only. `order` is never sent (the endpoint rejects it), nor `fields`,
+/// `limit`, `offset`.
 pub fn count_body(job: &Job, filter: &Value) -> Value {
-    let mut body = Map::new();
-    body.insert("query".into(), filter.clone());
-    body.insert("database".into(), Value::String(job.query.database.clone()));
-    Value::Object(body)
+    Value::Object(crate::job::body(job, filter, BodyFor::Count))
 }
 
 /// What a count answer says.

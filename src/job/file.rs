@@ -102,6 +102,10 @@ pub(crate) struct RawQuery {
     pub check_fields: Opt<bool>,
     pub key: Opt<String>,
     pub extra: Opt<Vec<(Lined<String>, Value)>>,
+    /// The id of a saved list, instead of `filter` / `filter_file`.
+    pub list: Opt<String>,
+    /// The deepest offset the API serves (keyset windows past it).
+    pub max_offset: Opt<i64>,
 }
 
 #[derive(Debug, Default)]

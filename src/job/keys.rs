@@ -37,6 +37,8 @@ pub(crate) const SECTIONS: &[(&str, &[&str])] = &[
             "key",
             "extra",
             "check_fields",
+            "list",
+            "max_offset",
         ],
     ),
     ("incremental", &["field", "start", "lag_secs"]),

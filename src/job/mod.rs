@@ -1,7 +1,9 @@
 //! Job files: parsing (phase one), validation into a resolved [`Job`] (phase two).
 
 mod api;
+mod body;
 mod check;
+mod deep;
 mod error;
 mod file;
 mod interpolate;
@@ -13,6 +15,7 @@ mod paths;
 mod read;
 mod validate;
 
+pub use body::{BodyFor, body};
 pub use error::{LoadError, Problem};
 pub use load::{LoadOptions, load, load_with_env};
 pub use model::*;

@@ -102,8 +102,15 @@ pub struct Query {
     pub database: String,
     /// Field paths asked of the API, in column order. Non-empty.
     pub fields: Vec<String>,
-    /// The VQL filter, `{"?ALL": []}` when the job gives none.
+    /// The VQL filter, `{"?ALL": []}` when the job gives none (and with
+    /// `list`, where it is not sent).
     pub filter: Value,
+    /// The id of a saved list: the body carries `list` instead of `query`.
+    /// Never together with `filter`/`filter_file` or `[incremental]`.
+    pub list: Option<String>,
+    /// `[query] max_offset`: the deepest offset the API serves. Past it
+    /// the run pages on in keyset windows (needs `order` = `key`).
+    pub max_offset: Option<u64>,
     pub order: Option<String>,
     /// 1..=100.
     pub page_size: u32,
@@ -114,6 +121,18 @@ pub struct Query {
     /// `run` checks every path against the API's fields catalog before
     /// its first page (default true).
     pub check_fields: bool,
+}
+
+impl Query {
+    /// The key a run can page past an offset limit by (keyset windows): the
+    /// job's `key` when its `order` is that same field, ascending, and it
+    /// sends a filter (a saved list has no `query` to narrow).
+    pub fn keyset_key(&self) -> Option<&str> {
+        match (&self.key, &self.order, &self.list) {
+            (Some(key), Some(order), None) if key == order => Some(key),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

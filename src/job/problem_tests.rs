@@ -46,6 +46,28 @@ fn each_problem_kind_has_its_line_and_message() {
         ),
         ("filter = \"?ALL\"\n", Some(7), "filter in [query] must be a table"),
         (
+            "list = \"x\"\nfilter = { \"?ALL\" = [] }\n",
+            Some(8),
+            "set either list or filter/filter_file in [query], not both",
+        ),
+        ("list = \" \"\n", Some(7), "list in [query] must not be empty"),
+        ("extra = { list = 5 }\n", Some(7), "extra.list in [query] is a body key"),
+        (
+            "list = \"x\"\n[incremental]\nfield = \"modifications.basic\"\nstart = \"2024-01-01\"\n",
+            Some(8),
+            "[incremental] cannot be used with list = \"x\" in [query]",
+        ),
+        (
+            "max_offset = 1000\n",
+            Some(7),
+            "max_offset in [query] needs order and key set to the same unique field",
+        ),
+        (
+            "order = \"business_id\"\nkey = \"business_id\"\nmax_offset = -5\n",
+            Some(9),
+            "max_offset in [query] must be at least 0, not -5",
+        ),
+        (
             "[retries]\nmax_attempts = 2\n",
             Some(7),
             "unknown section [retries] (did you mean [retry]?)",

@@ -366,6 +366,8 @@ impl<'a> Reader<'a> {
             key: self.string(&s, "key"),
             extra: self.json_table(&s, "extra"),
             check_fields: self.scalar(&s, "check_fields", "true or false"),
+            list: self.string(&s, "list"),
+            max_offset: self.int(&s, "max_offset"),
         }
     }
 

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use super::api;
 use super::check::Check;
+use super::deep;
 use super::error::Problem;
 use super::file::{self, Lined, RawIncremental, RawJob, RawQuery, RawRateLimit, RawRetry};
 use super::model::{Incremental, Job, Query, RateLimit, Retry};
@@ -35,7 +36,7 @@ const MAX_ELAPSED_SECS: i64 = 86_400;
 const MAX_LAG_SECS: i64 = 365 * 86_400;
 
 /// Body keys orgsync writes itself; `extra` may not set them.
-const OWNED_BODY_KEYS: [&str; 6] = ["query", "database", "fields", "limit", "offset", "order"];
+const OWNED_BODY_KEYS: [&str; 7] = ["query", "list", "database", "fields", "limit", "offset", "order"];
 
 /// Validates `raw` read from `source`. `None` when there were problems (all
 /// of them pushed to `problems`).
@@ -59,6 +60,7 @@ pub(crate) fn validate(
     let schema = schema(&raw.output, dir, &mut c);
     let query = query(&raw.query, dir, raw.output.schema.is_some(), &mut c);
     let incremental = raw.incremental.as_ref().map(|i| incremental(i, &mut c));
+    deep::list_with_incremental(raw, &mut c);
     let rate_limit = rate_limit(&raw.rate_limit, &mut c);
     let retry = retry(&raw.retry, &mut c);
     let output = output(&raw.output, schema, &mut c);
@@ -155,7 +157,10 @@ fn query(raw: &RawQuery, dir: &Path, has_schema: bool, c: &mut Check<'_>) -> Opt
 
     let fields = fields(raw, has_schema, c);
 
+    let list = deep::list(raw, c);
+    let max_offset = deep::max_offset(raw, c);
     let filter = match (&raw.filter, &raw.filter_file) {
+        _ if raw.list.is_some() => Some(file::default_filter()),
         (Some(_), Some(ff)) => {
             c.push(Some(ff.line), "set either filter or filter_file in [query], not both");
             None
@@ -227,6 +232,8 @@ fn query(raw: &RawQuery, dir: &Path, has_schema: bool, c: &mut Check<'_>) -> Opt
         database: database?,
         fields: fields?,
         filter: filter?,
+        list: list?,
+        max_offset: max_offset?,
         order: order?,
         page_size: u32::try_from(page_size).ok()?,
         key: key?,

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::catalog::{self, Catalog};
-use crate::fetch::{self, ApiClient, FetchError, Pager, PagerPlan};
+use crate::fetch::{self, ApiClient, FetchError, PagerPlan};
 use crate::job::{Job, OnCountMismatch};
 use crate::progress::Progress;
 use crate::schema::{Column, OnTypeError, infer_with};
@@ -27,6 +27,7 @@ use crate::state::{
 
 use super::identity::{Resumed, identity};
 use super::request::{Effective, effective_filter, request_body, sha256_hex};
+use super::windows::Windows;
 use super::{JobOutcome, ProgressMode, RunError, RunOptions, Session, Summary};
 
 #[path = "object.rs"]
@@ -204,6 +205,7 @@ impl Plan {
             schema_file: job.schema.is_some(),
             incremental: self.effective.window.clone(),
             next_offset: 0,
+            window: None,
             records: 0,
             files: Vec::new(),
             duplicates_dropped: 0,
@@ -341,7 +343,7 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
 
     let mut progress = progress(job, options, expected);
     let start_offset = plan.resumed.as_ref().map_or(0, |r| r.checkpoint.next_offset);
-    let mut pager = Pager::new(client.clone(), pager_plan(job, options, &plan, expected, start_offset));
+    let mut pager = windows(job, options, &plan, &client, expected, start_offset);
     let earlier_stats = plan
         .resumed
         .as_ref()
@@ -349,7 +351,7 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
         .unwrap_or_default();
     let mut snapshot = match plan.resumed.take() {
         Some(resumed) => {
-            progress.resumed(start_offset);
+            progress.resumed(pager.position());
             Some(reopen(job, &plan, resumed, expected)?)
         }
         None => None,
@@ -362,6 +364,7 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
         // On an error the writer is dropped: its folder stays if a
         // checkpoint refers to it (resume continues), else it is removed.
         let page = pager.next().await.transpose()?;
+        let window = pager.mark();
         let open_now = match snapshot.as_mut() {
             Some(open) => open,
             None => snapshot.insert(open(
@@ -382,6 +385,7 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
             dedup,
             ..
         } = open_now;
+        checkpointer.set_window(window);
         state::write_page::<RunError, _>(writer, page.offset, page.records, dedup.as_mut(), |w, next, d| {
             Ok(checkpointer.save(w, next, d, run_stats(&client, clock, &earlier_stats))?)
         })?;
@@ -395,6 +399,27 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
     completeness(job, options, expected, snapshot.writer.records(), duplicates)?;
     close_last_part(&mut snapshot, next_offset, stats.clone())?;
     publish(job, options, &plan, snapshot, expected, stats, clock)
+}
+
+/// The run's pages, window after window (`windows.rs`), from `start_offset`
+/// inside the checkpoint's window when resuming.
+fn windows(
+    job: &Job,
+    options: &RunOptions,
+    plan: &Plan,
+    client: &std::sync::Arc<ApiClient>,
+    expected: Option<u64>,
+    start_offset: u64,
+) -> Windows {
+    let mark = plan.resumed.as_ref().and_then(|r| r.checkpoint.window.clone());
+    Windows::new(
+        client.clone(),
+        job,
+        pager_plan(job, options, plan, expected, start_offset),
+        &plan.effective.filter,
+        options.max_records,
+        mark,
+    )
 }
 
 /// The progress bar of a run (hidden with `-q` or `--progress never`).

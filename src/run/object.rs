@@ -17,7 +17,7 @@ use super::{
     snapshot_options,
 };
 use crate::catalog::Catalog;
-use crate::fetch::{ApiClient, Pager};
+use crate::fetch::ApiClient;
 use crate::job::Job;
 use crate::run::{JobOutcome, RunError, RunOptions};
 use crate::sink::object::{self, Bucket, Existing, ObjectSnapshotWriter, ObjectUrl};
@@ -70,7 +70,14 @@ pub(super) async fn run(
         expected,
     } = connected;
     let mut progress = progress(job, options, expected);
-    let mut pager = Pager::new(client.clone(), pager_plan(job, options, plan, expected, 0));
+    let mut pager = super::Windows::new(
+        client.clone(),
+        job,
+        pager_plan(job, options, plan, expected, 0),
+        &plan.effective.filter,
+        options.max_records,
+        None,
+    );
     let ObjectTarget { bucket, mut existing } = target;
     let mut dedup = job.query.key.as_deref().map(Dedup::new);
     let mut writer: Option<(ObjectSnapshotWriter, Vec<crate::schema::Column>)> = None;

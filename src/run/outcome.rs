@@ -61,6 +61,10 @@ pub enum RunError {
     StateAfterPublish { path: PathBuf, source: StateError },
     #[error("{0}")]
     Setup(String),
+    /// The API refused a deep offset and the run cannot page on in keyset
+    /// windows (exit 4, like the rejection itself).
+    #[error("{source}; {why}")]
+    OffsetLimit { source: Box<FetchError>, why: String },
     /// `on_count_mismatch = "fail"` and the written count differs.
     #[error(
         "wrote {written} records but the API's count is {expected} ({}); on_count_mismatch = \"fail\": \
@@ -89,6 +93,7 @@ impl ExitStatus for RunError {
             RunError::Lock(e) => e.exit(),
             RunError::StateAfterPublish { .. } | RunError::Setup(_) | RunError::CountMismatch { .. } => Exit::Failed,
             RunError::Catalog(e) => e.exit(),
+            RunError::OffsetLimit { source, .. } => source.exit(),
         }
     }
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::job::Job;
+use crate::job::{BodyFor, Job};
 use crate::sink::Window;
 
 /// The filter a run sends, and its incremental window if the job has one.
@@ -39,19 +39,10 @@ pub fn effective_filter(job: &Job, started: DateTime<Utc>, previous_to: Option<N
     }
 }
 
-/// The organizations request body without `offset`/`limit`.
+/// The organizations request body without `offset`/`limit` (the pages
+/// body of [`crate::job::body`]).
 pub fn request_body(job: &Job, filter: &Value) -> Map<String, Value> {
-    let mut body = Map::new();
-    body.insert("query".into(), filter.clone());
-    body.insert("database".into(), Value::String(job.query.database.clone()));
-    body.insert("fields".into(), Value::from(job.query.fields.clone()));
-    if let Some(order) = &job.query.order {
-        body.insert("order".into(), Value::String(order.clone()));
-    }
-    for (k, v) in &job.query.extra {
-        body.insert(k.clone(), v.clone());
-    }
-    body
+    crate::job::body(job, filter, BodyFor::Pages)
 }
 
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {

@@ -37,6 +37,10 @@ pub struct SandboxConfig {
     /// The fields catalog answers 404 (an API without one): runs must warn
     /// and go on.
     pub no_catalog: bool,
+    /// Organizations requests with an `offset` past this answer 400
+    /// `offset N exceeds the maximum offset M` (a search backend's deep
+    /// paging limit). `None`: no limit.
+    pub max_offset: Option<u64>,
 }
 
 impl Default for SandboxConfig {
@@ -52,6 +56,7 @@ impl Default for SandboxConfig {
             envelope: Envelope::Bare,
             faults: super::faults::Faults::default(),
             no_catalog: false,
+            max_offset: None,
         }
     }
 }

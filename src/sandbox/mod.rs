@@ -1,7 +1,7 @@
 //! The simulated Vainu API (SPEC section 8): token endpoints, organizations
 //! with offset paging, count, a deterministic data set, a VQL subset, field
 //! projection, and knobs for rate limits, injected 5xx, latency, token
-//! lifetime and hostile answers (`faults.rs`). Used by `orgsync sandbox`, `run --sandbox` and the tests; it
+//! lifetime, an offset limit, saved lists (`lists.rs`) and hostile answers (`faults.rs`). Used by `orgsync sandbox`, `run --sandbox` and the tests; it
 //! never touches the network beyond 127.0.0.1.
 
 mod auth;
@@ -12,6 +12,7 @@ mod error;
 mod faults;
 mod fields;
 mod limits;
+mod lists;
 mod locale;
 mod query;
 mod request;
@@ -33,5 +34,6 @@ pub use data::{DATABASES, Dataset};
 pub use error::SandboxError;
 pub use faults::{Faults, MAINTENANCE_HTML};
 pub use fields::project;
+pub use lists::{lists, query_of, resolve as resolve_list};
 pub use server::Sandbox;
 pub use stats::SandboxStats;

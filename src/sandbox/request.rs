@@ -1,7 +1,7 @@
 //! Parsing and validating the bodies and query strings of the organizations
 //! and count endpoints into typed requests, with the 400s the real API gives
-//! (limit out of range, unknown database, `list`, parameters in the query
-//! string, `order` on count). It does not run queries (`query.rs`).
+//! (limit out of range, unknown database, unknown `list`, parameters in the
+//! query string, `order` on count, an offset past `--max-offset`). It does not run queries (`query.rs`).
 
 use serde_json::{Map, Value};
 
@@ -94,6 +94,18 @@ pub(crate) fn organizations(body: &[u8]) -> Result<Request, SandboxError> {
     Ok(request)
 }
 
+/// The `--max-offset` limit: an offset past `max` is a 400 naming both
+/// (an offset equal to `max` is served; the limit is on the offset alone,
+/// not on offset + limit).
+pub(crate) fn check_offset(offset: u64, max: Option<u64>) -> Result<(), SandboxError> {
+    match max {
+        Some(max) if offset > max => Err(SandboxError::invalid(format!(
+            "offset {offset} exceeds the maximum offset {max}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Parse a count request body (`order` is rejected).
 pub(crate) fn count(body: &[u8]) -> Result<Request, SandboxError> {
     let map = body_object(body)?;
@@ -104,15 +116,7 @@ pub(crate) fn count(body: &[u8]) -> Result<Request, SandboxError> {
 }
 
 fn common(map: &Map<String, Value>) -> Result<Request, SandboxError> {
-    if map.contains_key("list") {
-        return Err(SandboxError::invalid(
-            "list is not supported by the sandbox: send a VQL query instead",
-        ));
-    }
-    let query = map
-        .get("query")
-        .cloned()
-        .ok_or_else(|| SandboxError::invalid("query is required (or list)"))?;
+    let query = super::lists::query_of(map)?;
     let database = match map.get("database") {
         Some(Value::String(db)) => db.clone(),
         Some(other) => {
@@ -179,7 +183,8 @@ mod tests {
             ),
             (json!({"query": {"?ALL": []}}), "database is required"),
             (json!({"database": "FI"}), "query is required"),
-            (json!({"list": 12, "database": "FI"}), "list is not supported"),
+            (json!({"list": 12, "database": "FI"}), "list \"12\" not found"),
+            (json!({"list": "everything", "database": "FI"}), "ok"),
             (
                 json!({"query": {"?NOPE": 1}, "database": "FI"}),
                 "unknown operator ?NOPE",
@@ -211,6 +216,29 @@ mod tests {
             r.order
                 .is_some_and(|o| o.descending && o.path == ["financial_data", "revenue"])
         );
+    }
+
+    #[test]
+    fn offset_limit_table() {
+        let cases = [
+            (0, None, true),
+            (u64::MAX, None, true),
+            (1000, Some(1000), true),
+            (1001, Some(1000), false),
+            (1100, Some(1000), false),
+            (0, Some(0), true),
+            (1, Some(0), false),
+        ];
+        for (offset, max, ok) in cases {
+            let got = check_offset(offset, max);
+            assert_eq!(got.is_ok(), ok, "{offset} {max:?}");
+            if let Err(SandboxError::BadRequest { detail, .. }) = got {
+                assert_eq!(
+                    detail,
+                    format!("offset {offset} exceeds the maximum offset {}", max.unwrap_or(0))
+                );
+            }
+        }
     }
 
     #[test]

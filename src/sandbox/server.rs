@@ -234,6 +234,10 @@ async fn organizations(
     gate(&s, &headers, true).await?;
     request::check_query_string(uri.query())?;
     let req = request::organizations(&body)?;
+    if let Err(e) = request::check_offset(req.offset, s.config.max_offset) {
+        Counters::bump(&s.counters.offset_refusals);
+        return Err(e);
+    }
     super::catalog::check_permissions(&req.fields)?;
     let faults = &s.config.faults;
     let n = Counters::bump(&s.fault_seq);

@@ -28,6 +28,9 @@ pub struct SandboxStats {
     /// Pages answered one record short (faults).
     #[serde(default)]
     pub short_pages: u64,
+    /// 400s sent for an offset past `max_offset`.
+    #[serde(default)]
+    pub offset_refusals: u64,
     /// Seconds from the first to the last `/api/v3` request's arrival: the
     /// rate a client achieved, measured at the server, is
     /// `(organizations_requests + count_requests - 1) / api_window_secs`.
@@ -47,6 +50,7 @@ pub(crate) struct Counters {
     pub unauthorized: AtomicU64,
     pub html_answers: AtomicU64,
     pub short_pages: AtomicU64,
+    pub offset_refusals: AtomicU64,
     /// First and last arrival of an `/api/v3` request.
     window: std::sync::Mutex<Option<(std::time::Instant, std::time::Instant)>>,
 }
@@ -76,6 +80,7 @@ impl Counters {
             unauthorized: get(&self.unauthorized),
             html_answers: get(&self.html_answers),
             short_pages: get(&self.short_pages),
+            offset_refusals: get(&self.offset_refusals),
             api_window_secs: self
                 .window
                 .lock()

@@ -57,6 +57,19 @@ impl Fingerprint {
     }
 }
 
+/// Where a keyset window starts: the records whose key is greater than
+/// `after` (the last key written before it), `records_before` records into
+/// the run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KeysetWindow {
+    /// The key value of the last record before the window (a string or a
+    /// number, as the API sent it).
+    pub after: serde_json::Value,
+    /// Records paged through before the window (its offsets count from 0).
+    pub records_before: u64,
+}
+
 /// `_checkpoint.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -81,8 +94,14 @@ pub struct Checkpoint {
     /// Whether `schema` came from a schema file (else it was inferred).
     pub schema_file: bool,
     pub incremental: Option<Window>,
-    /// API offset of the first record not in a finished part.
+    /// API offset of the first record not in a finished part (inside
+    /// `window` when there is one).
     pub next_offset: u64,
+    /// The keyset window the run was in past an offset limit; `None`
+    /// before the first limit (and in checkpoints of an orgsync without
+    /// keyset windows, which still load).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<KeysetWindow>,
     /// Records in the finished parts.
     pub records: u64,
     pub files: Vec<PartFile>,

@@ -70,6 +70,17 @@ fn parse_table() {
         ),
         (with("surprise", json!(true)), Err("unknown field `surprise`")),
         (with("next_offset", json!(-1)), Err("invalid value")),
+        // Keyset windows: a checkpoint without `window` (the sample, as
+        // written before keyset windows) loads; one with it too.
+        (
+            with("window", json!({"after": "FI10007700", "records_before": 1100})),
+            Ok(()),
+        ),
+        (with("window", json!({"after": 17, "records_before": 0})), Ok(())),
+        (
+            with("window", json!({"after": "x"})),
+            Err("missing field `records_before`"),
+        ),
         ("{\"version\": 1".to_string(), Err("EOF")),
     ];
     for (text, want) in cases {

@@ -16,7 +16,7 @@ mod pointer;
 mod progress;
 
 pub use atomic::write_atomic;
-pub use checkpoint::{CHECKPOINT_VERSION, Checkpoint, Fingerprint, verify_parts};
+pub use checkpoint::{CHECKPOINT_VERSION, Checkpoint, Fingerprint, KeysetWindow, verify_parts};
 pub use dedup::{Dedup, hash_text, key_hash, read_keys};
 pub use error::StateError;
 pub use last_run::{LAST_RUN_VERSION, LastRun, record_success};

@@ -72,6 +72,12 @@ impl Checkpointer {
         }
     }
 
+    /// The keyset window the next saves are in (the run sets it for each
+    /// page before writing it).
+    pub fn set_window(&mut self, window: Option<super::checkpoint::KeysetWindow>) {
+        self.template.window = window;
+    }
+
     /// Appends the new de-duplication keys, writes `_checkpoint.json`
     /// atomically, then the pointer (first time only), and makes the writer
     /// keep its folder from now on.
