@@ -1,12 +1,14 @@
 //! Fetching: the HTTP client every API request goes through (token, rate
 //! limit, retries), the offset pager, the count endpoint, where records
-//! sit in a response body, and the bounded reading of numbers the server
+//! sit in a response body, the async export (create, poll, download), and the bounded reading of numbers the server
 //! sends (`Retry-After`, `expires_in`, counts).
 
 mod bounds;
 mod client;
 mod count;
+mod download;
 mod error;
+mod export;
 mod gate;
 mod http;
 mod pager;
@@ -23,7 +25,12 @@ pub use client::{ApiClient, Counters};
 pub use count::count;
 #[cfg(test)]
 pub(crate) use count::read_count_answer;
+pub use download::{Downloader, GZIP_MAGIC, Line, Lines, Opened, Refused, next_chunk};
 pub use error::FetchError;
+pub use export::{
+    ExportError, FAILURE_STATES, Phase, PollAnswer, async_endpoint, create_export, export_id, join_link, mask_link,
+    parse_poll, poll,
+};
 pub use gate::Gate;
 pub use http::{
     RetryAfter, TransportFailure, build_http_client, describe_transport_error, error_text, retry_after,

@@ -37,8 +37,10 @@ pub(crate) const SECTIONS: &[(&str, &[&str])] = &[
             "key",
             "extra",
             "check_fields",
+            "mode",
         ],
     ),
+    ("export", &["poll_secs", "max_wait_secs"]),
     ("incremental", &["field", "start", "lag_secs"]),
     ("rate_limit", &["requests_per_second", "burst", "concurrency"]),
     (

@@ -3,6 +3,7 @@
 mod api;
 mod check;
 mod error;
+mod export;
 mod file;
 mod interpolate;
 mod keys;

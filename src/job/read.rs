@@ -13,7 +13,8 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::error::Problem;
 use super::file::{
-    LineIndex, Lined, Opt, RawApi, RawAuth, RawIncremental, RawJob, RawOutput, RawQuery, RawRateLimit, RawRetry,
+    LineIndex, Lined, Opt, RawApi, RawAuth, RawExport, RawIncremental, RawJob, RawOutput, RawQuery, RawRateLimit,
+    RawRetry,
 };
 use super::interpolate::interpolate;
 use super::keys::unknown_keys;
@@ -60,6 +61,7 @@ pub(crate) fn read(
         rate_limit: r.rate_limit(root),
         retry: r.retry(root),
         output: r.output(root),
+        export: r.export(root),
     };
     Some(job)
 }
@@ -367,6 +369,7 @@ impl<'a> Reader<'a> {
             key: self.string(&s, "key"),
             extra: self.json_table(&s, "extra"),
             check_fields: self.scalar(&s, "check_fields", "true or false"),
+            mode: self.string(&s, "mode"),
         }
     }
 
@@ -397,6 +400,14 @@ impl<'a> Reader<'a> {
             initial_delay_ms: self.int(&s, "initial_delay_ms"),
             max_delay_secs: self.int(&s, "max_delay_secs"),
             max_elapsed_secs: self.int(&s, "max_elapsed_secs"),
+        }
+    }
+
+    fn export(&mut self, root: &DeTable<'_>) -> RawExport {
+        let s = self.section(root, "export");
+        RawExport {
+            poll_secs: self.int(&s, "poll_secs"),
+            max_wait_secs: self.int(&s, "max_wait_secs"),
         }
     }
 

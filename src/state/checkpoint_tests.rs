@@ -70,6 +70,16 @@ fn parse_table() {
         ),
         (with("surprise", json!(true)), Err("unknown field `surprise`")),
         (with("next_offset", json!(-1)), Err("invalid value")),
+        // Export mode: the export mark (a checkpoint without it, above, is pages mode or older).
+        (
+            with(
+                "export",
+                json!({"link": "/v3/organizations/async/e1/", "id": "e1", "bytes": 1234}),
+            ),
+            Ok(()),
+        ),
+        (with("export", json!({"link": "/x/", "id": "e1"})), Ok(())),
+        (with("export", json!({"id": "e1"})), Err("missing field `link`")),
         ("{\"version\": 1".to_string(), Err("EOF")),
     ];
     for (text, want) in cases {
