@@ -76,7 +76,8 @@ fields = ["business_id"]
     #[test]
     fn mode_and_export_table() {
         // (query line, tail, Ok((mode, poll, max_wait)) or Err(message part))
-        let cases: &[(&str, &str, Result<(QueryMode, u64, u64), &str>)] = &[
+        type Want = Result<(QueryMode, u64, u64), &'static str>;
+        let cases: &[(&str, &str, Want)] = &[
             ("", "", Ok((QueryMode::Pages, 3, 14_400))),
             ("mode = \"pages\"", "", Ok((QueryMode::Pages, 3, 14_400))),
             ("mode = \"export\"", "", Ok((QueryMode::Export, 3, 14_400))),
