@@ -149,11 +149,12 @@ fn parts_checkpointed(tmp: &Path) -> usize {
 
 /// kill -9 while the export is still running, kill -9 again while it is
 /// downloading (after two finished parts), then `--resume` to the end.
-fn killed_twice_then_resumed(gzip: bool) {
+fn killed_twice_then_resumed(gzip: bool, range: bool) {
     let sb = sandbox(
         1000,
         ExportKnobs {
             gzip,
+            no_range: !range,
             download_bytes_per_sec: Some(if gzip { 6_000 } else { 40_000 }),
             ..knobs(1500)
         },
@@ -187,8 +188,8 @@ fn killed_twice_then_resumed(gzip: bool) {
     assert_eq!(stats.export_downloads_with_authorization, 0);
     assert_eq!(
         stats.export_range_requests,
-        u64::from(!gzip),
-        "resumed with Range when plain"
+        u64::from(!gzip && range),
+        "resumed with Range when plain and the store allows it"
     );
     assert!(
         !export_file.exists(),
@@ -213,12 +214,17 @@ fn assert_same_as_pages_jsonl(resumed: &Path, clean: &Path) {
 
 #[test]
 fn killed_while_waiting_and_while_downloading_resumes_the_same_export_with_range() {
-    killed_twice_then_resumed(false);
+    killed_twice_then_resumed(false, true);
+}
+
+#[test]
+fn killed_while_downloading_from_a_store_without_range_skips_what_is_written() {
+    killed_twice_then_resumed(false, false);
 }
 
 #[test]
 fn killed_while_waiting_and_while_downloading_a_gzip_export_skips_what_is_written() {
-    killed_twice_then_resumed(true);
+    killed_twice_then_resumed(true, true);
 }
 
 #[test]
@@ -292,4 +298,28 @@ fn max_wait_gives_up_with_exit_1_and_keeps_the_export_for_resume() {
     assert!(text.contains("--resume"), "{text}");
     assert!(ws.path().join(".orgsync/state/slow.export.json").exists());
     assert!(!ws.path().join("exports/slow").exists());
+}
+
+#[test]
+fn resume_with_an_export_of_another_request_creates_a_new_export() {
+    let sb = sandbox(120, knobs(0));
+    let ws = Workspace::new();
+    let path = ws.job("changed", &job(&sb.base_url(), "csv", "export", ""));
+    let state = ws.path().join(".orgsync/state");
+    std::fs::create_dir_all(&state).unwrap();
+    let stale = serde_json::json!({
+        "job": "changed",
+        "request_sha256": "0".repeat(64),
+        "link": "/v3/organizations/async/gone/",
+        "id": "gone",
+        "created_at": "2026-11-30T00:00:00Z",
+    });
+    std::fs::write(state.join("changed.export.json"), stale.to_string()).unwrap();
+    let out = run(&ws, &["run", "--resume", path.to_str().unwrap()]);
+    let text = all_output(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("creating a new export"), "{text}");
+    assert_eq!(sb.stats().exports_created, 1);
+    assert_eq!(read_csv(&ws.path().join("exports/changed")).1.len(), 120);
+    assert!(!state.join("changed.export.json").exists());
 }

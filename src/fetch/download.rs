@@ -65,7 +65,7 @@ impl Downloader {
         if from > 0 {
             request = request.header(RANGE, format!("bytes={from}-"));
         }
-        let response = request.send().await.map_err(|e| transport(&e))?;
+        let response = request.send().await.map_err(|e| transport(&e.without_url()))?;
         let status = response.status();
         if status == StatusCode::PARTIAL_CONTENT && from > 0 {
             let starts = response
@@ -101,7 +101,8 @@ pub fn content_range_start(v: &str) -> Option<u64> {
     v.strip_prefix("bytes ")?.split('-').next()?.trim().parse().ok()
 }
 
-/// A transport error: transient unless it is a certificate failure.
+/// A transport error (its URL, a pre-signed link, dropped by the
+/// callers): transient unless it is a certificate failure.
 pub fn transport(e: &reqwest::Error) -> Refused {
     let failure = transport_failure(e);
     match is_retryable(Failure::Transport {
@@ -248,7 +249,7 @@ fn kind(v: &Value) -> &'static str {
 
 /// The next chunk of an open download; `Ok(None)` at its end.
 pub async fn next_chunk(response: &mut reqwest::Response) -> Result<Option<Bytes>, Refused> {
-    response.chunk().await.map_err(|e| transport(&e))
+    response.chunk().await.map_err(|e| transport(&e.without_url()))
 }
 
 #[cfg(test)]

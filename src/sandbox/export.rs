@@ -2,7 +2,8 @@
 //! /api/v3/organizations/async/?async_format=jsonl` creates an export of
 //! the sync body (no `limit`/`offset`) and answers its `link`; `GET` on
 //! the link (bearer token) walks `accepted` -> `process` (rising
-//! `progress`) -> `completed` with a fresh pre-signed `download_link` on
+//! `progress`) -> `completed` (once the file, built in the background
+//! from creation on, is there) with a fresh pre-signed `download_link` on
 //! every poll, or the configured failure state; the download is served at
 //! `/_store/exports/<id>.jsonl[.gz]?X-Amz-...` like an S3 object: no
 //! Authorization header allowed (400), 403 once the link expired, `Range`
@@ -42,9 +43,7 @@ pub(super) struct Exports {
 struct ExportJob {
     id: String,
     created: Instant,
-    /// The create request's body, parsed again when the file is built.
-    body: Bytes,
-    /// The export's file, built at the first poll that finds it completed.
+    /// The export's file, built in the background from creation on.
     file: Option<Arc<Bytes>>,
 }
 
@@ -113,11 +112,23 @@ pub(super) async fn create(
         jobs.push(ExportJob {
             id: id.clone(),
             created: Instant::now(),
-            body,
             file: None,
         });
         id
     };
+    // The file is built in the background, as the real service does; a
+    // poll says `completed` only once it is there.
+    let (state, built_id) = (Arc::clone(&s), id.clone());
+    tokio::spawn(async move {
+        match build(&state, &body).await {
+            Ok(file) => {
+                if let Some(job) = lock(&state.exports).iter_mut().find(|j| j.id == built_id) {
+                    job.file = Some(file);
+                }
+            }
+            Err(error) => tracing::warn!(%error, export = %built_id, "sandbox export build failed"),
+        }
+    });
     let path = format!("/v3/organizations/async/{id}/");
     let link = match s.config.export.absolute_link {
         true => format!("{}/api{path}", origin(&headers)),
@@ -135,13 +146,12 @@ pub(super) async fn poll(
     s.counters.arrived();
     gate(&s, &headers, false).await?;
     let knobs = &s.config.export;
-    let (created, body, built) = {
+    let (created, built) = {
         let jobs = lock(&s.exports);
         let job = jobs.iter().find(|j| j.id == id).ok_or(SandboxError::NotFound)?;
-        (job.created, job.body.clone(), job.file.is_some())
+        (job.created, job.file.is_some())
     };
-    let elapsed = created.elapsed();
-    let answer = match phase(elapsed, knobs.duration) {
+    let answer = match phase(created.elapsed(), knobs.duration) {
         Phase::Accepted => json!({"state": "accepted", "progress": 0}),
         Phase::Process(p) => json!({"state": "process", "progress": p}),
         Phase::Done => match knobs.fail {
@@ -150,13 +160,9 @@ pub(super) async fn poll(
                 "progress": 100,
                 "message": format!("sandbox export {id} ended in {} on purpose (--export-fail)", f.state()),
             }),
+            // Time is up but the file is still being built.
+            None if !built => json!({"state": "process", "progress": 99}),
             None => {
-                if !built {
-                    let file = build(&s, &body).await?;
-                    if let Some(job) = lock(&s.exports).iter_mut().find(|j| j.id == id) {
-                        job.file.get_or_insert(file);
-                    }
-                }
                 json!({
                     "state": "completed",
                     "progress": 100,
