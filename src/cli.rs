@@ -245,6 +245,9 @@ pub struct SandboxExportArgs {
     /// Ignore `Range` on export downloads (always 200 with the whole file).
     #[arg(long)]
     pub export_no_range: bool,
+    /// Drop the connection after N bytes of the first export download.
+    #[arg(long, value_name = "N")]
+    pub export_cut_after_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -323,3 +323,29 @@ fn resume_with_an_export_of_another_request_creates_a_new_export() {
     assert_eq!(read_csv(&ws.path().join("exports/changed")).1.len(), 120);
     assert!(!state.join("changed.export.json").exists());
 }
+
+#[test]
+fn a_download_cut_mid_stream_resumes_in_the_same_run() {
+    for (gzip, ranged) in [(false, 1), (true, 0)] {
+        let sb = sandbox(
+            600,
+            ExportKnobs {
+                gzip,
+                cut_first_download_after: Some(if gzip { 9_000 } else { 25_000 }),
+                ..knobs(0)
+            },
+        );
+        let ws = Workspace::new();
+        let pages = run_ok(&ws, &sb, "csv", "pages", "p");
+        let export = run_ok(&ws, &sb, "csv", "export", "e");
+        assert_same_as_pages(&export, &pages);
+        let stats = sb.stats();
+        assert_eq!(stats.exports_created, 1);
+        assert_eq!(stats.export_downloads, 2, "gzip={gzip}: cut once, then resumed");
+        assert_eq!(
+            stats.export_range_requests, ranged,
+            "gzip={gzip}: Range only for a plain file"
+        );
+        assert_eq!(manifest(&export)["export"]["download_requests"], 2);
+    }
+}

@@ -61,6 +61,7 @@ pub fn config(args: &SandboxArgs) -> Result<SandboxConfig, String> {
             expired_links: e.export_expired_links,
             download_bytes_per_sec: e.export_download_bytes_per_sec,
             no_range: e.export_no_range,
+            cut_first_download_after: e.export_cut_after_bytes,
         },
     })
 }

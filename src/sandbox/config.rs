@@ -104,6 +104,8 @@ pub struct ExportKnobs {
     pub download_bytes_per_sec: Option<u64>,
     /// Ignore `Range` (answer 200 with the whole file).
     pub no_range: bool,
+    /// Drop the connection after this many bytes of the first download.
+    pub cut_first_download_after: Option<u64>,
 }
 
 impl Default for ExportKnobs {
@@ -117,6 +119,7 @@ impl Default for ExportKnobs {
             expired_links: 0,
             download_bytes_per_sec: None,
             no_range: false,
+            cut_first_download_after: None,
         }
     }
 }

@@ -260,7 +260,7 @@ pub(super) async fn download(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    Counters::bump(&s.counters.export_downloads);
+    let nth = Counters::bump(&s.counters.export_downloads);
     if headers.contains_key(header::AUTHORIZATION) {
         Counters::bump(&s.counters.export_downloads_with_authorization);
         return s3_error(
@@ -315,6 +315,24 @@ pub(super) async fn download(
         .unwrap_or(usize::MAX)
         .min(data.len());
     let part = data.slice(from..);
+    if nth == 0
+        && let Some(cut) = s.config.export.cut_first_download_after
+    {
+        // The connection drops after `cut` bytes of the first download.
+        let cut = usize::try_from(cut).unwrap_or(usize::MAX).min(part.len());
+        let head = part.slice(..cut);
+        // The head first, then (once it has surely left) the error.
+        let stream = futures_util::stream::unfold(Some(head), |head| async move {
+            match head {
+                Some(h) => Some((Ok(h), None)),
+                None => {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    Some((Err(std::io::Error::other("cut on purpose")), None))
+                }
+            }
+        });
+        return (StatusCode::OK, Body::from_stream(stream)).into_response();
+    }
     let mut response = match start {
         Some(start) => {
             Counters::bump(&s.counters.export_range_requests);
