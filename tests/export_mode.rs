@@ -349,3 +349,19 @@ fn a_download_cut_mid_stream_resumes_in_the_same_run() {
         assert_eq!(manifest(&export)["export"]["download_requests"], 2);
     }
 }
+
+#[test]
+fn dry_run_creates_no_export_and_max_records_stops_the_download() {
+    let sb = sandbox(400, knobs(0));
+    let ws = Workspace::new();
+    let path = ws.job("trial", &job(&sb.base_url(), "jsonl", "export", ""));
+    let out = run(&ws, &["run", "--dry-run", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", all_output(&out));
+    assert_eq!(sb.stats().exports_created, 0, "a dry run only counts");
+    let out = run(&ws, &["run", "--max-records", "150", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", all_output(&out));
+    let rows = read_jsonl(&ws.path().join("exports/trial"));
+    assert_eq!(rows.len(), 150);
+    assert_eq!(rows[149]["business_id"], sb.dataset().record("FI", 149)["business_id"]);
+    assert_eq!(sb.stats().exports_created, 1);
+}
