@@ -100,7 +100,13 @@ pub(super) async fn run(
         requests: 0,
         gzip: None,
     };
-    feed.download(&poll_url, &done).await?;
+    if let Err(e) = feed.download(&poll_url, &done).await {
+        if matches!(e, RunError::Export(ExportError::Failed { .. })) {
+            // Failed on a poll for a fresh link: the export is dead.
+            ExportFile::remove(&feed.plan.state_dir, &job.name)?;
+        }
+        return Err(e);
+    }
     let Feed {
         snapshot,
         seen,
