@@ -207,6 +207,8 @@ pub struct SandboxArgs {
     /// Answer organizations requests with an offset past N with 400 naming the offset.
     #[arg(long, value_name = "N")]
     pub max_offset: Option<u64>,
+    #[command(flatten)]
+    pub export: SandboxExportArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -217,4 +219,44 @@ pub enum EnvelopeArg {
     Result,
     /// `{"results": [...], "count": N, "next": ...}`.
     Results,
+}
+
+/// The sandbox's async export knobs.
+#[derive(Debug, Args)]
+pub struct SandboxExportArgs {
+    /// Seconds from an export's creation to its end state (accepted, then process).
+    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    pub export_secs: f64,
+    /// End every export in this failure state instead of `completed`.
+    #[arg(long, value_enum, value_name = "STATE")]
+    pub export_fail: Option<ExportFailArg>,
+    /// Serve export downloads gzip-compressed.
+    #[arg(long)]
+    pub export_gzip: bool,
+    /// Answer an export's `link` as an absolute URL (default: a path under /api).
+    #[arg(long)]
+    pub export_absolute_link: bool,
+    /// Lifetime of a download link; an expired one answers 403 (poll again for a fresh one).
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub export_link_ttl_secs: u64,
+    /// Hand out the first N download links already expired.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub export_expired_links: u64,
+    /// Throttle export downloads to this many bytes per second.
+    #[arg(long, value_name = "N")]
+    pub export_download_bytes_per_sec: Option<u64>,
+    /// Ignore `Range` on export downloads (always 200 with the whole file).
+    #[arg(long)]
+    pub export_no_range: bool,
+    /// Drop the connection after N bytes of the first export download.
+    #[arg(long, value_name = "N")]
+    pub export_cut_after_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFailArg {
+    Failure,
+    Stopped,
+    PartialFailureComplete,
+    PartialFailureIncomplete,
 }

@@ -62,6 +62,13 @@ impl Progress {
         }
     }
 
+    /// A status in place of the page count (the async export's state).
+    pub fn message(&self, text: String) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(text);
+        }
+    }
+
     /// One page written with `records` records.
     pub fn page(&mut self, records: u64) {
         self.pages += 1;

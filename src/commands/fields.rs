@@ -48,8 +48,10 @@ fn sandbox_job(sandbox: &crate::sandbox::Sandbox) -> Job {
             key: None,
             extra: Default::default(),
             check_fields: true,
+            mode: Default::default(),
         },
         incremental: None,
+        export: Default::default(),
         rate_limit: RateLimit {
             requests_per_second: 5.0,
             burst: NonZeroU32::MIN,

@@ -1,8 +1,8 @@
 //! `orgsync sandbox`: serve the simulated API until Ctrl-C or SIGTERM.
 
-use crate::cli::{EnvelopeArg, SandboxArgs};
+use crate::cli::{EnvelopeArg, ExportFailArg, SandboxArgs};
 use crate::exit::Exit;
-use crate::sandbox::{Envelope, Faults, Sandbox, SandboxConfig};
+use crate::sandbox::{Envelope, ExportFailure, ExportKnobs, Faults, Sandbox, SandboxConfig};
 
 pub fn config(args: &SandboxArgs) -> Result<SandboxConfig, String> {
     if !(0.0..=1.0).contains(&args.fail_rate) {
@@ -14,6 +14,13 @@ pub fn config(args: &SandboxArgs) -> Result<SandboxConfig, String> {
         return Err(format!(
             "--rate {rate} must be a positive number of requests per second"
         ));
+    }
+    let e = &args.export;
+    if !(e.export_secs.is_finite() && (0.0..=86_400.0).contains(&e.export_secs)) {
+        return Err(format!("--export-secs {} must be between 0 and 86400", e.export_secs));
+    }
+    if e.export_link_ttl_secs == 0 || e.export_link_ttl_secs > 7 * 86_400 {
+        return Err("--export-link-ttl-secs must be between 1 and 604800".into());
     }
     if args.token_ttl_secs == 0 {
         return Err("--token-ttl-secs must be at least 1".into());
@@ -41,6 +48,22 @@ pub fn config(args: &SandboxArgs) -> Result<SandboxConfig, String> {
         },
         no_catalog: args.no_catalog,
         max_offset: args.max_offset,
+        export: ExportKnobs {
+            duration: std::time::Duration::from_secs_f64(e.export_secs),
+            fail: e.export_fail.map(|f| match f {
+                ExportFailArg::Failure => ExportFailure::Failure,
+                ExportFailArg::Stopped => ExportFailure::Stopped,
+                ExportFailArg::PartialFailureComplete => ExportFailure::PartialFailureComplete,
+                ExportFailArg::PartialFailureIncomplete => ExportFailure::PartialFailureIncomplete,
+            }),
+            gzip: e.export_gzip,
+            absolute_link: e.export_absolute_link,
+            link_ttl: std::time::Duration::from_secs(e.export_link_ttl_secs),
+            expired_links: e.export_expired_links,
+            download_bytes_per_sec: e.export_download_bytes_per_sec,
+            no_range: e.export_no_range,
+            cut_first_download_after: e.export_cut_after_bytes,
+        },
     })
 }
 

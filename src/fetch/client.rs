@@ -107,6 +107,16 @@ impl ApiClient {
         self.send(Method::GET, url, None, None, |bytes| Ok(bytes.clone())).await
     }
 
+    /// GET `url` (an async export's link) and read the 2xx body with
+    /// `check`, retried like [`ApiClient::post_checked`].
+    pub async fn get_checked<T>(
+        &self,
+        url: &Url,
+        check: impl Fn(&Bytes) -> Result<T, String>,
+    ) -> Result<T, FetchError> {
+        self.send(Method::GET, url, None, None, check).await
+    }
+
     /// POST `body` to `url` and read the 2xx body with `check`; a body that
     /// `check` refuses (an HTML maintenance page, JSON without the records)
     /// is retried like a 5xx, and when the retries run out the error names

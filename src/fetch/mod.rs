@@ -1,12 +1,15 @@
 //! Fetching: the API client every request goes through (token, rate
-//! limit, retries), the offset pager, the count endpoint and where records
-//! sit in a response body. The HTTP helpers, the retry policy and the
-//! bounds on server numbers are the leaf module `crate::http`; `fetch`
-//! uses `auth` (for tokens), never the other way round.
+//! limit, retries), the offset pager, the count endpoint, where records
+//! sit in a response body, and the async export (create, poll, download).
+//! The HTTP helpers, the retry policy and the bounds on server numbers are
+//! the leaf module `crate::http`; `fetch` uses `auth` (for tokens), never
+//! the other way round.
 
 mod client;
 mod count;
+mod download;
 mod error;
+mod export;
 mod gate;
 mod pager;
 mod records;
@@ -17,7 +20,12 @@ pub use client::{ApiClient, Counters};
 pub use count::count;
 #[cfg(test)]
 pub(crate) use count::read_count_answer;
+pub use download::{Downloader, GZIP_MAGIC, Line, Lines, Opened, Refused, next_chunk};
 pub use error::FetchError;
+pub use export::{
+    ExportError, FAILURE_STATES, Phase, PollAnswer, async_endpoint, create_export, export_id, join_link, mask_link,
+    parse_poll, poll,
+};
 pub use gate::Gate;
 pub use pager::{Page, Pager, PagerPlan};
 pub use records::{Extracted, extract_records, parse_body};

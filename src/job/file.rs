@@ -64,6 +64,8 @@ pub(crate) struct RawJob {
     pub rate_limit: RawRateLimit,
     pub retry: RawRetry,
     pub output: RawOutput,
+    /// `[export]`: the async export's polling (used with `mode = "export"`).
+    pub export: RawExport,
 }
 
 #[derive(Debug, Default)]
@@ -106,6 +108,8 @@ pub(crate) struct RawQuery {
     pub list: Opt<String>,
     /// The deepest offset the API serves (keyset windows past it).
     pub max_offset: Opt<i64>,
+    /// `pages` or `export`.
+    pub mode: Opt<String>,
 }
 
 #[derive(Debug, Default)]
@@ -130,6 +134,12 @@ pub(crate) struct RawRetry {
     pub initial_delay_ms: Opt<i64>,
     pub max_delay_secs: Opt<i64>,
     pub max_elapsed_secs: Opt<i64>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct RawExport {
+    pub poll_secs: Opt<i64>,
+    pub max_wait_secs: Opt<i64>,
 }
 
 #[derive(Debug, Default)]
@@ -203,6 +213,12 @@ pub(crate) fn default_max_delay_secs() -> i64 {
 }
 pub(crate) fn default_max_elapsed_secs() -> i64 {
     900
+}
+pub(crate) fn default_poll_secs() -> i64 {
+    3
+}
+pub(crate) fn default_max_wait_secs() -> i64 {
+    14_400
 }
 pub(crate) fn default_format() -> &'static str {
     "parquet"

@@ -39,8 +39,10 @@ pub(crate) const SECTIONS: &[(&str, &[&str])] = &[
             "check_fields",
             "list",
             "max_offset",
+            "mode",
         ],
     ),
+    ("export", &["poll_secs", "max_wait_secs"]),
     ("incremental", &["field", "start", "lag_secs"]),
     ("rate_limit", &["requests_per_second", "burst", "concurrency"]),
     (

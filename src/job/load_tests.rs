@@ -430,11 +430,20 @@ fn example_jobs_load() {
     let paths = expand_paths(&[root.join("jobs")]).expect("jobs dir");
     assert_eq!(
         paths,
-        [root.join("jobs/fi_bulk.toml"), root.join("jobs/fi_software.toml")]
+        [
+            root.join("jobs/fi_bulk.toml"),
+            root.join("jobs/fi_bulk_export.toml"),
+            root.join("jobs/fi_software.toml")
+        ]
     );
     let get = |k: &str| env.get(k).cloned();
 
-    let sw = load_with_env(&paths[1], &LoadOptions::default(), &get).expect("fi_software");
+    let export = load_with_env(&paths[1], &LoadOptions::default(), &get).expect("fi_bulk_export");
+    assert_eq!(export.query.mode, crate::job::QueryMode::Export);
+    assert_eq!(export.export.poll.as_secs(), 3);
+    assert_eq!(export.export.max_wait.as_secs(), 14_400);
+
+    let sw = load_with_env(&paths[2], &LoadOptions::default(), &get).expect("fi_software");
     assert_eq!(sw.name, "fi_software");
     assert_eq!(sw.query.database, "FI");
     assert!(sw.query.fields.iter().any(|f| f == "financial_data.revenue"));
@@ -452,6 +461,7 @@ fn example_jobs_load() {
     assert_eq!(bulk.output.format, Format::Jsonl);
     assert_eq!(bulk.output.rows_per_file, 100_000);
     assert_eq!(bulk.rate_limit.concurrency.get(), 4);
+    assert_eq!(bulk.query.mode, crate::job::QueryMode::Pages, "pages by default");
     assert!(bulk.query.fields.len() >= 10);
     match &bulk.auth {
         Auth::ClientCredentials {

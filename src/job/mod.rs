@@ -5,6 +5,7 @@ mod body;
 mod check;
 mod deep;
 mod error;
+mod export;
 mod file;
 mod interpolate;
 mod keys;

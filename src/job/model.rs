@@ -26,6 +26,8 @@ pub struct Job {
     pub rate_limit: RateLimit,
     pub retry: Retry,
     pub output: Output,
+    /// `[export]`: polling of the async export (`mode = "export"`).
+    pub export: Export,
     /// The loaded schema file (`output.schema`), when the job names one.
     pub schema: Option<crate::schema::Schema>,
 }
@@ -121,6 +123,45 @@ pub struct Query {
     /// `run` checks every path against the API's fields catalog before
     /// its first page (default true).
     pub check_fields: bool,
+    /// `pages` (offset paging, the default) or `export` (the async export).
+    pub mode: QueryMode,
+}
+
+/// `[query] mode`: how the records are fetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueryMode {
+    /// Offset paging of the organizations endpoint.
+    #[default]
+    Pages,
+    /// One async export, polled, then downloaded as JSON Lines.
+    Export,
+}
+
+impl QueryMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            QueryMode::Pages => "pages",
+            QueryMode::Export => "export",
+        }
+    }
+}
+
+/// `[export]`: how an async export is waited for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Export {
+    /// Between two polls of the export's link.
+    pub poll: Duration,
+    /// Give up (exit 1) when the export is not completed after this long.
+    pub max_wait: Duration,
+}
+
+impl Default for Export {
+    fn default() -> Self {
+        Export {
+            poll: Duration::from_secs(3),
+            max_wait: Duration::from_secs(14_400),
+        }
+    }
 }
 
 impl Query {

@@ -12,7 +12,9 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::error::Problem;
-use super::file::{Lined, Opt, RawApi, RawAuth, RawIncremental, RawJob, RawOutput, RawQuery, RawRateLimit, RawRetry};
+use super::file::{
+    Lined, Opt, RawApi, RawAuth, RawExport, RawIncremental, RawJob, RawOutput, RawQuery, RawRateLimit, RawRetry,
+};
 use super::interpolate::interpolate;
 use super::keys::unknown_keys;
 use crate::diagnostics::{LineIndex, article};
@@ -59,6 +61,7 @@ pub(crate) fn read(
         rate_limit: r.rate_limit(root),
         retry: r.retry(root),
         output: r.output(root),
+        export: r.export(root),
     };
     Some(job)
 }
@@ -368,6 +371,7 @@ impl<'a> Reader<'a> {
             check_fields: self.scalar(&s, "check_fields", "true or false"),
             list: self.string(&s, "list"),
             max_offset: self.int(&s, "max_offset"),
+            mode: self.string(&s, "mode"),
         }
     }
 
@@ -398,6 +402,14 @@ impl<'a> Reader<'a> {
             initial_delay_ms: self.int(&s, "initial_delay_ms"),
             max_delay_secs: self.int(&s, "max_delay_secs"),
             max_elapsed_secs: self.int(&s, "max_elapsed_secs"),
+        }
+    }
+
+    fn export(&mut self, root: &DeTable<'_>) -> RawExport {
+        let s = self.section(root, "export");
+        RawExport {
+            poll_secs: self.int(&s, "poll_secs"),
+            max_wait_secs: self.int(&s, "max_wait_secs"),
         }
     }
 

@@ -64,6 +64,8 @@ pub(crate) fn validate(
     let rate_limit = rate_limit(&raw.rate_limit, &mut c);
     let retry = retry(&raw.retry, &mut c);
     let output = output(&raw.output, schema, &mut c);
+    let mode = super::export::mode(&raw.query, &mut c);
+    let export = super::export::export(&raw.export, &mut c);
 
     if c.problems.len() > before {
         return None;
@@ -74,11 +76,12 @@ pub(crate) fn validate(
         source: source.to_path_buf(),
         api: api?,
         auth: auth?,
-        query: query?,
+        query: query.map(|q| Query { mode, ..q })?,
         incremental: incremental.flatten(),
         rate_limit,
         retry,
         output: output?,
+        export,
         schema: None,
     })
 }
@@ -239,6 +242,7 @@ fn query(raw: &RawQuery, dir: &Path, has_schema: bool, c: &mut Check<'_>) -> Opt
         key: key?,
         extra: extra?,
         check_fields: raw.check_fields.as_ref().is_none_or(|c| c.value),
+        mode: Default::default(),
     })
 }
 

@@ -2,7 +2,9 @@
 //! target, authenticate, check the field paths against the API's fields
 //! catalog (`catalog/`), count, page, write (checkpointing after each
 //! finished part, the last one included), publish, then record the run in
-//! the job's state file and release the locks.
+//! the job's state file and release the locks. `mode = "export"` runs
+//! through `export.rs` (one async export instead of pages) and shares the
+//! rest.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -13,7 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::catalog::{self, Catalog};
 use crate::fetch::{self, ApiClient, FetchError, PagerPlan};
-use crate::job::{Job, OnCountMismatch};
+use crate::job::{Job, OnCountMismatch, QueryMode};
 use crate::progress::Progress;
 use crate::schema::{Column, OnTypeError, infer_with};
 use crate::sink::{
@@ -32,6 +34,9 @@ use super::{JobOutcome, ProgressMode, RunError, RunOptions, Session, Summary};
 
 #[path = "object.rs"]
 mod object;
+
+#[path = "export.rs"]
+mod export;
 
 /// The columns of a snapshot and the type-error policy: the schema file's,
 /// or the job's fields with the fields catalog's types, and types inferred
@@ -88,6 +93,8 @@ struct Plan {
     previous_schema: Option<Vec<SchemaColumn>>,
     /// An `s3://` target, connected and checked (`object.rs`).
     object: Option<object::ObjectTarget>,
+    /// The async export the records came from, for the manifest (`export.rs`).
+    export: Option<sink::ManifestExport>,
 }
 
 /// What a run's lock files say about it.
@@ -172,6 +179,7 @@ fn plan(job: &Job, options: &RunOptions) -> Result<Plan, RunError> {
         _locks: locks,
         previous_schema: last.and_then(|l| l.schema),
         object,
+        export: None,
     })
 }
 
@@ -214,6 +222,7 @@ impl Plan {
             dedup_keys: None,
             expected_records: expected,
             stats: Stats::default(),
+            export: None,
         }
     }
 }
@@ -331,6 +340,20 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
             count: expected,
             target: plan.target,
         });
+    }
+    if job.query.mode == QueryMode::Export {
+        if plan.object.is_some() {
+            return Err(RunError::Setup(
+                "mode = \"export\" cannot write to an s3:// target yet: use a local [output] path, or mode = \"pages\""
+                    .into(),
+            ));
+        }
+        let connected = export::Connected {
+            client,
+            catalog: catalog.as_ref(),
+            expected,
+        };
+        return export::run(job, options, &mut plan, connected, clock).await;
     }
     if let Some(target) = plan.object.take() {
         let connected = object::Connected {
@@ -558,6 +581,8 @@ fn manifest(job: &Job, plan: &Plan, columns: &[Column], written: &Written, stats
         empty_columns,
         schema_changes,
         stats: stats.clone(),
+        mode: job.query.mode.name().to_string(),
+        export: plan.export.clone(),
     }
 }
 

@@ -41,6 +41,9 @@ pub enum RunError {
     Auth(#[from] AuthError),
     #[error(transparent)]
     Fetch(#[from] FetchError),
+    /// `mode = "export"`: the export failed, timed out, or its download did.
+    #[error(transparent)]
+    Export(#[from] crate::fetch::ExportError),
     #[error(transparent)]
     Sink(#[from] SinkError),
     #[error(transparent)]
@@ -88,6 +91,7 @@ impl ExitStatus for RunError {
         match self {
             RunError::Auth(e) => e.exit(),
             RunError::Fetch(e) => e.exit(),
+            RunError::Export(e) => e.exit(),
             RunError::Sink(e) => e.exit(),
             RunError::State(e) => e.exit(),
             RunError::Lock(e) => e.exit(),

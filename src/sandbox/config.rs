@@ -41,6 +41,8 @@ pub struct SandboxConfig {
     /// `offset N exceeds the maximum offset M` (a search backend's deep
     /// paging limit). `None`: no limit.
     pub max_offset: Option<u64>,
+    /// The async export endpoint's behaviour (`server/export.rs`).
+    pub export: ExportKnobs,
 }
 
 impl Default for SandboxConfig {
@@ -57,6 +59,7 @@ impl Default for SandboxConfig {
             faults: super::faults::Faults::default(),
             no_catalog: false,
             max_offset: None,
+            export: ExportKnobs::default(),
         }
     }
 }
@@ -80,6 +83,69 @@ impl Envelope {
             Envelope::Bare => None,
             Envelope::Result => Some("result"),
             Envelope::Results => Some("results"),
+        }
+    }
+}
+
+/// How the sandbox's async exports behave.
+#[derive(Debug, Clone)]
+pub struct ExportKnobs {
+    /// From creation to `completed` (or the failure state): `accepted` for
+    /// the first fifth, then `process` with a rising `progress`.
+    pub duration: Duration,
+    /// End in this failure state instead of `completed`.
+    pub fail: Option<ExportFailure>,
+    /// Serve the download gzip-compressed (no Content-Encoding, as a
+    /// stored `.jsonl.gz` object is served).
+    pub gzip: bool,
+    /// Answer `link` as an absolute URL; else as a path under `/api`
+    /// (`/v3/organizations/async/<id>/`, as Vainu's client joins it).
+    pub absolute_link: bool,
+    /// How long a download link stays valid; expired: 403 as S3 answers.
+    pub link_ttl: Duration,
+    /// The first N download links handed out are already expired.
+    pub expired_links: u64,
+    /// Throttle downloads to this many bytes per second; `None`: at once.
+    pub download_bytes_per_sec: Option<u64>,
+    /// Ignore `Range` (answer 200 with the whole file).
+    pub no_range: bool,
+    /// Drop the connection after this many bytes of the first download.
+    pub cut_first_download_after: Option<u64>,
+}
+
+impl Default for ExportKnobs {
+    fn default() -> Self {
+        ExportKnobs {
+            duration: Duration::from_secs(2),
+            fail: None,
+            gzip: false,
+            absolute_link: false,
+            link_ttl: Duration::from_secs(300),
+            expired_links: 0,
+            download_bytes_per_sec: None,
+            no_range: false,
+            cut_first_download_after: None,
+        }
+    }
+}
+
+/// The failure states an export can end in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFailure {
+    Failure,
+    Stopped,
+    PartialFailureComplete,
+    PartialFailureIncomplete,
+}
+
+impl ExportFailure {
+    /// The `state` the poll answers.
+    pub fn state(self) -> &'static str {
+        match self {
+            ExportFailure::Failure => "failure",
+            ExportFailure::Stopped => "stopped",
+            ExportFailure::PartialFailureComplete => "partial_failure_complete",
+            ExportFailure::PartialFailureIncomplete => "partial_failure_incomplete",
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The simulated Vainu API (SPEC section 8): token endpoints, organizations
 //! with offset paging, count, a deterministic data set, a VQL subset, field
-//! projection, and knobs for rate limits, injected 5xx, latency, token
-//! lifetime, an offset limit, saved lists (`lists.rs`) and hostile answers (`faults.rs`). Used by `orgsync sandbox`, `run --sandbox` and the tests; it
+//! projection, the async export endpoint with its pre-signed downloads
+//! (`export.rs`), and knobs for rate limits, injected 5xx, latency, token
+//! lifetime, an offset limit, saved lists (`lists.rs`) and hostile answers
+//! (`faults.rs`). Used by `orgsync sandbox`, `run --sandbox` and the tests; it
 //! never touches the network beyond 127.0.0.1.
 
 mod auth;
@@ -29,7 +31,7 @@ mod http_auth_tests;
 mod test_support;
 
 pub use catalog::GATED_FIELD;
-pub use config::{CLIENT_ID, CLIENT_SECRET, Envelope, REFRESH_TOKEN, SandboxConfig};
+pub use config::{CLIENT_ID, CLIENT_SECRET, Envelope, ExportFailure, ExportKnobs, REFRESH_TOKEN, SandboxConfig};
 pub use data::{DATABASES, Dataset};
 pub use error::SandboxError;
 pub use faults::{Faults, MAINTENANCE_HTML};

@@ -29,6 +29,9 @@ use super::query::{Engine, Matches};
 use super::request::{self, Request};
 use super::stats::{Counters, SandboxStats};
 
+#[path = "export.rs"]
+mod export;
+
 /// How long `shutdown` waits for open connections before cutting them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -42,6 +45,8 @@ struct AppState {
     /// Organizations requests that passed auth, for the fault knobs.
     fault_seq: AtomicU64,
     counters: Counters,
+    /// Async exports created so far.
+    exports: export::Exports,
 }
 
 type Shared = Arc<AppState>;
@@ -74,6 +79,7 @@ impl Sandbox {
             failure_seq: AtomicU64::new(0),
             fault_seq: AtomicU64::new(0),
             counters: Counters::default(),
+            exports: export::Exports::default(),
             config,
         });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
@@ -147,6 +153,9 @@ fn router(state: Shared) -> Router {
         .route("/api/v3/organizations/", post(organizations))
         .route("/api/v3/organizations/count/", post(count))
         .route("/api/v3/organizations_fields/", get(fields_catalog))
+        .route("/api/v3/organizations/async/", post(export::create))
+        .route("/api/v3/organizations/async/{id}/", get(export::poll))
+        .route("/_store/exports/{file}", get(export::download))
         .route("/_sandbox/stats", get(stats))
         .route("/_sandbox/modify", post(modify))
         .fallback(|| async { SandboxError::NotFound })

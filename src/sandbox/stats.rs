@@ -36,6 +36,24 @@ pub struct SandboxStats {
     /// `(organizations_requests + count_requests - 1) / api_window_secs`.
     #[serde(default)]
     pub api_window_secs: f64,
+    /// Async exports created (`POST /api/v3/organizations/async/`, any outcome).
+    #[serde(default)]
+    pub exports_created: u64,
+    /// Polls of an export's link (any outcome).
+    #[serde(default)]
+    pub export_polls: u64,
+    /// Requests for an export's download (any outcome).
+    #[serde(default)]
+    pub export_downloads: u64,
+    /// Download requests that carried an Authorization header (refused 400).
+    #[serde(default)]
+    pub export_downloads_with_authorization: u64,
+    /// Download requests refused 403 because their link had expired.
+    #[serde(default)]
+    pub export_links_expired: u64,
+    /// Download requests answered 206 (a `Range` request).
+    #[serde(default)]
+    pub export_range_requests: u64,
 }
 
 /// The live counters.
@@ -51,6 +69,12 @@ pub(crate) struct Counters {
     pub html_answers: AtomicU64,
     pub short_pages: AtomicU64,
     pub offset_refusals: AtomicU64,
+    pub exports_created: AtomicU64,
+    pub export_polls: AtomicU64,
+    pub export_downloads: AtomicU64,
+    pub export_downloads_with_authorization: AtomicU64,
+    pub export_links_expired: AtomicU64,
+    pub export_range_requests: AtomicU64,
     /// First and last arrival of an `/api/v3` request.
     window: std::sync::Mutex<Option<(std::time::Instant, std::time::Instant)>>,
 }
@@ -81,6 +105,12 @@ impl Counters {
             html_answers: get(&self.html_answers),
             short_pages: get(&self.short_pages),
             offset_refusals: get(&self.offset_refusals),
+            exports_created: get(&self.exports_created),
+            export_polls: get(&self.export_polls),
+            export_downloads: get(&self.export_downloads),
+            export_downloads_with_authorization: get(&self.export_downloads_with_authorization),
+            export_links_expired: get(&self.export_links_expired),
+            export_range_requests: get(&self.export_range_requests),
             api_window_secs: self
                 .window
                 .lock()

@@ -43,6 +43,29 @@ pub struct Manifest {
     #[serde(default)]
     pub schema_changes: Vec<SchemaChange>,
     pub stats: Stats,
+    /// `[query] mode`: `pages` or `export`.
+    #[serde(default = "pages_mode")]
+    pub mode: String,
+    /// The async export the records came from (`mode = "export"`). Never
+    /// its links: a download link's query string is a credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<ManifestExport>,
+}
+
+fn pages_mode() -> String {
+    "pages".to_string()
+}
+
+/// The async export of an export-mode snapshot.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ManifestExport {
+    pub id: String,
+    /// What the API reported as the export's `duration`, in seconds.
+    pub duration_secs: Option<f64>,
+    /// How the download came: `gzip` or `none`.
+    pub download_compression: String,
+    /// GET requests for the download (fresh links and resumes included).
+    pub download_requests: u64,
 }
 
 /// A snapshot needs this many records before an all-null column is

@@ -74,6 +74,8 @@ fn manifest() -> Manifest {
         empty_columns: Vec::new(),
         schema_changes: Vec::new(),
         stats: Stats::default(),
+        mode: "pages".into(),
+        export: None,
     }
 }
 

@@ -116,6 +116,11 @@ pub struct Checkpoint {
     pub expected_records: Option<u64>,
     /// Requests etc. of the run so far, over all its processes.
     pub stats: Stats,
+    /// `mode = "export"`: the async export the parts come from and how far
+    /// its download got (`next_offset` then counts the export's records).
+    /// Absent in pages mode and in checkpoints of an orgsync before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<super::export::ExportMark>,
 }
 
 impl Checkpoint {

@@ -81,6 +81,16 @@ fn parse_table() {
             with("window", json!({"after": "x"})),
             Err("missing field `records_before`"),
         ),
+        // Export mode: the export mark (a checkpoint without it, above, is pages mode or older).
+        (
+            with(
+                "export",
+                json!({"link": "/v3/organizations/async/e1/", "id": "e1", "bytes": 1234}),
+            ),
+            Ok(()),
+        ),
+        (with("export", json!({"link": "/x/", "id": "e1"})), Ok(())),
+        (with("export", json!({"id": "e1"})), Err("missing field `link`")),
         ("{\"version\": 1".to_string(), Err("EOF")),
     ];
     for (text, want) in cases {

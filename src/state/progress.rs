@@ -78,6 +78,11 @@ impl Checkpointer {
         self.template.window = window;
     }
 
+    /// The export mark the next saves record (`mode = "export"`).
+    pub fn set_export(&mut self, mark: Option<crate::state::ExportMark>) {
+        self.template.export = mark;
+    }
+
     /// Appends the new de-duplication keys, writes `_checkpoint.json`
     /// atomically, then the pointer (first time only), and makes the writer
     /// keep its folder from now on.
