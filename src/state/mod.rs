@@ -3,17 +3,22 @@
 //! checkpoint a run keeps in its temporary folder so `run --resume` can
 //! continue it, the pointer from the state folder to that checkpoint, the
 //! de-duplication keys that travel with it, the atomic file write they
-//! all use, and the locks that keep one run per job and per target. This file only declares and re-exports.
+//! all use, and the locks that keep one run per job and per target (local
+//! flock files, or lock objects with a lease when the state is in a bucket,
+//! whose working copy `remote.rs` mirrors). This file only declares and re-exports.
 
 mod atomic;
 mod checkpoint;
 mod dedup;
 mod error;
 mod last_run;
+mod lease;
 mod lock;
 mod paths;
 mod pointer;
 mod progress;
+mod remote;
+mod remote_lock;
 
 pub use atomic::write_atomic;
 pub use checkpoint::{CHECKPOINT_VERSION, Checkpoint, Fingerprint, verify_parts};
@@ -23,4 +28,7 @@ pub use last_run::{LAST_RUN_VERSION, LastRun, record_success};
 pub use lock::{Holder, LockError, LockGuard, LockKey, acquire};
 pub use paths::{last_run_path, pointer_path, state_dir};
 pub use pointer::{Pending, Pointer, drop_checkpoint, find_checkpoint, pending};
+pub use lease::{DEFAULT_LEASE_SECS, LEASE_ENV, LeaseRecord, Verdict, judge};
 pub use progress::{Checkpointer, write_page};
+pub use remote::{RemoteState, checkpoint_dir};
+pub use remote_lock::RemoteLock;
