@@ -184,7 +184,11 @@ fn killed_run_resumes_from_a_new_working_directory_with_state_in_the_bucket() {
     assert_eq!(manifest["files"].as_array().unwrap().len(), 16);
     let run_id = manifest["run_id"].as_str().unwrap();
     for (i, f) in manifest["files"].as_array().unwrap().iter().enumerate() {
-        assert_eq!(f["name"], json!(format!("part-{run_id}-{i:05}.jsonl")), "numbering continues");
+        assert_eq!(
+            f["name"],
+            json!(format!("part-{run_id}-{i:05}.jsonl")),
+            "numbering continues"
+        );
     }
     assert!(
         resumed_requests * 2 < clean_requests,
@@ -192,7 +196,11 @@ fn killed_run_resumes_from_a_new_working_directory_with_state_in_the_bucket() {
     );
     let state = moto.objects("state");
     let names: Vec<&str> = state.keys().map(String::as_str).collect();
-    assert_eq!(names, ["bulk.json"], "checkpoint, pointer and locks gone once published");
+    assert_eq!(
+        names,
+        ["bulk.json"],
+        "checkpoint, pointer and locks gone once published"
+    );
     let last: Value = serde_json::from_slice(&state["bulk.json"]).unwrap();
     assert_eq!(last["run_id"], manifest["run_id"]);
 }
@@ -213,7 +221,11 @@ fn incremental_job(base_url: &str) -> String {
 
 /// Marks sandbox records modified now (POST /_sandbox/modify).
 fn modify(sandbox: &TestSandbox, indexes: &[u64]) {
-    let addr = sandbox.base_url().trim_start_matches("http://").trim_end_matches('/').to_string();
+    let addr = sandbox
+        .base_url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
     let body = json!({"database": "FI", "indexes": indexes}).to_string();
     let mut stream = TcpStream::connect(&addr).unwrap();
     write!(
@@ -245,19 +257,30 @@ fn incremental_runs_on_fresh_folders_continue_the_window_kept_in_the_bucket() {
     let out = run(&ws, &moto, &["run", "--state-dir", STATE, job.to_str().unwrap()], &[]);
     assert!(out.status.success(), "{}", all_output(&out));
     let first = state(&moto);
-    assert!(first["snapshot"].as_str().unwrap().starts_with("s3://exports/inc/inc/"), "{first}");
+    assert!(
+        first["snapshot"].as_str().unwrap().starts_with("s3://exports/inc/inc/"),
+        "{first}"
+    );
     let m1 = manifest(&moto, &first);
     assert_eq!(m1["records"], json!(200));
 
     modify(&sandbox, &[3, 17]);
     let ws = Workspace::new(); // a fresh pod
     let job = ws.job("inc", &text);
-    let out = run(&ws, &moto, &["run", job.to_str().unwrap()], &[("ORGSYNC_STATE_DIR", STATE)]);
+    let out = run(
+        &ws,
+        &moto,
+        &["run", job.to_str().unwrap()],
+        &[("ORGSYNC_STATE_DIR", STATE)],
+    );
     assert!(out.status.success(), "{}", all_output(&out));
     let second = state(&moto);
     assert_ne!(first["snapshot"], second["snapshot"]);
     let m2 = manifest(&moto, &second);
-    assert_eq!(m2["incremental"]["from"], m1["incremental"]["to"], "the window continues");
+    assert_eq!(
+        m2["incremental"]["from"], m1["incremental"]["to"],
+        "the window continues"
+    );
     assert_eq!(m2["records"], json!(2), "only what changed");
 }
 
@@ -293,11 +316,20 @@ fn a_lock_object_is_respected_while_fresh_and_taken_over_when_stale() {
         assert!(text.contains(says), "{name}: {text}");
         assert_no_secret(&text);
         if code == 5 {
-            assert!(text.contains("20261130T000000Z-other1") && text.contains("pod-elsewhere"), "{text}");
+            assert!(
+                text.contains("20261130T000000Z-other1") && text.contains("pod-elsewhere"),
+                "{text}"
+            );
             assert_eq!(sandbox.stats().organizations_requests, before, "{name}: no request");
-            assert!(moto.objects("state").contains_key("locks/job-fi.lock"), "{name}: left alone");
+            assert!(
+                moto.objects("state").contains_key("locks/job-fi.lock"),
+                "{name}: left alone"
+            );
         } else {
-            assert!(!moto.objects("state").contains_key("locks/job-fi.lock"), "{name}: released");
+            assert!(
+                !moto.objects("state").contains_key("locks/job-fi.lock"),
+                "{name}: released"
+            );
         }
     }
 }
@@ -312,16 +344,26 @@ fn a_second_run_while_the_first_lives_exits_5_and_a_run_that_loses_its_lock_does
     let args = ["run", "--state-dir", STATE, job.to_str().unwrap()];
     let lease = [("ORGSYNC_LOCK_LEASE_SECS", "1")];
     let mut first = spawn(&a, &moto, &args, &lease);
-    wait_for(&moto, &mut first, "state", "lock object", |o| o.contains_key("locks/job-bulk.lock"));
+    wait_for(&moto, &mut first, "state", "lock object", |o| {
+        o.contains_key("locks/job-bulk.lock")
+    });
     // Past the first run's lease: it renews, so its lock is still held.
     std::thread::sleep(Duration::from_millis(1500));
 
     let b = Workspace::new();
     let job_b = b.job("bulk", &text);
-    let out = run(&b, &moto, &["run", "--state-dir", STATE, job_b.to_str().unwrap()], &lease);
+    let out = run(
+        &b,
+        &moto,
+        &["run", "--state-dir", STATE, job_b.to_str().unwrap()],
+        &lease,
+    );
     let said = all_output(&out);
     assert_eq!(out.status.code(), Some(5), "{said}");
-    assert!(said.contains("job bulk is already being written by another run"), "{said}");
+    assert!(
+        said.contains("job bulk is already being written by another run"),
+        "{said}"
+    );
     assert!(said.contains("s3://exports/state/locks/job-bulk.lock"), "{said}");
 
     // Another run takes the lock from the first (as after a long stall):
@@ -331,6 +373,12 @@ fn a_second_run_while_the_first_lives_exits_5_and_a_run_that_loses_its_lock_does
     let said = all_output(&out);
     assert_eq!(out.status.code(), Some(5), "{said}");
     assert!(said.contains("lost its lock"), "{said}");
-    assert!(!moto.objects("twice/bulk").contains_key("_SUCCESS"), "nothing published");
-    assert!(moto.objects("state").contains_key("locks/job-bulk.lock"), "the new holder's lock stays");
+    assert!(
+        !moto.objects("twice/bulk").contains_key("_SUCCESS"),
+        "nothing published"
+    );
+    assert!(
+        moto.objects("state").contains_key("locks/job-bulk.lock"),
+        "the new holder's lock stays"
+    );
 }

@@ -7,7 +7,9 @@
 //! names (with the run id that wrote them), sizes and sha256, the next API
 //! offset, the de-duplication keys. `--resume` checks the listed parts by
 //! HEAD (size), keeps them, numbers the next part after them and publishes
-//! a manifest listing all. A child of `job.rs` (it shares its private plan).
+//! a manifest listing all. A failure while publishing removes the run's
+//! parts (checkpointed ones too) and drops its checkpoint: nothing to
+//! resume. A child of `job.rs` (it shares its private plan).
 //! Not here: the killed run's open multipart upload (the object store API
 //! cannot list it; the bucket's lifecycle rule aborts it, see the README).
 
@@ -100,7 +102,12 @@ impl ObjectRun {
         }
         self.writer.keep_finished();
         plan.sync(&job.name)?;
-        tracing::debug!(next_offset, records = cp.records, parts = cp.files.len(), "checkpoint saved");
+        tracing::debug!(
+            next_offset,
+            records = cp.records,
+            parts = cp.files.len(),
+            "checkpoint saved"
+        );
         Ok(())
     }
 }
@@ -181,7 +188,10 @@ fn reopen(
         SinkError::Incomplete { path, problems } => RunError::State(StateError::DamagedPart { path, reason: problems }),
         e => e.into(),
     })?;
-    tracing::info!(parts, "the interrupted run's parts are in the bucket with their sizes; keeping them");
+    tracing::info!(
+        parts,
+        "the interrupted run's parts are in the bucket with their sizes; keeping them"
+    );
     Ok(ObjectRun {
         writer,
         dedup,
@@ -295,11 +305,30 @@ pub(super) async fn run(
     plan.check_locks()?;
     let manifest = manifest(job, plan, &run.columns, &written, &stats);
     let ObjectRun { writer, dir, .. } = run;
-    let published = writer.finish(manifest)?;
-    if let Err(e) = std::fs::remove_dir_all(&dir)
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!(folder = %dir.display(), error = %e, "could not remove the checkpoint folder");
+    let published = match writer.finish(manifest) {
+        Ok(p) => p,
+        Err(e) => {
+            // `finish` removed this run's parts: its checkpoint names
+            // nothing any more; the next run starts over.
+            let dropped = Pointer::remove(&plan.state_dir, &job.name)
+                .and_then(|()| remove_dir(&dir))
+                .and_then(|()| plan.sync(&job.name));
+            if let Err(d) = dropped {
+                tracing::warn!(error = %d, "could not drop the checkpoint of the failed run");
+            }
+            return Err(e.into());
+        }
+    };
+    if let Err(e) = remove_dir(&dir) {
+        tracing::warn!(error = %e, "could not remove the checkpoint folder");
     }
     recorded(options, plan, published, &written, &stats, clock)
+}
+
+/// Removes a checkpoint folder (none is fine).
+fn remove_dir(dir: &Path) -> Result<(), StateError> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StateError::write(dir)(e)),
+        _ => Ok(()),
+    }
 }

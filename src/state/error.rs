@@ -45,7 +45,9 @@ pub enum StateError {
     },
 
     /// The state in a bucket (`--state-dir s3://...`) could not be read or written.
-    #[error("state in the bucket: {url}: {reason} (check the bucket's permissions and AWS_ENDPOINT_URL; the run can be resumed once it works)")]
+    #[error(
+        "state in the bucket: {url}: {reason} (check the bucket's permissions and AWS_ENDPOINT_URL; the run can be resumed once it works)"
+    )]
     Remote { url: String, reason: String },
 
     /// `--state-dir s3://...` (or the lock lease) is not usable as given.

@@ -184,21 +184,59 @@ mod tests {
         }
     }
 
+    /// name, the record found, the object's last-modified, the verdict.
+    type Case = (&'static str, Option<LeaseRecord>, Option<DateTime<Utc>>, Verdict);
+
     #[test]
     fn judge_table() {
         let lease = Duration::from_secs(60);
         let me = record("me", 7, at(0));
         let mut garbled = record("other", 8, at(0));
         garbled.renewed_at = "yesterday".into();
-        let cases: Vec<(&str, Option<LeaseRecord>, Option<DateTime<Utc>>, Verdict)> = vec![
-            ("fresh: renewed 10 s ago", Some(record("other", 8, at(-10))), Some(at(-10)), Verdict::Held),
-            ("at the lease exactly is still held", Some(record("other", 8, at(-60))), None, Verdict::Held),
-            ("stale: renewed 61 s ago", Some(record("other", 8, at(-61))), Some(at(-61)), Verdict::Stale),
-            ("renewal in the future (skew)", Some(record("other", 8, at(30))), None, Verdict::Held),
+        let cases: Vec<Case> = vec![
+            (
+                "fresh: renewed 10 s ago",
+                Some(record("other", 8, at(-10))),
+                Some(at(-10)),
+                Verdict::Held,
+            ),
+            (
+                "at the lease exactly is still held",
+                Some(record("other", 8, at(-60))),
+                None,
+                Verdict::Held,
+            ),
+            (
+                "stale: renewed 61 s ago",
+                Some(record("other", 8, at(-61))),
+                Some(at(-61)),
+                Verdict::Stale,
+            ),
+            (
+                "renewal in the future (skew)",
+                Some(record("other", 8, at(30))),
+                None,
+                Verdict::Held,
+            ),
             ("own lock", Some(record("me", 7, at(-600))), None, Verdict::Own),
-            ("same run id, other pid", Some(record("me", 9, at(-5))), None, Verdict::Held),
-            ("unreadable time, old object", Some(garbled.clone()), Some(at(-120)), Verdict::Stale),
-            ("unreadable time, new object", Some(garbled), Some(at(-1)), Verdict::Held),
+            (
+                "same run id, other pid",
+                Some(record("me", 9, at(-5))),
+                None,
+                Verdict::Held,
+            ),
+            (
+                "unreadable time, old object",
+                Some(garbled.clone()),
+                Some(at(-120)),
+                Verdict::Stale,
+            ),
+            (
+                "unreadable time, new object",
+                Some(garbled),
+                Some(at(-1)),
+                Verdict::Held,
+            ),
             ("garbage, old object", None, Some(at(-3600)), Verdict::Stale),
             ("garbage, new object", None, Some(at(-2)), Verdict::Held),
             ("garbage and no time", None, None, Verdict::Held),

@@ -106,7 +106,11 @@ pub enum LockError {
          run is over",
         path.display()
     )]
-    Lost { what: String, path: PathBuf, reason: String },
+    Lost {
+        what: String,
+        path: PathBuf,
+        reason: String,
+    },
     /// A lock object in a bucket could not be read or written.
     #[error("cannot lock {}: {reason} (check the bucket's permissions and AWS_ENDPOINT_URL)", path.display())]
     Store { path: PathBuf, reason: String },

@@ -137,7 +137,7 @@ impl RemoteState {
                 .map_err(|e| remote_err(&url, "cannot read", e))?;
             let local = self.root.join(rel);
             let bytes = match rel.ends_with(".checkpoint.json") {
-                true => self.localize_pointer(&bytes),
+                true => local_pointer(&self.root, &bytes),
                 false => bytes.to_vec(),
             };
             if let Some(dir) = local.parent() {
@@ -183,7 +183,7 @@ impl RemoteState {
             }
             let bytes = fs::read(&local).map_err(StateError::read(&local))?;
             let bytes = match rel.ends_with(".checkpoint.json") {
-                true => self.relativize_pointer(&bytes),
+                true => bucket_pointer(&self.root, &bytes),
                 false => bytes,
             };
             self.put(rel, bytes)?;
@@ -194,7 +194,13 @@ impl RemoteState {
             .filter(|k| Self::owned(job, k) && !order.contains(k))
             .cloned()
             .collect();
-        gone.sort_by_key(|n| (!n.ends_with(".checkpoint.json"), !n.ends_with(CHECKPOINT_FILE), n.clone()));
+        gone.sort_by_key(|n| {
+            (
+                !n.ends_with(".checkpoint.json"),
+                !n.ends_with(CHECKPOINT_FILE),
+                n.clone(),
+            )
+        });
         for rel in gone {
             self.delete(&rel)?;
             lock(&self.pushed).remove(&rel);
@@ -222,30 +228,33 @@ impl RemoteState {
             Err(e) => Err(remote_err(&url, "cannot delete", e)),
         }
     }
+}
 
-    /// A pointer as stored in the bucket: its `temp_dir` relative when it
-    /// is inside the working copy.
-    fn relativize_pointer(&self, bytes: &[u8]) -> Vec<u8> {
-        self.map_temp_dir(bytes, |p| p.strip_prefix(&self.root).ok().map(Path::to_path_buf))
-    }
+/// A pointer as stored in the bucket: its `temp_dir` relative when it is
+/// inside the working copy `root`.
+fn bucket_pointer(root: &Path, bytes: &[u8]) -> Vec<u8> {
+    map_temp_dir(bytes, |p| p.strip_prefix(root).ok().map(Path::to_path_buf))
+}
 
-    /// A pointer from the bucket: a relative `temp_dir` put under the working copy.
-    fn localize_pointer(&self, bytes: &[u8]) -> Vec<u8> {
-        self.map_temp_dir(bytes, |p| p.is_relative().then(|| self.root.join(p)))
-    }
+/// A pointer from the bucket: a relative `temp_dir` put under `root`.
+fn local_pointer(root: &Path, bytes: &[u8]) -> Vec<u8> {
+    map_temp_dir(bytes, |p| p.is_relative().then(|| root.join(p)))
+}
 
-    fn map_temp_dir(&self, bytes: &[u8], f: impl Fn(&Path) -> Option<PathBuf>) -> Vec<u8> {
-        let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
-            return bytes.to_vec(); // Left as it is: loading it reports the problem.
-        };
-        let new = value
-            .get("temp_dir")
-            .and_then(|t| t.as_str())
-            .and_then(|t| f(Path::new(t)));
-        if let Some(new) = new {
+fn map_temp_dir(bytes: &[u8], f: impl Fn(&Path) -> Option<PathBuf>) -> Vec<u8> {
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return bytes.to_vec(); // Left as it is: loading it reports the problem.
+    };
+    let new = value
+        .get("temp_dir")
+        .and_then(|t| t.as_str())
+        .and_then(|t| f(Path::new(t)));
+    match new {
+        Some(new) => {
             value["temp_dir"] = serde_json::Value::String(new.to_string_lossy().into_owned());
+            serde_json::to_vec_pretty(&value).unwrap_or_else(|_| bytes.to_vec())
         }
-        serde_json::to_vec_pretty(&value).unwrap_or_else(|_| bytes.to_vec())
+        None => bytes.to_vec(),
     }
 }
 
@@ -276,6 +285,39 @@ fn rel_name(root: &Path, path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pointer_temp_dir_table() {
+        let root = Path::new("/tmp/orgsync-state-1-2");
+        let text = |dir: &str| format!(r#"{{"job":"fi","run_id":"r","target":"s3://b/x","temp_dir":"{dir}"}}"#);
+        let temp_dir = |bytes: &[u8]| -> String {
+            let v: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+            v["temp_dir"].as_str().unwrap().to_string()
+        };
+        let cases = [
+            // (local temp_dir, as stored in the bucket, as read back on another root)
+            (
+                "/tmp/orgsync-state-1-2/fi.orgsync-tmp",
+                "fi.orgsync-tmp",
+                "/pod2/fi.orgsync-tmp",
+            ),
+            (
+                "/data/exports/.fi.orgsync-tmp",
+                "/data/exports/.fi.orgsync-tmp",
+                "/data/exports/.fi.orgsync-tmp",
+            ),
+        ];
+        for (local, stored, back) in cases {
+            let up = bucket_pointer(root, text(local).as_bytes());
+            assert_eq!(temp_dir(&up), stored, "{local}");
+            let down = local_pointer(Path::new("/pod2"), &up);
+            assert_eq!(temp_dir(&down), back, "{local}");
+        }
+        for junk in [&b"not json"[..], b"{}", b"{\"temp_dir\": 3}"] {
+            assert_eq!(local_pointer(root, junk), junk, "left as it is");
+            assert_eq!(bucket_pointer(root, junk), junk, "left as it is");
+        }
+    }
 
     #[test]
     fn owned_names_table() {

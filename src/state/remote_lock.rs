@@ -88,7 +88,9 @@ fn read(shared: &Shared) -> Result<Option<Found>, String> {
         match store.get(&key).await {
             Ok(r) => {
                 let meta = r.meta.clone();
-                r.bytes().await.map(|b| Some((b.to_vec(), meta.e_tag, meta.last_modified)))
+                r.bytes()
+                    .await
+                    .map(|b| Some((b.to_vec(), meta.e_tag, meta.last_modified)))
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
@@ -99,7 +101,12 @@ fn read(shared: &Shared) -> Result<Option<Found>, String> {
 
 /// Takes the lock object of `key` under `bucket`'s prefix for `holder`, or
 /// fails: [`LockError::Busy`] (exit 5) while a live run holds it.
-pub fn acquire_remote(bucket: &Bucket, key: &LockKey, holder: &Holder, lease: Duration) -> Result<RemoteLock, LockError> {
+pub fn acquire_remote(
+    bucket: &Bucket,
+    key: &LockKey,
+    holder: &Holder,
+    lease: Duration,
+) -> Result<RemoteLock, LockError> {
     let name = object_name(key);
     let url = format!("{}/{name}", bucket.url);
     let record = LeaseRecord::new(holder, &host_name(), Utc::now());

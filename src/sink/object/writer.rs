@@ -245,6 +245,14 @@ impl ObjectSnapshotWriter {
             let part = self.open()?;
             self.close(part)?;
         }
+        // A failure from here on removes every part of this run, those a
+        // checkpoint listed too (the run drops that checkpoint): a run that
+        // lost the race or could not publish leaves nothing behind.
+        for f in &self.files {
+            if !self.created.contains(&f.name) {
+                self.created.push(f.name.clone());
+            }
+        }
         let url = self.url();
         fault_at("manifest").map_err(SinkError::io(&url))?;
         manifest.files = self.files.clone();
