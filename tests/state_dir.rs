@@ -72,7 +72,9 @@ fn an_unusable_state_url_is_refused_before_any_request() {
     let sandbox = TestSandbox::with_records(10);
     let ws = Workspace::new();
     let job = ws.job("inc", &incremental_job(&sandbox.base_url()));
-    let cases: [(&str, &[(&str, &str)], &str); 3] = [
+    // URL, extra environment, what the message says.
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 3] = [
         ("s3://bucket", &[], "names no folder in the bucket"),
         ("gs://bucket/state", &[], "is not an s3:// URL"),
         (

@@ -211,8 +211,16 @@ impl Plan {
         std::path::absolute(&self.target).unwrap_or_else(|_| self.target.clone())
     }
 
+    /// Mirrors `job`'s state files to the bucket, when the state is there,
+    /// unless a lock object is no longer ours (exit 5): a run that lost its
+    /// lock must not write over the new holder's checkpoint.
+    fn sync(&self, job: &str) -> Result<(), RunError> {
+        self.check_locks()?;
+        Ok(self.mirror(job)?)
+    }
+
     /// Mirrors `job`'s state files to the bucket, when the state is there.
-    fn sync(&self, job: &str) -> Result<(), StateError> {
+    fn mirror(&self, job: &str) -> Result<(), StateError> {
         match &self.remote {
             Some(r) => r.sync(job),
             None => Ok(()),
@@ -431,7 +439,7 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
         } = open_now;
         state::write_page::<RunError, _>(writer, page.offset, page.records, dedup.as_mut(), |w, next, d| {
             checkpointer.save(w, next, d, run_stats(&client, clock, &earlier_stats))?;
-            Ok(plan.sync(&job.name)?)
+            plan.sync(&job.name)
         })?;
         progress.page(fetched);
     }
@@ -602,7 +610,7 @@ fn recorded(
     };
     let trial = options.max_records.is_some();
     state::record_success(&plan.state_dir, &published.manifest, &path, trial)
-        .and_then(|()| plan.sync(&published.manifest.job))
+        .and_then(|()| plan.mirror(&published.manifest.job))
         .map_err(|source| RunError::StateAfterPublish {
             path: path.clone(),
             source,

@@ -312,7 +312,7 @@ pub(super) async fn run(
             // nothing any more; the next run starts over.
             let dropped = Pointer::remove(&plan.state_dir, &job.name)
                 .and_then(|()| remove_dir(&dir))
-                .and_then(|()| plan.sync(&job.name));
+                .and_then(|()| plan.mirror(&job.name));
             if let Err(d) = dropped {
                 tracing::warn!(error = %d, "could not drop the checkpoint of the failed run");
             }

@@ -8,8 +8,11 @@
 //! only if it is still the one seen before the run (`If-Match: <etag>`).
 //! Only after that are the replaced snapshot's files removed. A writer
 //! dropped before publishing aborts its open upload and removes the
-//! objects it created; it never touches another run's objects. No
-//! checkpoints here (`--resume` is local-only for now).
+//! objects it created, except the parts a checkpoint lists
+//! ([`ObjectSnapshotWriter::keep_finished`]) until it starts publishing;
+//! it never touches another run's objects. A resumed writer takes the
+//! finished parts over ([`ObjectSnapshotWriter::resume`]). The checkpoint
+//! itself is the run's (`run/object.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
