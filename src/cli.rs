@@ -124,8 +124,9 @@ pub struct RunArgs {
     /// Root for relative output and state paths.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub out_dir: PathBuf,
-    /// Folder for the state files, checkpoints and locks [default: <out-dir>/.orgsync/state].
-    #[arg(long, value_name = "DIR", env = "ORGSYNC_STATE_DIR")]
+    /// Folder (or s3://bucket/prefix) for the state files, checkpoints and locks
+    /// [default: <out-dir>/.orgsync/state].
+    #[arg(long, value_name = "DIR|URL", env = "ORGSYNC_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
     /// Stop after N records (trying a job out).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]

@@ -1,7 +1,9 @@
 //! `--state-dir` / `ORGSYNC_STATE_DIR`: the state file, checkpoints and
 //! locks in a folder of their own, so two fresh working folders (two pods)
 //! sharing only that folder (a mounted volume) chain incremental windows;
-//! a bucket URL there is refused (not supported yet), before any request.
+//! a bucket URL that cannot be used (no folder, another scheme, a bad lock
+//! lease) is refused with exit 2 before any request (state in a bucket
+//! itself: tests/s3_state.rs).
 
 mod common;
 
@@ -66,18 +68,32 @@ fn two_fresh_working_folders_sharing_a_state_dir_chain_their_windows() {
 }
 
 #[test]
-fn a_state_dir_in_a_bucket_is_refused_before_any_request() {
+fn an_unusable_state_url_is_refused_before_any_request() {
     let sandbox = TestSandbox::with_records(10);
     let ws = Workspace::new();
     let job = ws.job("inc", &incremental_job(&sandbox.base_url()));
-    let out = ws
-        .orgsync()
-        .args(["run", "--state-dir", "s3://bucket/state"])
-        .arg(&job)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
-    assert!(all_output(&out).contains("not supported yet"), "{}", all_output(&out));
+    // URL, extra environment, what the message says.
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 3] = [
+        ("s3://bucket", &[], "names no folder in the bucket"),
+        ("gs://bucket/state", &[], "is not an s3:// URL"),
+        (
+            "s3://bucket/state",
+            &[("ORGSYNC_LOCK_LEASE_SECS", "0")],
+            "is not a lease",
+        ),
+    ];
+    for (url, env, says) in cases {
+        let out = ws
+            .orgsync()
+            .args(["run", "--state-dir", url])
+            .arg(&job)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{url}: {}", all_output(&out));
+        assert!(all_output(&out).contains(says), "{url}: {}", all_output(&out));
+    }
     let stats = sandbox.stats();
     assert_eq!((stats.token_requests, stats.organizations_requests), (0, 0));
 }

@@ -32,14 +32,16 @@ pub async fn run(args: RunArgs, quiet: bool) -> Exit {
         .state_dir
         .clone()
         .unwrap_or_else(|| crate::state::state_dir(&args.out_dir));
-    if let Some(scheme) = state_dir.to_str().and_then(crate::sink::object::scheme) {
-        eprintln!(
-            "orgsync: --state-dir {}: state in a bucket ({scheme}://) is not supported yet; give a local \
-             folder (on a pod, a mounted volume) or leave it out (default <out-dir>/.orgsync/state)",
-            state_dir.display()
-        );
-        return Exit::Invalid;
-    }
+    let (state_dir, remote_state) = match state_dir.to_str().and_then(crate::sink::object::scheme) {
+        None => (state_dir, None),
+        Some(_) => match crate::state::RemoteState::open(&state_dir.to_string_lossy()) {
+            Ok(r) => (r.root().to_path_buf(), Some(std::sync::Arc::new(r))),
+            Err(e) => {
+                eprintln!("orgsync: {e}");
+                return e.exit();
+            }
+        },
+    };
     let sandbox = if args.sandbox {
         match start_sandbox().await {
             Some(s) => Some(s),
@@ -51,6 +53,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> Exit {
     let options = RunOptions {
         out_dir: args.out_dir.clone(),
         state_dir,
+        remote_state,
         max_records: args.max_records,
         dry_run: args.dry_run,
         overwrite: args.overwrite,

@@ -64,6 +64,7 @@ pub(super) async fn run(
         Err(e @ ExportError::Failed { .. }) => {
             // The export is dead: a resume must create a new one.
             ExportFile::remove(&plan.state_dir, &job.name)?;
+            plan.mirror(&job.name)?;
             return Err(e.into());
         }
         other => other?,
@@ -104,6 +105,7 @@ pub(super) async fn run(
         if matches!(e, RunError::Export(ExportError::Failed { .. })) {
             // Failed on a poll for a fresh link: the export is dead.
             ExportFile::remove(&feed.plan.state_dir, &job.name)?;
+            feed.plan.mirror(&job.name)?;
         }
         return Err(e);
     }
@@ -129,6 +131,8 @@ pub(super) async fn run(
         .checkpointer
         .set_export(Some(ExportMark { bytes, ..mark.clone() }));
     close_last_part(&mut snapshot, seen, stats.clone())?;
+    plan.sync(&job.name)?;
+    plan.check_locks()?;
     plan.export = Some(ManifestExport {
         id: mark.id.clone(),
         duration_secs: done.duration,
@@ -136,7 +140,8 @@ pub(super) async fn run(
         download_requests: requests,
     });
     let outcome = publish(job, options, plan, snapshot, expected, stats, clock)?;
-    if let Err(e) = ExportFile::remove(&plan.state_dir, &job.name) {
+    let removed = ExportFile::remove(&plan.state_dir, &job.name).and_then(|()| plan.mirror(&job.name));
+    if let Err(e) = removed {
         tracing::warn!(error = %e, "the snapshot is published but the export file could not be removed");
     }
     Ok(outcome)
@@ -178,6 +183,7 @@ async fn the_export(job: &Job, options: &RunOptions, plan: &Plan, client: &ApiCl
         created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     }
     .save(&plan.state_dir)?;
+    plan.sync(&job.name)?;
     tracing::info!(export = %id, "export created");
     Ok(ExportMark { link, id, bytes: None })
 }
@@ -435,12 +441,14 @@ impl Feed<'_> {
             ..
         } = open_now;
         let (first, plain) = (self.seen, self.gzip == Some(false));
-        let (client, clock, earlier, mark) = (self.client, self.clock, self.earlier, &self.mark);
+        let (client, clock, earlier, mark, plan, job) =
+            (self.client, self.clock, self.earlier, &self.mark, self.plan, self.job);
         state::write_page::<RunError, _>(writer, first, records, dedup.as_mut(), |w, next, d| {
             let at = usize::try_from(next.saturating_sub(first + 1)).unwrap_or(usize::MAX);
             let bytes = ends.get(at).copied().filter(|_| plain);
             checkpointer.set_export(Some(ExportMark { bytes, ..mark.clone() }));
-            Ok(checkpointer.save(w, next, d, run_stats(client, clock, earlier))?)
+            checkpointer.save(w, next, d, run_stats(client, clock, earlier))?;
+            plan.sync(&job.name)
         })?;
         self.seen += n;
         self.bytes = ends.last().copied().filter(|_| plain);

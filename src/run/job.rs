@@ -7,6 +7,7 @@
 //! rest.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -23,8 +24,8 @@ use crate::sink::{
     SnapshotWriter, Stats,
 };
 use crate::state::{
-    self, CHECKPOINT_VERSION, Checkpoint, Checkpointer, Dedup, Fingerprint, Holder, LastRun, LockGuard, LockKey,
-    Pointer, StateError,
+    self, CHECKPOINT_VERSION, Checkpoint, Checkpointer, Dedup, Fingerprint, Holder, LastRun, LockError, LockGuard,
+    LockKey, Pointer, RemoteLock, RemoteState, StateError,
 };
 
 use super::identity::{Resumed, identity};
@@ -95,6 +96,11 @@ struct Plan {
     object: Option<object::ObjectTarget>,
     /// The async export the records came from, for the manifest (`export.rs`).
     export: Option<sink::ManifestExport>,
+    /// The state's bucket copy (`--state-dir s3://...`): `state_dir` is its
+    /// working copy, mirrored after each state write.
+    remote: Option<Arc<RemoteState>>,
+    /// The lock objects in the state's bucket (job, target), renewed while held.
+    remote_locks: Vec<RemoteLock>,
 }
 
 /// What a run's lock files say about it.
@@ -116,10 +122,19 @@ fn plan(job: &Job, options: &RunOptions) -> Result<Plan, RunError> {
     let now = Utc::now();
     let fresh = (now, super::new_run_id(now));
     let mut locks = Vec::new();
+    let mut remote_locks = Vec::new();
     let mut object = None;
+    let remote = options.remote_state.clone();
     if !options.dry_run {
         let job_lock = LockKey::Job(job.name.clone());
+        if let Some(r) = &remote {
+            // The bucket's lock first: the working copy is this process's own.
+            remote_locks.push(r.lock(&job_lock, &holder(job, &fresh.1, now))?);
+        }
         locks.push(state::acquire(&state_dir, &job_lock, &holder(job, &fresh.1, now))?);
+    }
+    if let Some(r) = &remote {
+        r.hydrate(&job.name)?;
     }
     let last = LastRun::load(&state_dir, &job.name)?;
     let previous_to = match (&job.incremental, &last) {
@@ -142,8 +157,15 @@ fn plan(job: &Job, options: &RunOptions) -> Result<Plan, RunError> {
         if let (Some(job_lock), Some(_)) = (locks.first_mut(), &resumed) {
             job_lock.set_holder(&holder)?;
         }
-        locks.push(state::acquire(&state_dir, &LockKey::Target(target.clone()), &holder)?);
-        object = object::check(&target, options.overwrite, options.resume)?;
+        if let (Some(job_lock), Some(_)) = (remote_locks.first(), &resumed) {
+            job_lock.set_holder(&holder);
+        }
+        let target_lock = LockKey::Target(target.clone());
+        if let Some(r) = &remote {
+            remote_locks.push(r.lock(&target_lock, &holder)?);
+        }
+        locks.push(state::acquire(&state_dir, &target_lock, &holder)?);
+        object = object::check(&target, options.overwrite)?;
         if object.is_none() {
             sink::check_target(&target, options.overwrite)?;
         }
@@ -154,7 +176,10 @@ fn plan(job: &Job, options: &RunOptions) -> Result<Plan, RunError> {
     let print = Fingerprint::of(job, &body_sha);
     if let Some(r) = &resumed {
         r.checkpoint.check(&print)?;
-        state::verify_parts(&r.pointer.temp_dir, &r.checkpoint.files)?;
+        // A bucket target's parts are checked by HEAD when it reopens them.
+        if object.is_none() {
+            state::verify_parts(&r.pointer.temp_dir, &r.checkpoint.files)?;
+        }
         tracing::info!(
             run_id = %run_id,
             target = %target.display(),
@@ -180,12 +205,40 @@ fn plan(job: &Job, options: &RunOptions) -> Result<Plan, RunError> {
         previous_schema: last.and_then(|l| l.schema),
         object,
         export: None,
+        remote,
+        remote_locks,
     })
 }
 
 impl Plan {
+    /// The target as checkpoints and pointers name it: absolute, or the
+    /// `s3://` URL as it is.
     fn absolute_target(&self) -> PathBuf {
+        if self.target.to_str().and_then(sink::object::scheme).is_some() {
+            return self.target.clone();
+        }
         std::path::absolute(&self.target).unwrap_or_else(|_| self.target.clone())
+    }
+
+    /// Mirrors `job`'s state files to the bucket, when the state is there,
+    /// unless a lock object is no longer ours (exit 5): a run that lost its
+    /// lock must not write over the new holder's checkpoint.
+    fn sync(&self, job: &str) -> Result<(), RunError> {
+        self.check_locks()?;
+        Ok(self.mirror(job)?)
+    }
+
+    /// Mirrors `job`'s state files to the bucket, when the state is there.
+    fn mirror(&self, job: &str) -> Result<(), StateError> {
+        match &self.remote {
+            Some(r) => r.sync(job),
+            None => Ok(()),
+        }
+    }
+
+    /// Fails (exit 5) if a lock object in the bucket is no longer ours.
+    fn check_locks(&self) -> Result<(), LockError> {
+        self.remote_locks.iter().try_for_each(RemoteLock::check)
     }
 
     /// The checkpoint every finished part of this run saves, before the
@@ -311,6 +364,7 @@ fn open(
 ) -> Result<Open, RunError> {
     let (columns, on_type_error) = snapshot_columns(job, first_page, catalog);
     state::drop_checkpoint(&plan.state_dir, &job.name)?;
+    plan.sync(&job.name)?;
     let writer = SnapshotWriter::create(&plan.target, snapshot_options(job, columns.clone(), on_type_error))?;
     let pointer = Pointer {
         job: job.name.clone(),
@@ -360,6 +414,7 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
             client,
             catalog: catalog.as_ref(),
             expected,
+            resumed: plan.resumed.take(),
         };
         return object::run(job, options, &plan, target, connected, clock).await;
     }
@@ -410,7 +465,8 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
         } = open_now;
         checkpointer.set_window(window);
         state::write_page::<RunError, _>(writer, page.offset, page.records, dedup.as_mut(), |w, next, d| {
-            Ok(checkpointer.save(w, next, d, run_stats(&client, clock, &earlier_stats))?)
+            checkpointer.save(w, next, d, run_stats(&client, clock, &earlier_stats))?;
+            plan.sync(&job.name)
         })?;
         progress.page(fetched);
     }
@@ -421,6 +477,8 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
     let duplicates = snapshot.dedup.as_ref().map_or(0, Dedup::dropped);
     completeness(job, options, expected, snapshot.writer.records(), duplicates)?;
     close_last_part(&mut snapshot, next_offset, stats.clone())?;
+    plan.sync(&job.name)?;
+    plan.check_locks()?;
     publish(job, options, &plan, snapshot, expected, stats, clock)
 }
 
@@ -595,14 +653,18 @@ fn recorded(
     stats: &Stats,
     clock: Instant,
 ) -> Result<JobOutcome, RunError> {
-    let path = std::path::absolute(&published.path).unwrap_or_else(|_| published.path.clone());
+    // A bucket's URL as it is (made "absolute" it would name a local folder "s3:").
+    let path = match published.path.to_str().and_then(sink::object::scheme) {
+        Some(_) => published.path.clone(),
+        None => std::path::absolute(&published.path).unwrap_or_else(|_| published.path.clone()),
+    };
     let trial = options.max_records.is_some();
-    state::record_success(&plan.state_dir, &published.manifest, &path, trial).map_err(|source| {
-        RunError::StateAfterPublish {
+    state::record_success(&plan.state_dir, &published.manifest, &path, trial)
+        .and_then(|()| plan.mirror(&published.manifest.job))
+        .map_err(|source| RunError::StateAfterPublish {
             path: path.clone(),
             source,
-        }
-    })?;
+        })?;
     Ok(JobOutcome::Published(Summary {
         path,
         records: written.records,

@@ -17,6 +17,9 @@ pub struct RunOptions {
     /// The state files, checkpoints and locks (`--state-dir`, else
     /// `<out_dir>/.orgsync/state`).
     pub state_dir: PathBuf,
+    /// `--state-dir s3://...`: the bucket copy, whose working copy is
+    /// `state_dir`.
+    pub remote_state: Option<std::sync::Arc<crate::state::RemoteState>>,
     pub max_records: Option<u64>,
     pub dry_run: bool,
     pub overwrite: bool,

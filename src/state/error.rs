@@ -44,6 +44,16 @@ pub enum StateError {
         records: u64,
     },
 
+    /// The state in a bucket (`--state-dir s3://...`) could not be read or written.
+    #[error(
+        "state in the bucket: {url}: {reason} (check the bucket's permissions and AWS_ENDPOINT_URL; the run can be resumed once it works)"
+    )]
+    Remote { url: String, reason: String },
+
+    /// `--state-dir s3://...` (or the lock lease) is not usable as given.
+    #[error("--state-dir {url}: {reason}")]
+    RemoteConfig { url: String, reason: String },
+
     /// A finished part the checkpoint lists is missing or not what was written.
     #[error("cannot resume: finished part {} {reason}; run without --resume to start over", path.display())]
     DamagedPart { path: PathBuf, reason: String },
@@ -72,7 +82,8 @@ fn io_hint(source: &io::Error) -> &'static str {
 impl ExitStatus for StateError {
     fn exit(&self) -> Exit {
         match self {
-            StateError::Read { .. } | StateError::Write { .. } => Exit::Failed,
+            StateError::Read { .. } | StateError::Write { .. } | StateError::Remote { .. } => Exit::Failed,
+            StateError::RemoteConfig { .. } => Exit::Invalid,
             StateError::BadState { .. }
             | StateError::BadCheckpoint { .. }
             | StateError::Changed { .. }

@@ -97,9 +97,34 @@ pub enum LockError {
         holder: Option<Box<Holder>>,
         path: PathBuf,
     },
+    /// A lock object in a bucket stopped being ours while the run went
+    /// (its renewal failed, or another run took it over): the run stops
+    /// before publishing.
+    #[error(
+        "{what}: this run lost its lock {} ({reason}); it stopped before publishing so that two runs \
+         never publish at once. Run again (with --resume to keep the finished parts) once the other \
+         run is over",
+        path.display()
+    )]
+    Lost {
+        what: String,
+        path: PathBuf,
+        reason: String,
+    },
+    /// A lock object in a bucket could not be read or written.
+    #[error("cannot lock {}: {reason} (check the bucket's permissions and AWS_ENDPOINT_URL)", path.display())]
+    Store { path: PathBuf, reason: String },
     /// The lock file could not be created, opened or locked.
     #[error("cannot lock {}: {source} (check that the state folder is writable and on a local disk)", path.display())]
     Io { path: PathBuf, source: io::Error },
+}
+
+/// "job fi" or "target s3://b/x": what a lock of `key` guards.
+pub fn what(key: &LockKey) -> String {
+    match key {
+        LockKey::Job(name) => format!("job {name}"),
+        LockKey::Target(target) => format!("target {}", resolve(target).display()),
+    }
 }
 
 fn describe(holder: Option<&Holder>) -> String {
@@ -115,8 +140,8 @@ fn describe(holder: Option<&Holder>) -> String {
 impl ExitStatus for LockError {
     fn exit(&self) -> Exit {
         match self {
-            LockError::Busy { .. } => Exit::Busy,
-            LockError::Io { .. } => Exit::Failed,
+            LockError::Busy { .. } | LockError::Lost { .. } => Exit::Busy,
+            LockError::Io { .. } | LockError::Store { .. } => Exit::Failed,
         }
     }
 }
@@ -222,10 +247,7 @@ pub fn acquire(state_dir: &Path, key: &LockKey, holder: &Holder) -> Result<LockG
             Some(libc::EINTR) => continue,
             Some(libc::EWOULDBLOCK) => {
                 return Err(LockError::Busy {
-                    what: match key {
-                        LockKey::Job(name) => format!("job {name}"),
-                        LockKey::Target(target) => format!("target {}", resolve(target).display()),
-                    },
+                    what: what(key),
                     holder: read_holder(&path).map(Box::new),
                     path,
                 });

@@ -23,6 +23,9 @@ pub const SECRET_KEY: &str = "s3cr3t-K3Y-n0t-f0r-pr1nt1ng-9a7f";
 pub const KEY_ID: &str = "AKIATESTORGSYNC";
 pub const BUCKET: &str = "exports";
 
+/// Objects by key (relative to a prefix).
+pub type Objects = BTreeMap<String, Vec<u8>>;
+
 pub struct Moto {
     child: Child,
     pub port: u16,

@@ -7,7 +7,7 @@ mod upload;
 mod url;
 mod writer;
 
-pub use store::{Bucket, check_endpoint, connect, scrub};
+pub use store::{Bucket, block, check_endpoint, connect, scrub};
 pub use upload::{ObjectPart, PART_BYTES};
 pub use url::{ObjectUrl, SUPPORTED_SCHEMES, check_template, scheme};
 pub use writer::{Existing, ObjectSnapshotWriter, SuccessMarker, check_object_target, manifest_name};

@@ -143,7 +143,10 @@ where
 {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     runtime()?.spawn(async move {
-        let _ = tx.send(fut.await);
+        // The future (and what it holds, e.g. an uploaded part's buffer) is
+        // dropped before the waiting thread hears back.
+        let out = fut.await;
+        let _ = tx.send(out);
     });
     rx.recv()
         .map_err(|_| "the object-store task stopped unexpectedly".to_string())

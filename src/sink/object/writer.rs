@@ -8,8 +8,11 @@
 //! only if it is still the one seen before the run (`If-Match: <etag>`).
 //! Only after that are the replaced snapshot's files removed. A writer
 //! dropped before publishing aborts its open upload and removes the
-//! objects it created; it never touches another run's objects. No
-//! checkpoints here (`--resume` is local-only for now).
+//! objects it created, except the parts a checkpoint lists
+//! ([`ObjectSnapshotWriter::keep_finished`]) until it starts publishing;
+//! it never touches another run's objects. A resumed writer takes the
+//! finished parts over ([`ObjectSnapshotWriter::resume`]). The checkpoint
+//! itself is the run's (`run/object.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -95,6 +98,9 @@ pub struct ObjectSnapshotWriter {
     files: Vec<PartFile>,
     records: u64,
     type_errors: TypeErrors,
+    /// Counts of the parts a resumed writer took over.
+    earlier_type_errors: BTreeMap<String, u64>,
+    earlier_null_counts: BTreeMap<String, u64>,
     /// Keys this run created: removed again unless it publishes.
     created: Vec<String>,
     published: bool,
@@ -122,9 +128,58 @@ impl ObjectSnapshotWriter {
             current: None,
             files: Vec::new(),
             records: 0,
+            earlier_type_errors: BTreeMap::new(),
+            earlier_null_counts: BTreeMap::new(),
             created: Vec::new(),
             published: false,
         })
+    }
+
+    /// A writer that continues an interrupted run of `run_id`: `done` are
+    /// the parts its checkpoint lists (already in the bucket: check them
+    /// with [`Self::check_complete`]); the next part is numbered after them.
+    pub fn resume(
+        bucket: Bucket,
+        run_id: &str,
+        opts: SnapshotOptions,
+        existing: Option<Existing>,
+        done: crate::sink::FinishedParts,
+    ) -> Result<ObjectSnapshotWriter, SinkError> {
+        let mut w = ObjectSnapshotWriter::create(bucket, run_id, opts, existing)?;
+        w.files = done.files;
+        w.records = done.records;
+        w.earlier_type_errors = done.type_errors;
+        w.earlier_null_counts = done.null_counts;
+        Ok(w)
+    }
+
+    /// How many more records the current part takes before it is full
+    /// (`rows_per_file` when no part is open).
+    pub fn room(&self) -> u64 {
+        match &self.current {
+            Some(part) => self.opts.rows_per_file.saturating_sub(part.records),
+            None => self.opts.rows_per_file,
+        }
+    }
+
+    /// Closes the open part, if any: its upload completes.
+    pub fn close_part(&mut self) -> Result<(), SinkError> {
+        match self.current.take() {
+            Some(part) => self.close(part),
+            None => Ok(()),
+        }
+    }
+
+    /// The finished (uploaded) parts so far, in order.
+    pub fn files(&self) -> &[PartFile] {
+        &self.files
+    }
+
+    /// A checkpoint lists the finished parts now: a failure from here on
+    /// keeps them in the bucket for `--resume` (the rest is still removed).
+    pub fn keep_finished(&mut self) {
+        let files = &self.files;
+        self.created.retain(|name| !files.iter().any(|f| &f.name == name));
     }
 
     fn url(&self) -> String {
@@ -163,12 +218,22 @@ impl ObjectSnapshotWriter {
 
     /// Values written as null because they did not fit, per column.
     pub fn type_errors(&self) -> BTreeMap<String, u64> {
-        self.type_errors.counts().clone()
+        let mut all = self.earlier_type_errors.clone();
+        for (column, n) in self.type_errors.counts() {
+            let sum = all.entry(column.clone()).or_insert(0);
+            *sum = sum.saturating_add(*n);
+        }
+        all
     }
 
     /// Records where each column is null, per column.
     pub fn null_counts(&self) -> BTreeMap<String, u64> {
-        self.type_errors.null_counts().clone()
+        let mut all = self.earlier_null_counts.clone();
+        for (column, n) in self.type_errors.null_counts() {
+            let sum = all.entry(column.clone()).or_insert(0);
+            *sum = sum.saturating_add(*n);
+        }
+        all
     }
 
     /// Closes the last part (an empty run still writes one), writes the
@@ -183,6 +248,14 @@ impl ObjectSnapshotWriter {
             let part = self.open()?;
             self.close(part)?;
         }
+        // A failure from here on removes every part of this run, those a
+        // checkpoint listed too (the run drops that checkpoint): a run that
+        // lost the race or could not publish leaves nothing behind.
+        for f in &self.files {
+            if !self.created.contains(&f.name) {
+                self.created.push(f.name.clone());
+            }
+        }
         let url = self.url();
         fault_at("manifest").map_err(SinkError::io(&url))?;
         manifest.files = self.files.clone();
@@ -190,7 +263,7 @@ impl ObjectSnapshotWriter {
         manifest.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         manifest.format = self.opts.format.extension().to_string();
         manifest.compression = compression_name(self.opts.compression).to_string();
-        manifest.schema = schema_with_nulls(&self.opts.columns, self.type_errors.null_counts());
+        manifest.schema = schema_with_nulls(&self.opts.columns, &self.null_counts());
         manifest.type_errors = self.type_errors();
         let name = manifest_name(&self.run_id);
         let mut text = serde_json::to_vec_pretty(&manifest).map_err(|source| SinkError::Manifest {
@@ -258,7 +331,7 @@ impl ObjectSnapshotWriter {
     }
 
     /// Every part the manifest lists is in the bucket with its size.
-    fn check_complete(&self) -> Result<(), SinkError> {
+    pub fn check_complete(&self) -> Result<(), SinkError> {
         let mut problems = Vec::new();
         for f in &self.files {
             let store = self.bucket.store.clone();
