@@ -114,6 +114,10 @@ pub(super) async fn run(
     // Nothing is uploaded as the snapshot until `finish`: a mismatch that
     // fails the run drops the writer, which removes what it created.
     completeness(job, options, written.expected, written.records, written.duplicates)?;
+    // Removes the key runs from the temp folder; fails if they went wrong.
+    if let Some(d) = dedup {
+        d.close()?;
+    }
     let manifest = manifest(job, plan, &columns, &written, &stats);
     let published = writer.finish(manifest)?;
     recorded(options, plan, published, &written, &stats, clock)

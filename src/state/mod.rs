@@ -8,6 +8,7 @@
 mod atomic;
 mod checkpoint;
 mod dedup;
+mod keyset;
 mod error;
 mod last_run;
 mod lock;
@@ -18,6 +19,7 @@ mod progress;
 pub use atomic::write_atomic;
 pub use checkpoint::{CHECKPOINT_VERSION, Checkpoint, Fingerprint, verify_parts};
 pub use dedup::{Dedup, hash_text, key_hash, read_keys};
+pub use keyset::Limits as KeySetLimits;
 pub use error::StateError;
 pub use last_run::{LAST_RUN_VERSION, LastRun, record_success};
 pub use lock::{Holder, LockError, LockGuard, LockKey, acquire};
