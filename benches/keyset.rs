@@ -106,7 +106,10 @@ fn main() {
     let smoke = !std::env::args().any(|a| a == "--bench");
     let (n, runs) = match smoke {
         true => (20_000, 1),
-        false => (env_or("ORGSYNC_BENCH_KEYS", 5_000_000), env_or("ORGSYNC_BENCH_RUNS", 3).max(1)),
+        false => (
+            env_or("ORGSYNC_BENCH_KEYS", 5_000_000),
+            env_or("ORGSYNC_BENCH_RUNS", 3).max(1),
+        ),
     };
     let keys = keys(n);
     let only = std::env::var("ORGSYNC_BENCH_ONLY").ok();
@@ -127,7 +130,11 @@ fn main() {
                 bytes as f64 / kept.max(1) as f64
             );
         }
-        println!("before: {:.1} ns/key wall, {:.1} ns/key CPU (median)", median(wall), median(cpu_ns));
+        println!(
+            "before: {:.1} ns/key wall, {:.1} ns/key CPU (median)",
+            median(wall),
+            median(cpu_ns)
+        );
     }
     if wants("after") {
         let (mut wall, mut cpu_ns) = (Vec::new(), Vec::new());
@@ -138,14 +145,18 @@ fn main() {
             wall.push(w);
             cpu_ns.push(c);
             kept_by.push(kept);
-            let (filter, runs_on_disk) = d.memory();
+            let (_, filter, runs_on_disk) = d.memory();
             println!(
                 "  after   run: {w:.1} ns/key wall, {c:.1} CPU; keeps {kept}; filter {:.2} bytes/key, {runs_on_disk} runs",
                 filter as f64 / kept.max(1) as f64
             );
             d.close().expect("close");
         }
-        println!("after:  {:.1} ns/key wall, {:.1} ns/key CPU (median)", median(wall), median(cpu_ns));
+        println!(
+            "after:  {:.1} ns/key wall, {:.1} ns/key CPU (median)",
+            median(wall),
+            median(cpu_ns)
+        );
     }
     kept_by.dedup();
     assert!(kept_by.len() <= 1, "the two sets disagree: {kept_by:?}");

@@ -313,7 +313,11 @@ fn open(
     };
     let template = plan.checkpoint(job, &columns, on_type_error, expected);
     let checkpointer = Checkpointer::new(plan.state_dir.clone(), template, pointer, false);
-    let dedup = job.query.key.as_deref().map(|k| Dedup::new(k).in_dir(writer.temp_dir()));
+    let dedup = job
+        .query
+        .key
+        .as_deref()
+        .map(|k| Dedup::new(k).in_dir(writer.temp_dir()));
     Ok(Open {
         writer,
         checkpointer,

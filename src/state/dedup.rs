@@ -66,7 +66,7 @@ pub struct Dedup {
 
 impl Dedup {
     pub fn new(key: &str) -> Dedup {
-        Dedup::with_limits(key, Limits::default())
+        Dedup::with_limits(key, Limits::from_env())
     }
 
     /// A set with other bounds (tests force spills with small ones).
@@ -157,10 +157,10 @@ impl Dedup {
         self.dropped
     }
 
-    /// Bytes of the in-memory filter and the number of runs on disk (for
+    /// Keys remembered, bytes of the in-memory filter, runs on disk (for
     /// benches and logs).
-    pub fn memory(&self) -> (usize, usize) {
-        (self.seen.filter_bytes(), self.seen.runs())
+    pub fn memory(&self) -> (u64, usize, usize) {
+        (self.seen.keys(), self.seen.filter_bytes(), self.seen.runs())
     }
 
     /// Appends the keys added since the last flush to `path` (fsynced) and
@@ -187,6 +187,8 @@ impl Dedup {
     /// fails like [`Self::flush`] if the set went wrong.
     pub fn close(self) -> Result<(), StateError> {
         self.check()?;
+        let (keys, filter_bytes, runs) = self.memory();
+        tracing::debug!(keys, filter_bytes, runs, dropped = self.dropped, "de-duplication done");
         let dir = self.seen.dir().map(Path::to_path_buf);
         self.seen
             .close()

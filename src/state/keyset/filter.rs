@@ -124,7 +124,10 @@ mod tests {
         assert!((0..n).all(|k| f.may_contain(k)), "an inserted key is always found");
         let false_positives = (n..2 * n).filter(|&k| f.may_contain(k)).count();
         // About 2 % expected at 8 bits a key; 4 % would mean a broken layout.
-        assert!(false_positives < (n / 25) as usize, "{false_positives} false positives of {n}");
+        assert!(
+            false_positives < (n / 25) as usize,
+            "{false_positives} false positives of {n}"
+        );
         assert!(false_positives > 0, "8 bits a key cannot be exact");
     }
 }

@@ -235,7 +235,11 @@ mod tests {
                 (u64::MAX, true),
             ];
             for (key, present) in cases {
-                assert_eq!(run.contains(key, &mut buf).unwrap(), present, "{key} in blocks of {block_keys}");
+                assert_eq!(
+                    run.contains(key, &mut buf).unwrap(),
+                    present,
+                    "{key} in blocks of {block_keys}"
+                );
             }
             let back: Vec<u64> = run.reader().unwrap().map(Result::unwrap).collect();
             assert_eq!(back, keys);

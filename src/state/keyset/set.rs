@@ -50,6 +50,24 @@ impl Default for Limits {
     }
 }
 
+/// Test knob: the recent keys held before a spill (integration tests set
+/// it small to exercise runs, merges and resumes through the binary with a
+/// few thousand records). Unset or not a positive number: the default.
+pub const SPILL_KEYS_VAR: &str = "ORGSYNC_DEDUP_SPILL_KEYS";
+
+impl Limits {
+    /// The default limits, with [`SPILL_KEYS_VAR`] applied.
+    pub fn from_env() -> Limits {
+        let mut limits = Limits::default();
+        let knob = std::env::var(SPILL_KEYS_VAR).ok();
+        if let Some(n) = knob.and_then(|v| v.trim().parse::<usize>().ok()).filter(|&n| n > 0) {
+            limits.recent_max = n;
+            limits.block_keys = (n / 4).clamp(1, limits.block_keys);
+        }
+        limits
+    }
+}
+
 /// Name of the runs folder inside a directory given to [`KeySet::in_dir`].
 pub const RUNS_DIR: &str = "_dedup_runs";
 
@@ -123,12 +141,8 @@ impl KeySet {
     }
 
     /// Distinct keys in the set.
-    pub fn len(&self) -> u64 {
+    pub fn keys(&self) -> u64 {
         self.keys
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.keys == 0
     }
 
     /// The runs folder, once made.
@@ -201,10 +215,7 @@ impl KeySet {
     /// rebuild reads every key once, so the total read stays below 3 times
     /// the keys) and fills it from the recent set and the runs.
     fn grow_filter(&mut self) {
-        let capacity = self
-            .keys
-            .saturating_add(self.keys / 2)
-            .max(self.limits.min_capacity);
+        let capacity = self.keys.saturating_add(self.keys / 2).max(self.limits.min_capacity);
         // The old filter goes first: both at once would double the peak.
         self.filter = Filter::with_capacity(capacity);
         self.filter_complete = false;
