@@ -72,7 +72,8 @@ pub(super) async fn run(
     let mut progress = progress(job, options, expected);
     let mut pager = Pager::new(client.clone(), pager_plan(job, options, plan, expected, 0));
     let ObjectTarget { bucket, mut existing } = target;
-    let mut dedup = job.query.key.as_deref().map(Dedup::new);
+    // No checkpoint here: no keys file; the key runs go to the temp folder.
+    let mut dedup = job.query.key.as_deref().map(|k| Dedup::new(k).without_keys_file());
     let mut writer: Option<(ObjectSnapshotWriter, Vec<crate::schema::Column>)> = None;
     let mut envelope_count = None;
     loop {

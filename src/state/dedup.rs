@@ -8,8 +8,8 @@
 //! the keys were first seen) is the source of truth: the checkpoint records
 //! how many of its keys are valid; keys past that count belong to no
 //! finished part and a resume cuts them off. Keys are appended to it at
-//! each checkpoint (fsynced) and, once its path is known, every 64 Ki new
-//! keys in between (not fsynced: the checkpoint's count covers them only
+//! each checkpoint (fsynced) and, once its path is known (`in_dir`), every
+//! 64 Ki new keys in between (not fsynced: the checkpoint's count covers them only
 //! after the next fsync). In memory the keys sit in a [`KeySet`] (Bloom
 //! filter + recent keys; sorted runs in `<checkpoint folder>/_dedup_runs/`),
 //! about 1-1.5 bytes a key instead of 8; a resumed run rebuilds the runs
@@ -26,6 +26,7 @@ use sha2::{Digest, Sha256};
 use super::error::StateError;
 use super::keyset::{KeySet, Limits, RUNS_DIR};
 use crate::schema::FieldPath;
+use crate::sink::KEYS_FILE;
 
 /// The stable 64-bit hash of a key value.
 pub fn key_hash(value: &Value) -> u64 {
@@ -55,8 +56,10 @@ pub struct Dedup {
     pending: Vec<u64>,
     /// How many keys the keys file holds.
     flushed: u64,
-    /// The keys file, once a flush or a resume named it.
+    /// The keys file, once `in_dir`, a flush or a resume named it.
     keys_file: Option<PathBuf>,
+    /// False: no keys file will be written, `pending` stays empty.
+    track_pending: bool,
     /// Keys were appended without an fsync since the last flush.
     unsynced: bool,
     /// The first failed append, kept: every later flush fails with it.
@@ -78,6 +81,7 @@ impl Dedup {
             pending: Vec::new(),
             flushed: 0,
             keys_file: None,
+            track_pending: true,
             unsynced: false,
             failed: None,
             dropped: 0,
@@ -89,6 +93,14 @@ impl Dedup {
     /// folder in the system's temp folder.
     pub fn in_dir(mut self, dir: &Path) -> Dedup {
         self.seen = self.seen.in_dir(dir);
+        self.keys_file = Some(dir.join(KEYS_FILE));
+        self
+    }
+
+    /// No keys file will ever be written (a run without checkpoints): the
+    /// new keys are not kept for one.
+    pub fn without_keys_file(mut self) -> Dedup {
+        self.track_pending = false;
         self
     }
 
@@ -139,6 +151,9 @@ impl Dedup {
         if !self.seen.insert(hash) {
             self.dropped += 1;
             return false;
+        }
+        if !self.track_pending {
+            return true;
         }
         self.pending.push(hash);
         if self.pending.len() >= PENDING_MAX && self.failed.is_none() {
@@ -356,6 +371,41 @@ mod tests {
         // sha256 of `"FI0000001"` starts 0f 0d 1a 05 2a 67 8c 20.
         assert_eq!(key_hash(&json!("FI0000001")), 0x208c_672a_051a_0d0f);
         assert_ne!(key_hash(&json!("1")), key_hash(&json!(1)), "a string is not a number");
+    }
+
+    #[test]
+    fn keys_reach_the_keys_file_between_checkpoints_and_a_resume_cuts_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(KEYS_FILE);
+        let mut d = Dedup::new("id").in_dir(dir.path());
+        let n = PENDING_MAX as u64 + 10;
+        for k in 0..n {
+            assert!(d.keep_hash(k));
+        }
+        // (when, keys in the file)
+        let size = |p: &Path| fs::metadata(p).map_or(0, |m| m.len() / 8);
+        assert_eq!(size(&path), PENDING_MAX as u64, "appended without a checkpoint");
+        assert_eq!(d.pending.len(), 10);
+        assert_eq!(d.flush(&path).unwrap(), n);
+        assert_eq!(size(&path), n);
+        for k in n..n + PENDING_MAX as u64 {
+            d.keep_hash(k);
+        }
+        assert_eq!(size(&path), n + PENDING_MAX as u64);
+        drop(d); // killed before the next checkpoint
+        let mut r = Dedup::new("id").in_dir(dir.path()).resume(&path, n, 0).unwrap();
+        assert_eq!(size(&path), n, "cut to the checkpoint's count");
+        assert!(!r.keep_hash(n - 1), "checkpointed key");
+        assert!(r.keep_hash(n), "key after the checkpoint is new again");
+        r.close().unwrap();
+
+        let mut o = Dedup::new("id").without_keys_file();
+        for k in 0..3 {
+            assert!(o.keep_hash(k));
+        }
+        assert!(!o.keep_hash(1));
+        assert!(o.pending.is_empty(), "nothing kept for a keys file");
+        assert_eq!(o.dropped(), 1);
     }
 
     #[test]
