@@ -6,8 +6,10 @@
 //! (as sha256 gives them), 1 % of them repeats of an earlier key (exact
 //! checks against the runs). Prints ns per key (wall and CPU, medians of
 //! ORGSYNC_BENCH_RUNS = 3 runs of ORGSYNC_BENCH_KEYS = 5 000 000 keys) and
-//! the memory each keeps per key. Under `cargo test` (no `--bench`) a smoke
-//! run of 20 000 keys checks both agree.
+//! the memory each keeps per key, and the process's peak RSS (run one
+//! variant at a time with ORGSYNC_BENCH_ONLY=before / after to compare).
+//! Under `cargo test` (no `--bench`) a smoke run of 20 000 keys (or
+//! ORGSYNC_BENCH_KEYS) checks both agree.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -30,6 +32,16 @@ fn env_or(name: &str, default: u64) -> u64 {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+/// This process's peak resident set (`VmHWM` of /proc/self/status), KiB.
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// SplitMix64: random-looking keys, the same every run.
@@ -105,7 +117,8 @@ fn measure(keys: &[u64], mut insert: impl FnMut(u64) -> bool) -> (f64, f64, u64)
 fn main() {
     let smoke = !std::env::args().any(|a| a == "--bench");
     let (n, runs) = match smoke {
-        true => (20_000, 1),
+        // ORGSYNC_BENCH_KEYS also here: memory can be measured in a debug build.
+        true => (env_or("ORGSYNC_BENCH_KEYS", 20_000), 1),
         false => (
             env_or("ORGSYNC_BENCH_KEYS", 5_000_000),
             env_or("ORGSYNC_BENCH_RUNS", 3).max(1),
@@ -158,6 +171,11 @@ fn main() {
             median(cpu_ns)
         );
     }
+    println!(
+        "process peak RSS (VmHWM, keys vector included: {:.1} MiB): {:.1} MiB",
+        (n * 8) as f64 / 1048576.0,
+        peak_rss_kib() as f64 / 1024.0
+    );
     kept_by.dedup();
     assert!(kept_by.len() <= 1, "the two sets disagree: {kept_by:?}");
 }

@@ -1,6 +1,6 @@
 //! [`KeySet`]: an exact set of 64-bit key hashes whose memory does not grow
 //! at 8 bytes a key. The most recent keys sit in a hash set (at most
-//! `recent_max`, 128 Ki by default); when it is full they are sorted and
+//! `recent_max`, 64 Ki by default: ~1.2 MB); when it is full they are sorted and
 //! written out as an immutable run file (`run.rs`), and runs are merged so
 //! there are only a few (at most `max_runs`; like a binary counter, a run
 //! is merged into the one before it once that one is no bigger). Every key
@@ -42,7 +42,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            recent_max: 1 << 17,
+            recent_max: 1 << 16,
             block_keys: 512,
             max_runs: 4,
             min_capacity: 1 << 20,
