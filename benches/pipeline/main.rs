@@ -7,14 +7,16 @@
 //!
 //! Knobs (environment): ORGSYNC_BENCH_RUNS (3), ORGSYNC_BENCH_SIZES
 //! ("100000,1000000"), ORGSYNC_BENCH_RATE (20), ORGSYNC_BENCH_RATE_SECS (15),
-//! ORGSYNC_BENCH_ONLY (comma list of serve,throughput,rate,latency,zstd;
-//! default all),
+//! ORGSYNC_BENCH_ONLY (comma list of serve,throughput,rate,latency,zstd,
+//! memory; default all but memory, which is opt-in: a 5M-record pull),
+//! ORGSYNC_BENCH_MEM_RECORDS (5000000, the memory scenario's size),
 //! ORGSYNC_BENCH_BASELINE (path of another orgsync binary: each throughput
 //! run is repeated with it, interleaved, against the same sandbox, and the
 //! before/after ratios are printed).
 
 mod child;
 mod latency;
+mod memory;
 mod report;
 mod sandbox;
 mod scenario;
@@ -37,6 +39,7 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 struct Config {
     runs: usize,
+    mem_records: u64,
     sizes: Vec<u64>,
     rate: f64,
     rate_secs: f64,
@@ -49,6 +52,7 @@ impl Config {
         let sizes = std::env::var("ORGSYNC_BENCH_SIZES").unwrap_or_else(|_| "100000,1000000".into());
         Config {
             runs: env_or("ORGSYNC_BENCH_RUNS", 3usize).max(1),
+            mem_records: env_or("ORGSYNC_BENCH_MEM_RECORDS", 5_000_000u64).max(1),
             sizes: sizes.split(',').filter_map(|s| s.trim().parse().ok()).collect(),
             rate: env_or("ORGSYNC_BENCH_RATE", 20.0),
             rate_secs: env_or("ORGSYNC_BENCH_RATE_SECS", 15.0),
@@ -60,7 +64,11 @@ impl Config {
     }
 
     fn wants(&self, part: &str) -> bool {
-        self.only.as_ref().is_none_or(|o| o.iter().any(|p| p == part))
+        match &self.only {
+            Some(o) => o.iter().any(|p| p == part),
+            // The memory scenario is opt-in.
+            None => part != "memory",
+        }
     }
 }
 
@@ -325,6 +333,9 @@ async fn bench() -> Result<(), String> {
     }
     if cfg.wants("latency") {
         latency::run(BIN, cfg.baseline.as_deref(), cfg.runs, &schema).await?;
+    }
+    if cfg.wants("memory") {
+        memory::run(&cfg, &schema).await?;
     }
     if cfg.wants("zstd") {
         let parquet = keep.path().join("part.parquet");

@@ -320,13 +320,6 @@ fn reopen(job: &Job, plan: &Plan, resumed: Resumed, expected: Option<u64>) -> Re
     };
     let columns = cp.columns().map_err(bad)?;
     let on_type_error = cp.on_type_error().map_err(bad)?;
-    let dedup = match job.query.key.as_deref() {
-        Some(key) => {
-            let keys = state::read_keys(&pointer.temp_dir.join(KEYS_FILE), cp.dedup_keys.unwrap_or(0))?;
-            Some(Dedup::restore(key, keys, cp.duplicates_dropped))
-        }
-        None => None,
-    };
     let writer = SnapshotWriter::resume(
         &plan.target,
         snapshot_options(job, columns.clone(), on_type_error),
@@ -343,6 +336,17 @@ fn reopen(job: &Job, plan: &Plan, resumed: Resumed, expected: Option<u64>) -> Re
             }),
         },
     )?;
+    // After the writer reopened the folder (it removes what is not a
+    // checkpoint file or a finished part, such as stale key runs): the keys
+    // file is streamed into a fresh key set.
+    let dedup = match job.query.key.as_deref() {
+        Some(key) => Some(Dedup::new(key).in_dir(&pointer.temp_dir).resume(
+            &pointer.temp_dir.join(KEYS_FILE),
+            cp.dedup_keys.unwrap_or(0),
+            cp.duplicates_dropped,
+        )?),
+        None => None,
+    };
     let template = plan.checkpoint(job, &columns, on_type_error, expected);
     let checkpointer = Checkpointer::new(plan.state_dir.clone(), template, pointer, true);
     Ok(Open {
@@ -374,10 +378,15 @@ fn open(
     };
     let template = plan.checkpoint(job, &columns, on_type_error, expected);
     let checkpointer = Checkpointer::new(plan.state_dir.clone(), template, pointer, false);
+    let dedup = job
+        .query
+        .key
+        .as_deref()
+        .map(|k| Dedup::new(k).in_dir(writer.temp_dir()));
     Ok(Open {
         writer,
         checkpointer,
-        dedup: job.query.key.as_deref().map(Dedup::new),
+        dedup,
         columns,
     })
 }
@@ -700,6 +709,10 @@ fn publish(
         type_errors: writer.type_errors(),
         null_counts: writer.null_counts(),
     };
+    // The key runs live in the snapshot's folder: gone before it is published.
+    if let Some(d) = dedup {
+        d.close()?;
+    }
     let manifest = manifest(job, plan, &columns, &written, &stats);
     let published = writer.finish(manifest, options.overwrite)?;
     recorded(options, plan, published, &written, &stats, clock)

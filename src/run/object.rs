@@ -130,7 +130,9 @@ fn open(
     let dir = checkpoint_dir(plan, job);
     Ok(ObjectRun {
         writer,
-        dedup: job.query.key.as_deref().map(Dedup::new),
+        // Key runs spill into the checkpoint's folder (`_dedup_runs/`, never
+        // mirrored: the keys file is the checkpoint's record of them).
+        dedup: job.query.key.as_deref().map(|k| Dedup::new(k).in_dir(&dir)),
         template: plan.checkpoint(job, &columns, on_type_error, expected),
         pointer: Pointer {
             job: job.name.clone(),
@@ -164,11 +166,14 @@ fn reopen(
     };
     let columns = cp.columns().map_err(bad)?;
     let on_type_error = cp.on_type_error().map_err(bad)?;
+    // The keys file streamed into a fresh key set (its first spill replaces
+    // the killed run's key runs).
     let dedup = match job.query.key.as_deref() {
-        Some(key) => {
-            let keys = state::read_keys(&pointer.temp_dir.join(KEYS_FILE), cp.dedup_keys.unwrap_or(0))?;
-            Some(Dedup::restore(key, keys, cp.duplicates_dropped))
-        }
+        Some(key) => Some(Dedup::new(key).in_dir(&pointer.temp_dir).resume(
+            &pointer.temp_dir.join(KEYS_FILE),
+            cp.dedup_keys.unwrap_or(0),
+            cp.duplicates_dropped,
+        )?),
         None => None,
     };
     let parts = cp.files.len();
@@ -315,6 +320,10 @@ pub(super) async fn run(
     }
     // Never publish beside a run that took the lock over.
     plan.check_locks()?;
+    // The key runs live in the checkpoint's folder; fails if they went wrong.
+    if let Some(d) = run.dedup.take() {
+        d.close()?;
+    }
     let manifest = manifest(job, plan, &run.columns, &written, &stats);
     let ObjectRun { writer, dir, .. } = run;
     let published = match writer.finish(manifest) {

@@ -114,6 +114,14 @@ fn folders(target: &Path, opts: &SnapshotOptions) -> Result<(PathBuf, PathBuf, P
     Ok((parent, tmp, old))
 }
 
+/// A checkpoint file taken out of the folder while it is published.
+enum Taken {
+    /// Read into memory and removed.
+    Bytes(&'static str, Vec<u8>),
+    /// Renamed to this path beside the folder.
+    Aside(&'static str, PathBuf),
+}
+
 impl SnapshotWriter {
     /// Creates the hidden temporary folder beside `target`:
     /// `<parent>/.<target file name>.orgsync-tmp/` (removing a leftover one
@@ -134,6 +142,11 @@ impl SnapshotWriter {
             remove_any(&tmp).map_err(SinkError::io(&tmp))?;
         }
         fs::create_dir(&tmp).map_err(SinkError::io(&tmp))?;
+        // A keys file a publish moved aside and never removed (killed then).
+        let mut aside = tmp.clone().into_os_string();
+        aside.push(".");
+        aside.push(KEYS_FILE);
+        let _ = fs::remove_file(aside);
         let type_errors = TypeErrors::new(opts.on_type_error);
         Ok(SnapshotWriter {
             type_errors,
@@ -297,6 +310,7 @@ impl SnapshotWriter {
             self.give_back(saved);
             return Err(e);
         }
+        self.drop_taken(saved);
         self.armed = false;
         tracing::info!(
             path = %self.target.display(),
@@ -343,19 +357,37 @@ impl SnapshotWriter {
         write_manifest(&self.tmp, manifest)
     }
 
-    /// Removes the checkpoint files (never published) from the folder,
-    /// returning their bytes so a failed publish can put them back.
-    fn take_checkpoint(&self) -> Result<Vec<(&'static str, Vec<u8>)>, SinkError> {
+    /// Removes the checkpoint files (never published) from the folder so a
+    /// failed publish can put them back: the checkpoint as bytes, the keys
+    /// file (8 bytes a de-duplication key: 40 MB at 5M records) renamed
+    /// aside beside the folder instead of read into memory.
+    fn take_checkpoint(&self) -> Result<Vec<Taken>, SinkError> {
         let mut saved = Vec::new();
         for name in CHECKPOINT_FILES {
             let path = self.tmp.join(name);
+            if name == KEYS_FILE {
+                let aside = self.aside(name);
+                match fs::rename(&path, &aside) {
+                    Ok(()) => saved.push(Taken::Aside(name, aside)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        self.give_back(saved);
+                        return Err(SinkError::io(&path)(e));
+                    }
+                }
+                continue;
+            }
             match fs::read(&path) {
-                Ok(bytes) => saved.push((name, bytes)),
+                Ok(bytes) => saved.push(Taken::Bytes(name, bytes)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(SinkError::io(&path)(e)),
+                Err(e) => {
+                    self.give_back(saved);
+                    return Err(SinkError::io(&path)(e));
+                }
             }
         }
-        for (name, _) in &saved {
+        for taken in &saved {
+            let Taken::Bytes(name, _) = taken else { continue };
             let path = self.tmp.join(name);
             if let Err(e) = fs::remove_file(&path) {
                 self.give_back(saved);
@@ -365,17 +397,54 @@ impl SnapshotWriter {
         Ok(saved)
     }
 
+    /// Where a checkpoint file waits during the publish:
+    /// `<parent>/.<target>.orgsync-tmp.<file>` (same file system, never
+    /// inside the published folder).
+    fn aside(&self, name: &str) -> PathBuf {
+        let mut path = self.tmp.clone().into_os_string();
+        path.push(".");
+        path.push(name);
+        PathBuf::from(path)
+    }
+
+    /// After a successful publish: the files moved aside are not needed.
+    fn drop_taken(&self, saved: Vec<Taken>) {
+        for taken in saved {
+            if let Taken::Aside(_, aside) = taken
+                && let Err(e) = fs::remove_file(&aside)
+            {
+                tracing::warn!(path = %aside.display(), error = %e, "cannot remove the published run's keys file");
+            }
+        }
+    }
+
     /// After a failed publish: removes `_SUCCESS` and writes the checkpoint
     /// files back, so the folder is again what `run --resume` continues.
-    fn give_back(&self, saved: Vec<(&'static str, Vec<u8>)>) {
+    fn give_back(&self, saved: Vec<Taken>) {
         if !self.keep_on_drop {
+            for taken in saved {
+                if let Taken::Aside(_, aside) = taken {
+                    let _ = fs::remove_file(aside);
+                }
+            }
             return;
         }
         let _ = fs::remove_file(self.tmp.join(SUCCESS_FILE));
-        for (name, bytes) in saved {
-            let path = self.tmp.join(name);
-            let _ = fs::remove_file(&path);
-            if let Err(e) = write_file(&path, &bytes) {
+        for taken in saved {
+            let (path, put_back) = match taken {
+                Taken::Bytes(name, bytes) => {
+                    let path = self.tmp.join(name);
+                    let _ = fs::remove_file(&path);
+                    let r = write_file(&path, &bytes).map_err(|e| e.to_string());
+                    (path, r)
+                }
+                Taken::Aside(name, aside) => {
+                    let path = self.tmp.join(name);
+                    let r = fs::rename(&aside, &path).map_err(|e| e.to_string());
+                    (path, r)
+                }
+            };
+            if let Err(e) = put_back {
                 tracing::error!(path = %path.display(), error = %e,
                     "could not put the checkpoint back after the failed publish; --resume will start over");
             }

@@ -2,24 +2,31 @@
 //! is dropped and counted. Keys are kept as 64-bit hashes (the first 8
 //! bytes of the sha256 of the key's JSON text: stable across builds, so a
 //! checkpoint's keys stay valid for a resumed run; a collision needs ~4e9
-//! records). Keys added since the last checkpoint are appended to the
-//! checkpoint's keys file (8 bytes each, little-endian); the checkpoint
-//! records how many of them are valid. Records without a key are kept.
-//! In memory a key costs about 8 bytes: older keys sit in a sorted vector
-//! (binary search), the most recent in a small hash set merged into it every
-//! 64 Ki keys, so a million-record pull holds ~8 MB of keys, not a hash
-//! table's ~18 MB (and twice that while it grows).
+//! records). Records without a key are kept.
+//!
+//! The checkpoint's keys file (8 bytes a key, little-endian, in the order
+//! the keys were first seen) is the source of truth: the checkpoint records
+//! how many of its keys are valid; keys past that count belong to no
+//! finished part and a resume cuts them off. Keys are appended to it at
+//! each checkpoint (fsynced) and, once its path is known (`in_dir`), every
+//! 64 Ki new keys in between (not fsynced: the checkpoint's count covers them only
+//! after the next fsync). In memory the keys sit in a [`KeySet`] (Bloom
+//! filter + recent keys; sorted runs in `<checkpoint folder>/_dedup_runs/`),
+//! about 1-1.5 bytes a key instead of 8; a resumed run rebuilds the runs
+//! from the keys file, streaming it. Does not decide where the keys file
+//! lives (the checkpointer does).
 
-use std::collections::HashSet;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::path::Path;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::error::StateError;
+use super::keyset::{KeySet, Limits, RUNS_DIR};
 use crate::schema::FieldPath;
+use crate::sink::KEYS_FILE;
 
 /// The stable 64-bit hash of a key value.
 pub fn key_hash(value: &Value) -> u64 {
@@ -35,62 +42,8 @@ pub fn hash_text(text: &[u8]) -> u64 {
     u64::from_le_bytes(first)
 }
 
-/// Keys merged into the sorted vector at a time.
-const RECENT_MAX: usize = 1 << 16;
-
-/// A set of key hashes at about 8 bytes a key.
-#[derive(Debug, Default)]
-struct KeySet {
-    /// Older keys, sorted, no repeats.
-    sorted: Vec<u64>,
-    /// Keys since the last merge.
-    recent: HashSet<u64>,
-}
-
-impl KeySet {
-    fn from_keys(mut keys: Vec<u64>) -> KeySet {
-        keys.sort_unstable();
-        keys.dedup();
-        keys.shrink_to_fit();
-        KeySet {
-            sorted: keys,
-            recent: HashSet::new(),
-        }
-    }
-
-    /// True when `key` was not in the set (and now is).
-    fn insert(&mut self, key: u64) -> bool {
-        if self.sorted.binary_search(&key).is_ok() || !self.recent.insert(key) {
-            return false;
-        }
-        if self.recent.len() >= RECENT_MAX {
-            self.merge();
-        }
-        true
-    }
-
-    /// Move the recent keys into the sorted vector: sort them, grow the
-    /// vector by exactly that many, merge from the back (no scratch copy of
-    /// the vector).
-    fn merge(&mut self) {
-        let mut tail: Vec<u64> = self.recent.drain().collect();
-        tail.sort_unstable();
-        let n = self.sorted.len();
-        self.sorted.reserve_exact(tail.len());
-        self.sorted.resize(n + tail.len(), 0);
-        let (mut i, mut j, mut k) = (n, tail.len(), n + tail.len());
-        while j > 0 {
-            if i > 0 && self.sorted[i - 1] > tail[j - 1] {
-                self.sorted[k - 1] = self.sorted[i - 1];
-                i -= 1;
-            } else {
-                self.sorted[k - 1] = tail[j - 1];
-                j -= 1;
-            }
-            k -= 1;
-        }
-    }
-}
+/// New keys held before they are appended to a known keys file.
+const PENDING_MAX: usize = 1 << 16;
 
 /// The keys seen so far in one run.
 #[derive(Debug)]
@@ -99,29 +52,83 @@ pub struct Dedup {
     seen: KeySet,
     /// The key's JSON text, reused from record to record.
     text: Vec<u8>,
-    /// Added since the last `flush`, in order.
+    /// Added since they were last appended to the keys file, in order.
     pending: Vec<u64>,
     /// How many keys the keys file holds.
     flushed: u64,
+    /// The keys file, once `in_dir`, a flush or a resume named it.
+    keys_file: Option<PathBuf>,
+    /// False: no keys file will be written, `pending` stays empty.
+    track_pending: bool,
+    /// Keys were appended without an fsync since the last flush.
+    unsynced: bool,
+    /// The first failed append, kept: every later flush fails with it.
+    failed: Option<(PathBuf, io::ErrorKind, String)>,
     dropped: u64,
 }
 
 impl Dedup {
     pub fn new(key: &str) -> Dedup {
-        Dedup::restore(key, Vec::new(), 0)
+        Dedup::with_limits(key, Limits::from_env())
+    }
+
+    /// A set with other bounds (tests force spills with small ones).
+    pub fn with_limits(key: &str, limits: Limits) -> Dedup {
+        Dedup {
+            key: FieldPath::parse(key),
+            seen: KeySet::new(limits),
+            text: Vec::with_capacity(64),
+            pending: Vec::new(),
+            flushed: 0,
+            keys_file: None,
+            track_pending: true,
+            unsynced: false,
+            failed: None,
+            dropped: 0,
+        }
+    }
+
+    /// Spill the key runs into `<dir>/_dedup_runs/` (the checkpoint's
+    /// folder; removed by [`Self::close`] or when dropped) instead of a
+    /// folder in the system's temp folder.
+    pub fn in_dir(mut self, dir: &Path) -> Dedup {
+        self.seen = self.seen.in_dir(dir);
+        self.keys_file = Some(dir.join(KEYS_FILE));
+        self
+    }
+
+    /// No keys file will ever be written (a run without checkpoints): the
+    /// new keys are not kept for one.
+    pub fn without_keys_file(mut self) -> Dedup {
+        self.track_pending = false;
+        self
     }
 
     /// The state a checkpoint saved: its keys (see [`read_keys`]) and
-    /// duplicates dropped.
+    /// duplicates dropped. Holds the keys in memory first: a resume should
+    /// use [`Self::resume`], which streams the keys file.
     pub fn restore(key: &str, keys: Vec<u64>, dropped: u64) -> Dedup {
-        Dedup {
-            key: FieldPath::parse(key),
-            flushed: keys.len() as u64,
-            seen: KeySet::from_keys(keys),
-            text: Vec::with_capacity(64),
-            pending: Vec::new(),
-            dropped,
+        let mut d = Dedup::new(key);
+        for k in &keys {
+            d.seen.insert(*k);
         }
+        d.flushed = keys.len() as u64;
+        d.dropped = dropped;
+        d
+    }
+
+    /// Continues from a checkpoint: the first `count` keys of the keys file
+    /// `path` (the file is cut to them: keys appended after the checkpoint
+    /// belong to no finished part), streamed into the set, and the
+    /// duplicates dropped so far. Call it after [`Self::in_dir`].
+    pub fn resume(mut self, path: &Path, count: u64, dropped: u64) -> Result<Dedup, StateError> {
+        for_each_key(path, count, |k| {
+            self.seen.insert(k);
+        })?;
+        self.flushed = count;
+        self.dropped = dropped;
+        self.keys_file = Some(path.to_path_buf());
+        Ok(self)
     }
 
     /// True when `record` is to be written: its key is new, or it has none.
@@ -134,13 +141,25 @@ impl Dedup {
         // Writing to a Vec cannot fail.
         let _ = value.write_json(&mut self.text);
         let hash = hash_text(&self.text);
-        if self.seen.insert(hash) {
-            self.pending.push(hash);
-            true
-        } else {
+        self.keep_hash(hash)
+    }
+
+    /// [`Self::keep`] for a key already hashed (by [`hash_text`] of its
+    /// JSON text): true when the hash is new (and now remembered), false
+    /// for a duplicate (counted in [`Self::dropped`]).
+    pub fn keep_hash(&mut self, hash: u64) -> bool {
+        if !self.seen.insert(hash) {
             self.dropped += 1;
-            false
+            return false;
         }
+        if !self.track_pending {
+            return true;
+        }
+        self.pending.push(hash);
+        if self.pending.len() >= PENDING_MAX && self.failed.is_none() {
+            self.append_pending();
+        }
+        true
     }
 
     /// Keeps the records whose key is new (or missing), in order.
@@ -153,66 +172,141 @@ impl Dedup {
         self.dropped
     }
 
+    /// Keys remembered, bytes of the in-memory filter, runs on disk (for
+    /// benches and logs).
+    pub fn memory(&self) -> (u64, usize, usize) {
+        (self.seen.keys(), self.seen.filter_bytes(), self.seen.runs())
+    }
+
     /// Appends the keys added since the last flush to `path` (fsynced) and
-    /// returns how many keys the file now holds.
+    /// returns how many keys the file now holds. Fails, from then on, if an
+    /// earlier append or the key runs failed (the run must stop: its
+    /// checkpoint would not match the keys file).
     pub fn flush(&mut self, path: &Path) -> Result<u64, StateError> {
-        if self.pending.is_empty() && (self.flushed > 0 || path.exists()) {
+        self.check()?;
+        if self.keys_file.is_none() {
+            self.keys_file = Some(path.to_path_buf());
+        }
+        if self.pending.is_empty() && !self.unsynced && (self.flushed > 0 || path.exists()) {
             return Ok(self.flushed);
         }
-        let mut bytes = Vec::with_capacity(self.pending.len() * 8);
-        for k in &self.pending {
-            bytes.extend_from_slice(&k.to_le_bytes());
-        }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(StateError::write(path))?;
-        file.write_all(&bytes).map_err(StateError::write(path))?;
+        let file = append(path, &self.pending).map_err(StateError::write(path))?;
         file.sync_all().map_err(StateError::write(path))?;
         self.flushed += self.pending.len() as u64;
         self.pending.clear();
+        self.unsynced = false;
         Ok(self.flushed)
     }
+
+    /// Removes the key runs (before the snapshot folder is published);
+    /// fails like [`Self::flush`] if the set went wrong.
+    pub fn close(self) -> Result<(), StateError> {
+        self.check()?;
+        let (keys, filter_bytes, runs) = self.memory();
+        tracing::debug!(keys, filter_bytes, runs, dropped = self.dropped, "de-duplication done");
+        let dir = self.seen.dir().map(Path::to_path_buf);
+        self.seen
+            .close()
+            .map_err(StateError::write(dir.unwrap_or_else(|| PathBuf::from(RUNS_DIR))))
+    }
+
+    /// The key set's first I/O error, if any (tests).
+    #[cfg(test)]
+    pub(crate) fn seen_error(&self) -> Option<String> {
+        self.seen.error().map(|(p, e)| format!("{}: {e}", p.display()))
+    }
+
+    /// The kept error of an append or of the key runs, if any.
+    fn check(&self) -> Result<(), StateError> {
+        if let Some((path, kind, message)) = &self.failed {
+            return Err(StateError::Write {
+                path: path.clone(),
+                source: io::Error::new(*kind, message.clone()),
+            });
+        }
+        if let Some((path, e)) = self.seen.error() {
+            return Err(StateError::Write {
+                path: path.to_path_buf(),
+                source: io::Error::new(e.kind(), e.to_string()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Appends the pending keys to the known keys file, without an fsync.
+    fn append_pending(&mut self) {
+        let Some(path) = self.keys_file.clone() else {
+            return;
+        };
+        match append(&path, &self.pending) {
+            Ok(_) => {
+                self.flushed += self.pending.len() as u64;
+                self.pending.clear();
+                self.unsynced = true;
+            }
+            Err(e) => self.failed = Some((path, e.kind(), e.to_string())),
+        }
+    }
+}
+
+/// Appends `keys` to `path` (8 bytes each, little-endian), creating it.
+fn append(path: &Path, keys: &[u64]) -> io::Result<File> {
+    let mut bytes = Vec::with_capacity(keys.len() * 8);
+    for k in keys {
+        bytes.extend_from_slice(&k.to_le_bytes());
+    }
+    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    file.write_all(&bytes)?;
+    Ok(file)
 }
 
 /// The first `count` keys of a keys file; the file is cut to them (keys
 /// appended after the checkpoint was written belong to no finished part).
+/// Holds them all in memory: [`Dedup::resume`] streams instead.
 pub fn read_keys(path: &Path, count: u64) -> Result<Vec<u64>, StateError> {
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound && count == 0 => Vec::new(),
+    let mut keys = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(1 << 20));
+    for_each_key(path, count, |k| keys.push(k))?;
+    Ok(keys)
+}
+
+/// Calls `f` with each of the first `count` keys of the keys file `path`,
+/// in order, after cutting the file to them. A missing file is empty.
+fn for_each_key(path: &Path, count: u64, mut f: impl FnMut(u64)) -> Result<(), StateError> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound && count == 0 => return Ok(()),
         Err(e) => return Err(StateError::read(path)(e)),
     };
-    let want = usize::try_from(count.saturating_mul(8)).unwrap_or(usize::MAX);
-    if bytes.len() < want {
+    let len = file.metadata().map_err(StateError::read(path))?.len();
+    let want = count.saturating_mul(8);
+    if len < want {
         return Err(StateError::BadCheckpoint {
             path: path.to_path_buf(),
-            reason: format!("it holds {} keys, the checkpoint says {count}", bytes.len() / 8),
+            reason: format!("it holds {} keys, the checkpoint says {count}", len / 8),
         });
     }
-    if bytes.len() > want {
+    if len > want {
         let file = OpenOptions::new()
             .write(true)
             .open(path)
             .map_err(StateError::write(path))?;
-        file.set_len(want as u64).map_err(StateError::write(path))?;
+        file.set_len(want).map_err(StateError::write(path))?;
         file.sync_all().map_err(StateError::write(path))?;
     }
-    Ok(bytes[..want]
-        .chunks_exact(8)
-        .map(|c| {
-            let mut k = [0u8; 8];
-            k.copy_from_slice(c);
-            u64::from_le_bytes(k)
-        })
-        .collect())
+    let mut reader = BufReader::with_capacity(64 * 1024, file);
+    let mut k = [0u8; 8];
+    for _ in 0..count {
+        reader.read_exact(&mut k).map_err(StateError::read(path))?;
+        f(u64::from_le_bytes(k));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::fs;
 
     #[test]
     fn drops_repeated_keys_across_pages() {
@@ -227,22 +321,30 @@ mod tests {
     }
 
     #[test]
-    fn the_key_set_holds_every_key_across_merges() {
-        let mut set = KeySet::default();
-        // Spread-out keys, inserted out of order, across several merges.
+    fn the_key_set_holds_every_key_across_spills() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Limits {
+            recent_max: 64,
+            block_keys: 8,
+            max_runs: 3,
+            min_capacity: 16,
+        };
+        let mut d = Dedup::with_limits("id", limits).in_dir(dir.path());
+        // Spread-out keys, inserted out of order, across many spills.
         let key = |i: u64| i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let n = (RECENT_MAX as u64) * 3 + 17;
+        let n = 64 * 40 + 17;
         for i in 0..n {
-            assert!(set.insert(key(i)), "new key {i}");
+            assert!(d.keep_hash(key(i)), "new key {i}");
         }
-        assert!(set.sorted.windows(2).all(|w| w[0] < w[1]), "sorted, no repeats");
-        assert_eq!(set.sorted.len() + set.recent.len(), n as usize);
-        for i in (0..n).step_by(97) {
-            assert!(!set.insert(key(i)), "repeat {i}");
+        assert!(d.seen.runs() >= 1 && d.seen.runs() <= 3, "{} runs", d.seen.runs());
+        assert!(dir.path().join(RUNS_DIR).is_dir());
+        for i in (0..n).step_by(7) {
+            assert!(!d.keep_hash(key(i)), "repeat {i}");
         }
-        assert!(set.insert(key(n)));
-        let restored = KeySet::from_keys(vec![5, 3, 5, 9]);
-        assert_eq!(restored.sorted, vec![3, 5, 9]);
+        assert!(d.keep_hash(key(n)));
+        assert_eq!(d.dropped(), n.div_ceil(7));
+        d.close().unwrap();
+        assert!(!dir.path().join(RUNS_DIR).exists(), "close removes the runs");
     }
 
     #[test]
@@ -269,6 +371,41 @@ mod tests {
         // sha256 of `"FI0000001"` starts 0f 0d 1a 05 2a 67 8c 20.
         assert_eq!(key_hash(&json!("FI0000001")), 0x208c_672a_051a_0d0f);
         assert_ne!(key_hash(&json!("1")), key_hash(&json!(1)), "a string is not a number");
+    }
+
+    #[test]
+    fn keys_reach_the_keys_file_between_checkpoints_and_a_resume_cuts_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(KEYS_FILE);
+        let mut d = Dedup::new("id").in_dir(dir.path());
+        let n = PENDING_MAX as u64 + 10;
+        for k in 0..n {
+            assert!(d.keep_hash(k));
+        }
+        // (when, keys in the file)
+        let size = |p: &Path| fs::metadata(p).map_or(0, |m| m.len() / 8);
+        assert_eq!(size(&path), PENDING_MAX as u64, "appended without a checkpoint");
+        assert_eq!(d.pending.len(), 10);
+        assert_eq!(d.flush(&path).unwrap(), n);
+        assert_eq!(size(&path), n);
+        for k in n..n + PENDING_MAX as u64 {
+            d.keep_hash(k);
+        }
+        assert_eq!(size(&path), n + PENDING_MAX as u64);
+        drop(d); // killed before the next checkpoint
+        let mut r = Dedup::new("id").in_dir(dir.path()).resume(&path, n, 0).unwrap();
+        assert_eq!(size(&path), n, "cut to the checkpoint's count");
+        assert!(!r.keep_hash(n - 1), "checkpointed key");
+        assert!(r.keep_hash(n), "key after the checkpoint is new again");
+        r.close().unwrap();
+
+        let mut o = Dedup::new("id").without_keys_file();
+        for k in 0..3 {
+            assert!(o.keep_hash(k));
+        }
+        assert!(!o.keep_hash(1));
+        assert!(o.pending.is_empty(), "nothing kept for a keys file");
+        assert_eq!(o.dropped(), 1);
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod checkpoint;
 mod dedup;
 mod error;
 mod export;
+mod keyset;
 mod last_run;
 mod lease;
 mod lock;
@@ -26,6 +27,7 @@ pub use checkpoint::{CHECKPOINT_VERSION, Checkpoint, Fingerprint, KeysetWindow, 
 pub use dedup::{Dedup, hash_text, key_hash, read_keys};
 pub use error::StateError;
 pub use export::{ExportFile, ExportMark, export_file_path};
+pub use keyset::Limits as KeySetLimits;
 pub use last_run::{LAST_RUN_VERSION, LastRun, record_success};
 pub use lease::{DEFAULT_LEASE_SECS, LEASE_ENV, LeaseRecord, Verdict, judge};
 pub use lock::{Holder, LockError, LockGuard, LockKey, acquire};

@@ -19,6 +19,11 @@ pub struct Running {
 
 impl Running {
     pub fn start(ws: &Workspace, args: &[&str], name: &str) -> Running {
+        Running::start_with_env(ws, args, name, &[])
+    }
+
+    /// [`Running::start`] with more environment variables (test knobs).
+    pub fn start_with_env(ws: &Workspace, args: &[&str], name: &str, env: &[(&str, &str)]) -> Running {
         let log = ws.path().join(name);
         let out = std::fs::File::create(log.with_extension("out")).unwrap();
         let err = std::fs::File::create(log.with_extension("err")).unwrap();
@@ -28,6 +33,7 @@ impl Running {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("VAINU_CLIENT_ID", orgsync::sandbox::CLIENT_ID)
             .env("VAINU_CLIENT_SECRET", SECRET)
+            .envs(env.iter().copied())
             .args(args)
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))
