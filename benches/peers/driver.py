@@ -240,8 +240,8 @@ def table(results, records, vers, tools):
     base = med.get("orgsync")
     lines = [
         "| tool | version | records | CPU-s (median) | records / CPU-s | peak RSS MiB (median) "
-        "| wall s (median) | CPU vs orgsync | RSS vs orgsync | wall vs orgsync |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| wall s (median) | CPU vs orgsync | RSS vs orgsync | wall vs orgsync | sandbox CPU-s (median) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for t in tools:
         m = med[t]
@@ -251,7 +251,7 @@ def table(results, records, vers, tools):
 
         lines.append(
             f"| {t} | {vers[t]} | {records:,} | {m['cpu']:.2f} | {records / m['cpu']:,.0f} | {m['rss_mib']:.1f} "
-            f"| {m['wall']:.2f} | {ratio('cpu')} | {ratio('rss_mib')} | {ratio('wall')} |"
+            f"| {m['wall']:.2f} | {ratio('cpu')} | {ratio('rss_mib')} | {ratio('wall')} | {m['sandbox_cpu']:.2f} |"
         )
     return "\n".join(lines), med
 
@@ -311,6 +311,6 @@ def main():
 if __name__ == "__main__":
     try:
         main()
-    except BenchError as e:
+    except (BenchError, OSError) as e:
         print(f"bench-peers: {e}", file=sys.stderr)
         sys.exit(1)
