@@ -13,8 +13,9 @@ times each (default 3):
   OffsetPaginator in the JSON body, filesystem destination, Parquet);
 - plain: benches/peers/plain_loop.py (requests + pyarrow, zstd Parquet).
 
-Each tool runs as a child process; os.wait4 gives its rusage (user + sys CPU
-of it and every descendant it waited for, and its peak RSS), wall time is
+Each tool runs as a child process under /usr/bin/time (user + sys CPU of it
+and every descendant it waited for, and its peak RSS; not os.wait4 on the
+driver's own child, whose peak RSS would include the driver's), wall time is
 measured around it. After each run the Parquet it wrote is read back: the
 number of rows and of distinct business_ids must both equal the record
 count, or the benchmark stops with an error (exit 1). It prints one line per
@@ -52,6 +53,7 @@ import pyarrow.parquet as pq
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 TOOLS = ("orgsync", "dlt", "plain")
+TIME = "/usr/bin/time"  # GNU time (Debian/Ubuntu package `time`)
 
 
 class BenchError(Exception):
@@ -85,10 +87,11 @@ class Sandbox:
     """One `orgsync sandbox --port 0` child; its URL is read from its first line."""
 
     def __init__(self, binary, records):
+        self.log = tempfile.NamedTemporaryFile(prefix="orgsync-peers-sandbox-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(
             [binary, "sandbox", "--port", "0", "--records", str(records), "-q"],
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=self.log,
             text=True,
         )
         line = self.proc.stdout.readline()
@@ -97,6 +100,14 @@ class Sandbox:
             self.stop()
             raise BenchError(f"{binary} sandbox did not print its URL (got {line!r})")
         self.url = urls[0].rstrip("/")
+
+    def health(self):
+        """'' while the sandbox runs; else how it ended and its stderr's tail (to explain a failed run)."""
+        if self.proc.poll() is None:
+            return ""
+        with open(self.log.name, encoding="utf-8", errors="replace") as f:
+            tail = f.read()[-2000:]
+        return f"\nthe sandbox (pid {self.proc.pid}) is gone: exit status {self.proc.returncode}; its stderr: {tail!r}"
 
     def cpu(self):
         return proc_cpu(self.proc.pid)
@@ -119,6 +130,7 @@ class Sandbox:
                 r.read()
 
     def stop(self):
+        self.log.close()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -126,6 +138,7 @@ class Sandbox:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        os.unlink(self.log.name)
 
 
 def command(tool, binary, url, work):
@@ -168,6 +181,16 @@ def check_written(tool, work, records):
     return rows, sum(os.path.getsize(f) for f in files)
 
 
+def read_usage(path):
+    """/usr/bin/time's "%U %S %M %e" line: user s, system s, peak RSS KiB."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            fields = f.read().split("\n")[-2].split()
+        return float(fields[0]), float(fields[1]), float(fields[2])
+    except (OSError, IndexError, ValueError) as e:
+        raise BenchError(f"cannot read {TIME}'s usage line from {path}: {e}") from None
+
+
 def run_once(tool, binary, sandbox, records, keep_tables):
     """One measured run of `tool`; returns its numbers. If `tool` is a key of
     `keep_tables`, the table it wrote is put there (read after the measurement)."""
@@ -177,25 +200,30 @@ def run_once(tool, binary, sandbox, records, keep_tables):
         env.update(extra)
         log_path = os.path.join(work, "stderr.log")
         sandbox_cpu0 = sandbox.cpu()
+        # Through /usr/bin/time, not os.wait4 on our own child: a child forked (vfork) from this
+        # driver inherits the driver's peak RSS (Linux carries the old mm's high-water mark
+        # across exec), which put a ~65-180 MiB floor under every measurement. time's own
+        # child starts from time's ~1 MiB.
+        usage_path = os.path.join(work, "usage.txt")
+        timed = [TIME, "-o", usage_path, "-f", "%U %S %M %e", *argv]
         with open(log_path, "wb") as log, open(os.path.join(work, "stdout.log"), "wb") as out:
             started = time.monotonic()
-            child = subprocess.Popen(argv, stdout=out, stderr=log, cwd=work, env=env)
-            _, status, usage = os.wait4(child.pid, 0)
+            child = subprocess.run(timed, stdout=out, stderr=log, cwd=work, env=env, check=False)
             wall = time.monotonic() - started
-        child.returncode = os.waitstatus_to_exitcode(status)
         sandbox_cpu = sandbox.cpu() - sandbox_cpu0
         if child.returncode != 0:
             with open(log_path, encoding="utf-8", errors="replace") as f:
                 tail = f.read()[-3000:]
-            raise BenchError(f"{tool} exited {child.returncode}: {' '.join(argv)}\n{tail}")
+            raise BenchError(f"{tool} exited {child.returncode}: {' '.join(argv)}\n{tail}{sandbox.health()}")
+        user, system, maxrss_kib = read_usage(usage_path)
         rows, size = check_written(tool, work, records)
         if tool in keep_tables:
             keep_tables[tool] = pa.concat_tables(pq.read_table(f) for f in parquet_files(tool, work))
     return {
-        "cpu": usage.ru_utime + usage.ru_stime,
-        "user": usage.ru_utime,
-        "sys": usage.ru_stime,
-        "rss_mib": usage.ru_maxrss / 1024,  # ru_maxrss is KiB on Linux
+        "cpu": user + system,
+        "user": user,
+        "sys": system,
+        "rss_mib": maxrss_kib / 1024,
         "wall": wall,
         "rows": rows,
         "bytes": size,
@@ -269,6 +297,8 @@ def main():
     for b in {binary, sandbox_bin}:
         if not os.access(b, os.X_OK):
             raise BenchError(f"{b} is not an executable orgsync: run `cargo build --release` (make bench-peers does)")
+    if not os.access(TIME, os.X_OK):
+        raise BenchError(f"{TIME} (GNU time) is missing: install it (apt-get install time)")
     vers = versions(binary)
     print(
         f"bench-peers: {records:,} records, {runs} interleaved runs of {', '.join(tools)}; "
