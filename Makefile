@@ -3,7 +3,7 @@ CARGO ?= cargo
 BIN := target/debug/orgsync
 RUN_OUT := out
 
-.PHONY: all build run test fmt lint unit bench bench-decode bench-keyset clean moto
+.PHONY: all build run test fmt lint unit bench bench-decode bench-keyset bench-peers clean moto
 
 all: build
 
@@ -55,6 +55,23 @@ bench-decode:
 ## replaced: ns per key and bytes per key; ORGSYNC_BENCH_KEYS / _RUNS / _ONLY (before,after).
 bench-keyset:
 	$(CARGO) bench --bench keyset
+
+## orgsync against dlt's rest_api source and a plain Python loop (requests + pyarrow), side by
+## side against one `orgsync sandbox`: benches/peers/driver.py. Opt-in (not part of `make test`).
+## The peers go into a venv under target/ (idempotent: a stamp file marks a finished install);
+## ORGSYNC_PEERS_RECORDS / _RUNS / _ONLY / _BIN narrow it (see benches/peers/driver.py).
+PEERS_VENV := target/venv-peers
+PEERS_STAMP := $(PEERS_VENV)/.installed
+PEERS_PYTHON ?= python3
+
+$(PEERS_STAMP):
+	$(PEERS_PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/pip install --quiet --disable-pip-version-check 'dlt[parquet]>=1.30,<2' 'pyarrow>=17,<27' 'requests>=2.32,<3'
+	touch $(PEERS_STAMP)
+
+bench-peers: $(PEERS_STAMP)
+	$(CARGO) build --release
+	$(PEERS_VENV)/bin/python benches/peers/driver.py
 
 clean:
 	$(CARGO) clean
