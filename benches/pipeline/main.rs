@@ -29,8 +29,9 @@ use sandbox::SandboxProcess;
 use scenario::{JobSpec, Measured, run_once};
 
 const BIN: &str = env!("CARGO_BIN_EXE_orgsync");
-/// "Effectively unlimited" client budget for throughput scenarios.
-const UNLIMITED_RPS: f64 = 100_000.0;
+/// "Effectively unlimited" client budget for throughput scenarios: the
+/// highest `requests_per_second` a job file may set (`validate`).
+const UNLIMITED_RPS: f64 = 10_000.0;
 const CONCURRENCY: usize = 8;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
