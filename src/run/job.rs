@@ -17,12 +17,11 @@ use crate::job::{Job, OnCountMismatch};
 use crate::progress::Progress;
 use crate::schema::{Column, OnTypeError, infer_with};
 use crate::sink::{
-    self, FinishedParts, KEYS_FILE, Manifest, ManifestApi, ManifestRequest, SchemaColumn, SnapshotOptions,
-    SnapshotWriter, Stats,
+    self, FinishedParts, Manifest, ManifestApi, ManifestRequest, SchemaColumn, SnapshotOptions, SnapshotWriter, Stats,
 };
 use crate::state::{
-    self, CHECKPOINT_VERSION, Checkpoint, Checkpointer, Dedup, Fingerprint, Holder, LastRun, LockGuard, LockKey,
-    Pointer, StateError,
+    self, CHECKPOINT_VERSION, Checkpoint, Checkpointer, Dedup, Fingerprint, Holder, KEYS_FILE, LastRun, LockGuard,
+    LockKey, Pointer, StateError,
 };
 
 use super::identity::{Resumed, identity};
@@ -251,7 +250,7 @@ struct Open {
 fn reopen(job: &Job, plan: &Plan, resumed: Resumed, expected: Option<u64>) -> Result<Open, RunError> {
     let (pointer, cp) = (resumed.pointer, resumed.checkpoint);
     let bad = |reason| StateError::BadCheckpoint {
-        path: pointer.temp_dir.join(sink::CHECKPOINT_FILE),
+        path: pointer.temp_dir.join(state::CHECKPOINT_FILE),
         reason,
     };
     let columns = cp.columns().map_err(bad)?;
@@ -382,7 +381,7 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
             dedup,
             ..
         } = open_now;
-        state::write_page::<RunError, _>(writer, page.offset, page.records, dedup.as_mut(), |w, next, d| {
+        super::write_page::<RunError, _>(writer, page.offset, page.records, dedup.as_mut(), |w, next, d| {
             Ok(checkpointer.save(w, next, d, run_stats(&client, clock, &earlier_stats))?)
         })?;
         progress.page(fetched);

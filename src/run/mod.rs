@@ -6,6 +6,7 @@
 mod identity;
 mod job;
 mod outcome;
+mod page;
 mod quality;
 mod request;
 mod session;
@@ -13,5 +14,6 @@ mod session;
 pub use identity::{new_run_id, resolve_target};
 pub use job::run_job;
 pub use outcome::{JobOutcome, ProgressMode, RunError, RunOptions, Summary};
+pub use page::write_page;
 pub use request::{Effective, effective_filter, request_body};
 pub use session::Session;

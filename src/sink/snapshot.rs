@@ -28,17 +28,12 @@ use super::manifest::{Manifest, PartFile, schema_with_nulls};
 use super::target::{publish, remove_any, sibling, split_target, sync_dir};
 use crate::job::{Compression, Format};
 use crate::schema::{Column, OnTypeError, TypeErrors};
+use crate::state::{CHECKPOINT_FILE, CHECKPOINT_FILES};
 
 /// The manifest's file name inside a snapshot.
 pub const MANIFEST_FILE: &str = "_manifest.json";
 /// The marker written last inside a snapshot.
 pub const SUCCESS_FILE: &str = "_SUCCESS";
-/// A run's checkpoint inside its temporary folder (never published).
-pub const CHECKPOINT_FILE: &str = "_checkpoint.json";
-/// The de-duplication keys of a checkpoint (never published).
-pub const KEYS_FILE: &str = "_checkpoint.keys";
-/// Files of a temporary folder that belong to the checkpoint, not the snapshot.
-pub const CHECKPOINT_FILES: [&str; 2] = [CHECKPOINT_FILE, KEYS_FILE];
 
 /// What a checkpointed run had finished: the parts a resumed writer keeps.
 #[derive(Debug, Clone, Default)]
