@@ -12,6 +12,7 @@ mod http;
 mod pager;
 mod records;
 mod retry;
+mod shape;
 
 pub use bounds::{
     DEFAULT_TOKEN_LIFETIME, MAX_COUNT, MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME, count_value, parse_retry_after,
@@ -32,3 +33,4 @@ pub use http::{
 pub use pager::{Page, Pager, PagerPlan};
 pub use records::{Extracted, extract_records, parse_body};
 pub use retry::{Backoff, Failure, RetryPolicy, is_retryable, is_retryable_status};
+pub use shape::{Shape, check_page, page_records};

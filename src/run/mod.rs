@@ -14,6 +14,6 @@ mod session;
 pub use identity::{new_run_id, resolve_target};
 pub use job::run_job;
 pub use outcome::{JobOutcome, ProgressMode, RunError, RunOptions, Summary};
-pub use page::write_page;
+pub use page::{PageRows, page_rows, write_decoded, write_page};
 pub use request::{Effective, effective_filter, request_body};
 pub use session::Session;

@@ -17,7 +17,7 @@ use super::{
     snapshot_options,
 };
 use crate::catalog::Catalog;
-use crate::fetch::{ApiClient, Pager};
+use crate::fetch::{self, ApiClient, Pager};
 use crate::job::Job;
 use crate::run::{JobOutcome, RunError, RunOptions};
 use crate::sink::object::{self, Bucket, Existing, ObjectSnapshotWriter, ObjectUrl};
@@ -79,11 +79,18 @@ pub(super) async fn run(
         // On an error the writer is dropped: it aborts its upload and
         // removes the objects it created.
         let page = pager.next().await.transpose()?;
+        // Bucket targets still write through `serde_json::Value` records.
+        let records = match &page {
+            Some(p) => fetch::page_records(&p.body, &job.api.records).map_err(|reason| RunError::Decode {
+                offset: p.offset,
+                reason,
+            })?,
+            None => Vec::new(),
+        };
         let (w, _) = match writer.as_mut() {
             Some(w) => w,
             None => {
-                let (columns, on_type_error) =
-                    snapshot_columns(job, page.as_ref().map_or(&[][..], |p| &p.records), catalog);
+                let (columns, on_type_error) = snapshot_columns(job, &records, catalog);
                 let opts = snapshot_options(job, columns.clone(), on_type_error);
                 writer.insert((
                     ObjectSnapshotWriter::create(bucket.clone(), &plan.run_id, opts, existing.take())?,
@@ -93,10 +100,10 @@ pub(super) async fn run(
         };
         let Some(page) = page else { break };
         envelope_count = envelope_count.or(page.envelope_count);
-        let fetched = page.records.len() as u64;
+        let fetched = page.records;
         let kept: Vec<Value> = match dedup.as_mut() {
-            Some(d) => page.records.into_iter().filter(|r| d.keep(r)).collect(),
-            None => page.records,
+            Some(d) => records.into_iter().filter(|r| d.keep(r)).collect(),
+            None => records,
         };
         w.write(&kept)?;
         progress.page(fetched);

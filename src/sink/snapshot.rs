@@ -90,6 +90,10 @@ pub struct SnapshotWriter {
     earlier_type_errors: BTreeMap<String, u64>,
     /// Null counts of the parts a resumed writer took over.
     earlier_null_counts: BTreeMap<String, u64>,
+    /// Nulls per column (in column order) of the decoded rows written
+    /// ([`Self::write_rows`]); rows written as records count theirs in
+    /// `type_errors`.
+    row_nulls: Vec<u64>,
     /// The temporary folder is ours to remove on drop.
     armed: bool,
     /// Dropping leaves the temporary folder (a checkpoint points at it).
@@ -142,6 +146,7 @@ impl SnapshotWriter {
             records: 0,
             earlier_type_errors: BTreeMap::new(),
             earlier_null_counts: BTreeMap::new(),
+            row_nulls: Vec::new(),
             armed: true,
             keep_on_drop: false,
         })
@@ -176,6 +181,7 @@ impl SnapshotWriter {
             records: done.records,
             earlier_type_errors: done.type_errors,
             earlier_null_counts: done.null_counts,
+            row_nulls: Vec::new(),
             armed: true,
             keep_on_drop: true,
         })
@@ -241,6 +247,21 @@ impl SnapshotWriter {
         Ok(())
     }
 
+    /// Opens a new part when none is open or the open one is full (closing
+    /// it); the part the next record goes into.
+    fn part_with_room(&mut self) -> Result<&mut OpenPart, SinkError> {
+        let part = match self.current.take() {
+            Some(part) if part.records < self.opts.rows_per_file => part,
+            full => {
+                if let Some(part) = full {
+                    self.close(part)?;
+                }
+                self.open()?
+            }
+        };
+        Ok(self.current.insert(part))
+    }
+
     /// Records written so far.
     pub fn records(&self) -> u64 {
         self.records
@@ -262,6 +283,10 @@ impl SnapshotWriter {
         let mut all: BTreeMap<String, u64> = self.opts.columns.iter().map(|c| (c.name.clone(), 0)).collect();
         for (column, n) in self.earlier_null_counts.iter().chain(self.type_errors.null_counts()) {
             let total = all.entry(column.clone()).or_insert(0);
+            *total = total.saturating_add(*n);
+        }
+        for (column, n) in self.opts.columns.iter().zip(&self.row_nulls) {
+            let total = all.entry(column.name.clone()).or_insert(0);
             *total = total.saturating_add(*n);
         }
         all
@@ -475,6 +500,9 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), SinkError> {
     file.write_all(bytes).map_err(SinkError::io(path))?;
     file.sync_all().map_err(SinkError::io(path))
 }
+
+#[path = "snapshot_rows.rs"]
+mod rows;
 
 #[cfg(test)]
 #[path = "snapshot_tests.rs"]

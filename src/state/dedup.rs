@@ -143,6 +143,18 @@ impl Dedup {
         }
     }
 
+    /// True when the record whose key hashes to `hash` ([`hash_text`] of
+    /// the key's compact JSON text) is to be written: its key is new.
+    pub fn keep_hash(&mut self, hash: u64) -> bool {
+        if self.seen.insert(hash) {
+            self.pending.push(hash);
+            true
+        } else {
+            self.dropped += 1;
+            false
+        }
+    }
+
     /// Keeps the records whose key is new (or missing), in order.
     pub fn retain(&mut self, records: &mut Vec<Value>) {
         records.retain(|r| self.keep(r));
