@@ -11,7 +11,12 @@
 //! BatchBuilder + key hash (today's page path; the pager's own parse_body
 //! is private to fetch/ and ~8% cheaper than from_slice by its own note);
 //! `decoder` = PageDecoder::decode_page; `jsonl` = PageDecoder::decode_lines
-//! over 1000-line chunks; each also `-only` without Parquet.
+//! over 1000-line chunks; each also `-only` without Parquet. `run` is what
+//! a run does per page since the decoder is wired in: the pager's shape
+//! check (`fetch::check_page`), then `decode_page`, with the decoded
+//! batches merged to 8192 rows before the Parquet writer (as the sink's
+//! Parquet encoder does); `jsonl-merged` the same for JSON Lines;
+//! `check-only` is the shape check alone.
 
 use std::path::Path;
 use std::time::Duration;
@@ -98,8 +103,36 @@ fn main() {
     type Step<'a> = Box<dyn Fn(&[u8], u64, &mut TypeErrors) -> orgsync::decode::DecodedBatch + 'a>;
     /// (name, chunks, records a chunk, decode step, write Parquet)
     type Variant<'a> = (&'a str, &'a [Vec<u8>], usize, Step<'a>, bool);
+    let empty = br"[]";
     let variants: Vec<Variant> = vec![
         ("values", &pages, PAGE, Box::new(values), true),
+        (
+            "run",
+            &pages,
+            PAGE,
+            Box::new(|b: &[u8], o, e: &mut TypeErrors| {
+                std::hint::black_box(orgsync::fetch::check_page(b, &RecordsAt::Auto).unwrap());
+                decoder.decode_page(b, o, e).unwrap()
+            }),
+            true,
+        ),
+        (
+            "jsonl-merged",
+            &lines,
+            LINES_CHUNK,
+            Box::new(|b: &[u8], o, e: &mut TypeErrors| decoder.decode_lines(b, o, e).unwrap()),
+            true,
+        ),
+        (
+            "check-only",
+            &pages,
+            PAGE,
+            Box::new(|b: &[u8], o, e: &mut TypeErrors| {
+                std::hint::black_box(orgsync::fetch::check_page(b, &RecordsAt::Auto).unwrap());
+                decoder.decode_page(empty, o, e).unwrap()
+            }),
+            false,
+        ),
         (
             "decoder",
             &pages,
@@ -143,14 +176,36 @@ fn main() {
                 ArrowWriter::try_new(Vec::new(), decoder.schema(), Some(writer_properties(Compression::Zstd))).unwrap()
             });
             let mut streamed = 0usize;
+            let merge = matches!(*name, "run" | "jsonl-merged");
+            let mut pending: Vec<RecordBatch> = Vec::new();
+            let mut pending_rows = 0;
+            let flush = |w: &mut ArrowWriter<Vec<u8>>, pending: &mut Vec<RecordBatch>| {
+                if !pending.is_empty() {
+                    let merged = arrow_select::concat::concat_batches(&pending[0].schema(), pending.iter()).unwrap();
+                    w.write(&merged).unwrap();
+                    pending.clear();
+                }
+            };
             for (i, chunk) in chunks.iter().enumerate() {
                 let decoded = step(chunk, (i * per) as u64, &mut errors);
                 streamed += usize::from(decoded.path == DecodePath::Streamed);
                 let batch: &RecordBatch = &decoded.batch;
                 if let Some(w) = writer.as_mut() {
-                    w.write(batch).unwrap();
+                    if merge {
+                        pending_rows += batch.num_rows();
+                        pending.push(batch.clone());
+                        if pending_rows >= 8192 {
+                            flush(w, &mut pending);
+                            pending_rows = 0;
+                        }
+                    } else {
+                        w.write(batch).unwrap();
+                    }
                 }
                 std::hint::black_box(&decoded.key_hashes);
+            }
+            if let Some(w) = writer.as_mut() {
+                flush(w, &mut pending);
             }
             let out = writer.map(|w| w.into_inner().unwrap().len()).unwrap_or(0);
             let secs = (cpu() - start).as_secs_f64();

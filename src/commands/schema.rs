@@ -48,7 +48,12 @@ pub async fn infer(args: SingleJobArgs, sample: u64) -> Exit {
         );
         let mut records = Vec::new();
         while let Some(page) = pager.next().await {
-            records.extend(page?.records);
+            let page = page?;
+            let read = crate::fetch::page_records(&page.body, &job.api.records).map_err(|reason| RunError::Decode {
+                offset: page.offset,
+                reason,
+            })?;
+            records.extend(read);
         }
         Ok::<_, RunError>((records, catalog))
     }

@@ -13,6 +13,7 @@ mod export;
 mod gate;
 mod pager;
 mod records;
+mod shape;
 
 #[cfg(test)]
 pub(crate) use client::excerpt;
@@ -29,6 +30,7 @@ pub use export::{
 pub use gate::Gate;
 pub use pager::{Page, Pager, PagerPlan};
 pub use records::{Extracted, extract_records, parse_body};
+pub use shape::{Shape, check_page, page_records};
 // The HTTP leaf module's names, where callers have always found them.
 pub use crate::http::{
     Backoff, DEFAULT_TOKEN_LIFETIME, Failure, MAX_COUNT, MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME, RetryAfter,

@@ -5,7 +5,9 @@
 //! never asks for an offset twice. When the total is known, it does not run
 //! ahead past it (one probe at the total is allowed, so records added since
 //! the count are still found). A page body that is not the records asked
-//! for is retried by the client (`post_checked`).
+//! for is retried by the client (`post_checked`, with the cheap check of
+//! `shape.rs`). A page is handed on as its raw body with the number of
+//! records in it: the run decodes it once (`crate::decode::PageDecoder`).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -17,7 +19,7 @@ use tokio::task::JoinHandle;
 
 use super::client::ApiClient;
 use super::error::FetchError;
-use super::records::{Extracted, extract_records, parse_body};
+use super::shape::{Shape, check_page};
 use crate::job::RecordsAt;
 
 /// What to page through.
@@ -37,12 +39,15 @@ pub struct PagerPlan {
     pub start_offset: u64,
 }
 
-/// One page of records, at its offset.
+/// One page of records, at its offset: the response body, checked to
+/// hold `records` records where `api.records` says.
 #[derive(Debug)]
 pub struct Page {
     pub offset: u64,
     pub limit: u64,
-    pub records: Vec<Value>,
+    pub body: Bytes,
+    /// How many records `body` holds.
+    pub records: u64,
     /// `count` from a response envelope.
     pub envelope_count: Option<u64>,
     /// Why an envelope's `count` was ignored.
@@ -51,7 +56,7 @@ pub struct Page {
 
 impl Page {
     fn is_last(&self) -> bool {
-        (self.records.len() as u64) < self.limit
+        self.records < self.limit
     }
 }
 
@@ -118,26 +123,27 @@ impl Pager {
         let records_at = self.plan.records_at.clone();
         self.in_flight.push_back(tokio::spawn(async move {
             let started = std::time::Instant::now();
-            let Extracted {
+            let (body, shape) = client
+                .post_checked(&url, bytes, Some(offset), |answer| {
+                    check_page(answer, &records_at).map(|shape| (answer.clone(), shape))
+                })
+                .await?;
+            let Shape {
                 records,
                 count,
                 count_ignored,
-            } = client
-                .post_checked(&url, bytes, Some(offset), |answer| {
-                    let value = parse_body(answer).map_err(|e| format!("not JSON: {e}"))?;
-                    extract_records(value, &records_at)
-                })
-                .await?;
+            } = shape;
             tracing::debug!(
                 url = %url,
                 offset,
-                records = records.len(),
+                records,
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "page fetched"
             );
             Ok(Page {
                 offset,
                 limit,
+                body,
                 records,
                 envelope_count: count,
                 count_ignored,
@@ -165,7 +171,7 @@ impl Pager {
             }
         };
         if let Ok(p) = &page {
-            self.received = self.received.saturating_add(p.records.len() as u64);
+            self.received = self.received.saturating_add(p.records);
             self.envelope_total = self.envelope_total.or(p.envelope_count);
             if let Some(why) = &p.count_ignored
                 && !self.warned_count
@@ -198,12 +204,12 @@ impl Pager {
         let Some(total) = self.plan.expected.or(self.envelope_total) else {
             return false;
         };
-        if p.records.is_empty() || self.received >= total {
+        if p.records == 0 || self.received >= total {
             return false;
         }
         tracing::warn!(
             offset = p.offset,
-            records = p.records.len(),
+            records = p.records,
             limit = p.limit,
             received = self.received,
             expected = total,

@@ -443,7 +443,7 @@ impl Feed<'_> {
         let (first, plain) = (self.seen, self.gzip == Some(false));
         let (client, clock, earlier, mark, plan, job) =
             (self.client, self.clock, self.earlier, &self.mark, self.plan, self.job);
-        state::write_page::<RunError, _>(writer, first, records, dedup.as_mut(), |w, next, d| {
+        crate::run::write_page::<RunError, _>(writer, first, records, dedup.as_mut(), |w, next, d| {
             let at = usize::try_from(next.saturating_sub(first + 1)).unwrap_or(usize::MAX);
             let bytes = ends.get(at).copied().filter(|_| plain);
             checkpointer.set_export(Some(ExportMark { bytes, ..mark.clone() }));

@@ -49,7 +49,7 @@ pub(crate) fn identity(
 ) -> Result<(DateTime<Utc>, String, PathBuf), RunError> {
     if let Some(r) = resumed {
         let started = r.checkpoint.started().map_err(|reason| StateError::BadCheckpoint {
-            path: r.pointer.temp_dir.join(sink::CHECKPOINT_FILE),
+            path: r.pointer.temp_dir.join(crate::state::CHECKPOINT_FILE),
             reason,
         })?;
         return Ok((started, r.checkpoint.run_id.clone(), r.checkpoint.target.clone()));

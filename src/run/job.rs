@@ -20,18 +20,18 @@ use crate::job::{Job, OnCountMismatch, QueryMode};
 use crate::progress::Progress;
 use crate::schema::{Column, OnTypeError, infer_with};
 use crate::sink::{
-    self, FinishedParts, KEYS_FILE, Manifest, ManifestApi, ManifestRequest, SchemaColumn, SnapshotOptions,
-    SnapshotWriter, Stats,
+    self, FinishedParts, Manifest, ManifestApi, ManifestRequest, SchemaColumn, SnapshotOptions, SnapshotWriter, Stats,
 };
 use crate::state::{
-    self, CHECKPOINT_VERSION, Checkpoint, Checkpointer, Dedup, Fingerprint, Holder, LastRun, LockError, LockGuard,
-    LockKey, Pointer, RemoteLock, RemoteState, StateError,
+    self, CHECKPOINT_VERSION, Checkpoint, Checkpointer, Dedup, Fingerprint, Holder, KEYS_FILE, LastRun, LockError,
+    LockGuard, LockKey, Pointer, RemoteLock, RemoteState, StateError,
 };
 
 use super::identity::{Resumed, identity};
 use super::request::{Effective, effective_filter, request_body, sha256_hex};
 use super::windows::Windows;
-use super::{JobOutcome, ProgressMode, RunError, RunOptions, Session, Summary};
+use super::{JobOutcome, PageRows, ProgressMode, RunError, RunOptions, Session, Summary};
+use crate::decode::PageDecoder;
 
 #[path = "object.rs"]
 mod object;
@@ -315,7 +315,7 @@ struct Open {
 fn reopen(job: &Job, plan: &Plan, resumed: Resumed, expected: Option<u64>) -> Result<Open, RunError> {
     let (pointer, cp) = (resumed.pointer, resumed.checkpoint);
     let bad = |reason| StateError::BadCheckpoint {
-        path: pointer.temp_dir.join(sink::CHECKPOINT_FILE),
+        path: pointer.temp_dir.join(state::CHECKPOINT_FILE),
         reason,
     };
     let columns = cp.columns().map_err(bad)?;
@@ -447,6 +447,7 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
     // The API offset after the last record fetched: where a resume of a
     // run that fails while publishing would continue (nothing left).
     let mut next_offset = start_offset;
+    let mut decoder: Option<PageDecoder> = None;
     loop {
         // On an error the writer is dropped: its folder stays if a
         // checkpoint refers to it (resume continues), else it is removed.
@@ -454,30 +455,44 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
         let window = pager.mark();
         let open_now = match snapshot.as_mut() {
             Some(open) => open,
-            None => snapshot.insert(open(
-                job,
-                &plan,
-                page.as_ref().map_or(&[][..], |p| &p.records),
-                catalog.as_ref(),
-                expected,
-            )?),
+            None => {
+                // Types are inferred from the first page's records: the
+                // one page read as `serde_json::Value`s.
+                let first = match (&page, &job.schema) {
+                    (Some(p), None) => {
+                        fetch::page_records(&p.body, &job.api.records).map_err(|reason| RunError::Decode {
+                            offset: p.offset,
+                            reason,
+                        })?
+                    }
+                    _ => Vec::new(),
+                };
+                snapshot.insert(open(job, &plan, &first, catalog.as_ref(), expected)?)
+            }
         };
         let Some(page) = page else { break };
         envelope_count = envelope_count.or(page.envelope_count);
-        let fetched = page.records.len() as u64;
-        next_offset = page.offset.saturating_add(fetched);
+        next_offset = page.offset.saturating_add(page.records);
         let Open {
             writer,
             checkpointer,
             dedup,
-            ..
+            columns,
         } = open_now;
         checkpointer.set_window(window);
-        state::write_page::<RunError, _>(writer, page.offset, page.records, dedup.as_mut(), |w, next, d| {
+        let decoder =
+            decoder.get_or_insert_with(|| PageDecoder::new(columns, job.query.key.as_deref(), job.api.records.clone()));
+        let save = |w: &mut SnapshotWriter, next, d: Option<&mut Dedup>| {
             checkpointer.save(w, next, d, run_stats(&client, clock, &earlier_stats))?;
             plan.sync(&job.name)
-        })?;
-        progress.page(fetched);
+        };
+        match super::page_rows(decoder, &page, &job.api.records)? {
+            PageRows::Decoded(rows) => super::write_decoded::<RunError, _>(writer, &rows, dedup.as_mut(), save)?,
+            PageRows::Values(records) => {
+                super::write_page::<RunError, _>(writer, page.offset, records, dedup.as_mut(), save)?
+            }
+        }
+        progress.page(page.records);
     }
     drop(progress);
     let mut snapshot = snapshot.expect("the snapshot opens before the loop ends");

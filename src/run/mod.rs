@@ -6,6 +6,7 @@
 mod identity;
 mod job;
 mod outcome;
+mod page;
 mod quality;
 mod request;
 mod session;
@@ -14,6 +15,7 @@ mod windows;
 pub use identity::{new_run_id, resolve_target};
 pub use job::run_job;
 pub use outcome::{JobOutcome, ProgressMode, RunError, RunOptions, Summary};
+pub use page::{PageRows, page_rows, write_decoded, write_page};
 pub use request::{Effective, effective_filter, request_body};
 pub use session::Session;
 pub use windows::{Windows, is_offset_refusal, window_capacity, window_filter};

@@ -24,7 +24,7 @@ use super::{
     snapshot_options,
 };
 use crate::catalog::Catalog;
-use crate::fetch::ApiClient;
+use crate::fetch::{self, ApiClient};
 use crate::job::Job;
 use crate::run::identity::Resumed;
 use crate::run::{JobOutcome, RunError, RunOptions};
@@ -280,23 +280,24 @@ pub(super) async fn run(
         // removes the objects it created that no checkpoint lists.
         let page = pager.next().await.transpose()?;
         let window = pager.mark();
+        // Bucket targets still write through `serde_json::Value` records.
+        let records = match &page {
+            Some(p) => fetch::page_records(&p.body, &job.api.records).map_err(|reason| RunError::Decode {
+                offset: p.offset,
+                reason,
+            })?,
+            None => Vec::new(),
+        };
         let run = match snapshot.as_mut() {
             Some(run) => run,
-            None => snapshot.insert(open(
-                job,
-                plan,
-                &mut target,
-                page.as_ref().map_or(&[][..], |p| &p.records),
-                catalog,
-                expected,
-            )?),
+            None => snapshot.insert(open(job, plan, &mut target, &records, catalog, expected)?),
         };
         let Some(page) = page else { break };
         envelope_count = envelope_count.or(page.envelope_count);
-        let fetched = page.records.len() as u64;
+        let fetched = page.records;
         next_offset = page.offset.saturating_add(fetched);
         run.template.window = window;
-        write_page(run, page.offset, page.records, |run, next| {
+        write_page(run, page.offset, records, |run, next| {
             run.checkpoint(job, plan, next, run_stats(&client, clock, &earlier))
         })?;
         progress.page(fetched);

@@ -71,6 +71,14 @@ pub enum RunError {
     /// windows (exit 4, like the rejection itself).
     #[error("{source}; {why}")]
     OffsetLimit { source: Box<FetchError>, why: String },
+    /// A page body that passed the pager's check but that the decoder
+    /// could not read (JSON the cheap check accepts and the full parse
+    /// refuses, e.g. a number out of range in a record).
+    #[error(
+        "the page at API offset {offset} could not be decoded: {reason}; nothing was published. Run again \
+         (with --resume to keep finished parts); if it repeats, the API sends records orgsync cannot read"
+    )]
+    Decode { offset: u64, reason: String },
     /// `on_count_mismatch = "fail"` and the written count differs.
     #[error(
         "wrote {written} records but the API's count is {expected} ({}); on_count_mismatch = \"fail\": \
@@ -98,7 +106,10 @@ impl ExitStatus for RunError {
             RunError::Sink(e) => e.exit(),
             RunError::State(e) => e.exit(),
             RunError::Lock(e) => e.exit(),
-            RunError::StateAfterPublish { .. } | RunError::Setup(_) | RunError::CountMismatch { .. } => Exit::Failed,
+            RunError::StateAfterPublish { .. }
+            | RunError::Setup(_)
+            | RunError::CountMismatch { .. }
+            | RunError::Decode { .. } => Exit::Failed,
             RunError::Catalog(e) => e.exit(),
             RunError::OffsetLimit { source, .. } => source.exit(),
         }

@@ -13,11 +13,12 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::RunError;
-use crate::fetch::{ApiClient, FetchError, Page, Pager, PagerPlan};
-use crate::job::Job;
+use crate::fetch::{self, ApiClient, FetchError, Page, Pager, PagerPlan};
+use crate::job::{Job, RecordsAt};
 use crate::schema::FieldPath;
 use crate::state::KeysetWindow;
 
@@ -47,6 +48,12 @@ pub fn window_capacity(max_offset: u64, page_size: u64) -> Option<u64> {
     (max_offset / page_size).checked_add(1)?.checked_mul(page_size)
 }
 
+/// The key of the last record of a page body (`Null` if it has none).
+fn last_key_of(body: &[u8], offset: u64, at: &RecordsAt, path: &FieldPath) -> Result<Value, RunError> {
+    let records = fetch::page_records(body, at).map_err(|reason| RunError::Decode { offset, reason })?;
+    Ok(records.last().map_or(Value::Null, |r| path.extract_value(r)))
+}
+
 /// The run's pages, window after window.
 pub struct Windows {
     client: Arc<ApiClient>,
@@ -68,7 +75,10 @@ pub struct Windows {
     offset: u64,
     /// The last page handed out was full.
     last_full: bool,
-    /// The key value of the last record handed out.
+    /// The body of the last page with records handed out (while keyset
+    /// windows are possible): its last key is read only when a window ends.
+    last_page: Option<(u64, Bytes)>,
+    /// The key value of the last record before `offset`, once read.
     last_key: Value,
     windows_opened: u64,
 }
@@ -101,6 +111,7 @@ impl Windows {
             mark,
             offset: start,
             last_full: true,
+            last_page: None,
             last_key: Value::Null,
             windows_opened: 0,
         };
@@ -148,10 +159,13 @@ impl Windows {
         loop {
             match self.pager.next().await {
                 Some(Ok(page)) => {
-                    self.offset = page.offset.saturating_add(page.records.len() as u64);
-                    self.last_full = page.records.len() as u64 >= page.limit;
-                    if let (Some((_, path)), Some(last)) = (&self.key, page.records.last()) {
-                        self.last_key = path.extract_value(last);
+                    self.offset = page.offset.saturating_add(page.records);
+                    self.last_full = page.records >= page.limit;
+                    if self.key.is_some() && page.records > 0 {
+                        // A cheap clone (reference counted); parsed only
+                        // if this window ends here.
+                        self.last_page = Some((page.offset, page.body.clone()));
+                        self.last_key = Value::Null;
                     }
                     return Some(Ok(page));
                 }
@@ -214,10 +228,13 @@ impl Windows {
         let Some((_, path)) = &self.key else {
             return Ok(());
         };
+        let path = path.clone();
+        if let Some((offset, body)) = self.last_page.take() {
+            self.last_key = last_key_of(&body, offset, &self.base.records_at, &path)?;
+        }
         if self.offset == 0 || matches!(self.last_key, Value::String(_) | Value::Number(_)) {
             return Ok(());
         }
-        let path = path.clone();
         let size = self.base.page_size.max(1);
         let first = (self.offset - 1) / size * size;
         let mut plan = self.plan(first);
@@ -228,9 +245,7 @@ impl Windows {
         let mut pager = Pager::new(self.client.clone(), plan);
         match pager.next().await {
             Some(Ok(page)) => {
-                if let Some(last) = page.records.last() {
-                    self.last_key = path.extract_value(last);
-                }
+                self.last_key = last_key_of(&page.body, page.offset, &self.base.records_at, &path)?;
                 Ok(())
             }
             Some(Err(e)) => Err(e.into()),

@@ -14,6 +14,8 @@ mod parquet;
 mod snapshot;
 mod target;
 
+/// The checkpoint files' names are `state`'s; re-exported for older callers.
+pub use crate::state::{CHECKPOINT_FILE, CHECKPOINT_FILES, KEYS_FILE};
 pub(crate) use compress::hex;
 pub use compress::{Compressed, PartSink, SinkSummary, compression_name};
 pub use encoder::{PartEncoder, WRITE_BUFFER_BYTES, check_supported, open_encoder, write_cell_json, write_json};
@@ -22,7 +24,6 @@ pub use fault::{FAULT_VAR, at as fault_at};
 pub use manifest::*;
 pub use parquet::{ParquetEncoder, ROW_GROUP_ROWS, writer_properties};
 pub use snapshot::{
-    CHECKPOINT_FILE, CHECKPOINT_FILES, FinishedParts, KEYS_FILE, MANIFEST_FILE, Published, SUCCESS_FILE,
-    SnapshotOptions, SnapshotWriter, write_manifest,
+    FinishedParts, MANIFEST_FILE, Published, SUCCESS_FILE, SnapshotOptions, SnapshotWriter, write_manifest,
 };
 pub use target::check_target;

@@ -6,10 +6,15 @@
 //! "orgsync <version>". Memory is one row group (the writer's encoded
 //! pages) plus one batch of builders, never the whole part. Rotation into
 //! `part-NNNNN.parquet` files is `snapshot.rs`'s job, not this file's.
+//! Decoded batches (one API page each, often 100 rows) are merged into
+//! batches of [`BATCH_ROWS`] before the writer: the writer's cost per call
+//! (levels, statistics, page checks) made small batches slow.
 
 use std::io;
 use std::path::PathBuf;
 
+use arrow_array::RecordBatch;
+use arrow_select::concat::concat_batches;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as Codec, GzipLevel, ZstdLevel};
 use parquet::errors::ParquetError;
@@ -57,6 +62,9 @@ pub fn writer_properties(compression: Compression) -> WriterProperties {
 pub struct ParquetEncoder {
     writer: ArrowWriter<PartSink>,
     batch: BatchBuilder,
+    /// Decoded batches not yet handed to the writer, and their rows.
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
     path: PathBuf,
 }
 
@@ -67,7 +75,32 @@ impl ParquetEncoder {
         let batch = BatchBuilder::new(columns);
         let writer = ArrowWriter::try_new(sink, batch.schema(), Some(writer_properties(compression)))
             .map_err(|e| parquet_error(&path, e))?;
-        Ok(ParquetEncoder { writer, batch, path })
+        Ok(ParquetEncoder {
+            writer,
+            batch,
+            pending: Vec::new(),
+            pending_rows: 0,
+            path,
+        })
+    }
+
+    /// Hands the pending decoded batches to the writer as one batch.
+    fn flush_pending(&mut self) -> Result<(), SinkError> {
+        let merged = match self.pending.len() {
+            0 => return Ok(()),
+            1 => self.pending.pop().expect("one batch"),
+            _ => {
+                let schema = self.pending[0].schema();
+                let merged = concat_batches(&schema, &self.pending).map_err(|e| SinkError::Parquet {
+                    path: self.path.clone(),
+                    reason: e.to_string(),
+                })?;
+                self.pending.clear();
+                merged
+            }
+        };
+        self.pending_rows = 0;
+        self.writer.write(&merged).map_err(|e| parquet_error(&self.path, e))
     }
 
     /// Hands the collected rows to the writer (which cuts row groups).
@@ -85,6 +118,8 @@ impl ParquetEncoder {
 
 impl PartEncoder for ParquetEncoder {
     fn write(&mut self, records: &[Value], first_record: u64, errors: &mut TypeErrors) -> Result<(), SinkError> {
+        // Decoded rows written before come first.
+        self.flush_pending()?;
         for (i, record) in records.iter().enumerate() {
             self.batch
                 .append(record, first_record + i as u64, errors)
@@ -107,12 +142,19 @@ impl PartEncoder for ParquetEncoder {
         }
         // Rows written through `write` come first.
         self.flush_batch()?;
-        self.writer
-            .write(&decoded.batch)
-            .map_err(|e| parquet_error(&self.path, e))
+        if decoded.batch.num_rows() == 0 {
+            return Ok(());
+        }
+        self.pending_rows += decoded.batch.num_rows();
+        self.pending.push(decoded.batch.clone());
+        if self.pending_rows >= BATCH_ROWS {
+            self.flush_pending()?;
+        }
+        Ok(())
     }
 
     fn finish(mut self: Box<Self>) -> Result<SinkSummary, SinkError> {
+        self.flush_pending()?;
         self.flush_batch()?;
         let path = self.path;
         // Flushes the last row group, writes the footer, hands the file back.

@@ -28,17 +28,12 @@ use super::manifest::{Manifest, PartFile, schema_with_nulls};
 use super::target::{publish, remove_any, sibling, split_target, sync_dir};
 use crate::job::{Compression, Format};
 use crate::schema::{Column, OnTypeError, TypeErrors};
+use crate::state::{CHECKPOINT_FILE, CHECKPOINT_FILES, KEYS_FILE};
 
 /// The manifest's file name inside a snapshot.
 pub const MANIFEST_FILE: &str = "_manifest.json";
 /// The marker written last inside a snapshot.
 pub const SUCCESS_FILE: &str = "_SUCCESS";
-/// A run's checkpoint inside its temporary folder (never published).
-pub const CHECKPOINT_FILE: &str = "_checkpoint.json";
-/// The de-duplication keys of a checkpoint (never published).
-pub const KEYS_FILE: &str = "_checkpoint.keys";
-/// Files of a temporary folder that belong to the checkpoint, not the snapshot.
-pub const CHECKPOINT_FILES: [&str; 2] = [CHECKPOINT_FILE, KEYS_FILE];
 
 /// What a checkpointed run had finished: the parts a resumed writer keeps.
 #[derive(Debug, Clone, Default)]
@@ -95,6 +90,10 @@ pub struct SnapshotWriter {
     earlier_type_errors: BTreeMap<String, u64>,
     /// Null counts of the parts a resumed writer took over.
     earlier_null_counts: BTreeMap<String, u64>,
+    /// Nulls per column (in column order) of the decoded rows written
+    /// ([`Self::write_rows`]); rows written as records count theirs in
+    /// `type_errors`.
+    row_nulls: Vec<u64>,
     /// The temporary folder is ours to remove on drop.
     armed: bool,
     /// Dropping leaves the temporary folder (a checkpoint points at it).
@@ -160,6 +159,7 @@ impl SnapshotWriter {
             records: 0,
             earlier_type_errors: BTreeMap::new(),
             earlier_null_counts: BTreeMap::new(),
+            row_nulls: Vec::new(),
             armed: true,
             keep_on_drop: false,
         })
@@ -194,6 +194,7 @@ impl SnapshotWriter {
             records: done.records,
             earlier_type_errors: done.type_errors,
             earlier_null_counts: done.null_counts,
+            row_nulls: Vec::new(),
             armed: true,
             keep_on_drop: true,
         })
@@ -259,6 +260,21 @@ impl SnapshotWriter {
         Ok(())
     }
 
+    /// Opens a new part when none is open or the open one is full (closing
+    /// it); the part the next record goes into.
+    fn part_with_room(&mut self) -> Result<&mut OpenPart, SinkError> {
+        let part = match self.current.take() {
+            Some(part) if part.records < self.opts.rows_per_file => part,
+            full => {
+                if let Some(part) = full {
+                    self.close(part)?;
+                }
+                self.open()?
+            }
+        };
+        Ok(self.current.insert(part))
+    }
+
     /// Records written so far.
     pub fn records(&self) -> u64 {
         self.records
@@ -280,6 +296,10 @@ impl SnapshotWriter {
         let mut all: BTreeMap<String, u64> = self.opts.columns.iter().map(|c| (c.name.clone(), 0)).collect();
         for (column, n) in self.earlier_null_counts.iter().chain(self.type_errors.null_counts()) {
             let total = all.entry(column.clone()).or_insert(0);
+            *total = total.saturating_add(*n);
+        }
+        for (column, n) in self.opts.columns.iter().zip(&self.row_nulls) {
+            let total = all.entry(column.name.clone()).or_insert(0);
             *total = total.saturating_add(*n);
         }
         all
@@ -549,6 +569,9 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), SinkError> {
     file.write_all(bytes).map_err(SinkError::io(path))?;
     file.sync_all().map_err(SinkError::io(path))
 }
+
+#[path = "snapshot_rows.rs"]
+mod rows;
 
 #[cfg(test)]
 #[path = "snapshot_tests.rs"]

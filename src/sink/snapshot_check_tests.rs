@@ -11,6 +11,7 @@ use super::*;
 use crate::job::{Compression, Format};
 use crate::schema::{Column, ColumnType, OnTypeError};
 use crate::sink::manifest::Manifest;
+use crate::state::KEYS_FILE;
 
 fn opts() -> SnapshotOptions {
     SnapshotOptions {

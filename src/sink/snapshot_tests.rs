@@ -11,6 +11,7 @@ use super::*;
 use crate::schema::ColumnType;
 use crate::sink::compress::hex;
 use crate::sink::manifest::{ManifestApi, ManifestRequest, Stats};
+use crate::state::KEYS_FILE;
 
 fn columns() -> Vec<Column> {
     [

@@ -18,9 +18,10 @@ use sha2::{Digest, Sha256};
 
 use super::atomic::write_json_atomic;
 use super::error::StateError;
+use super::files::CHECKPOINT_FILE;
 use crate::job::Job;
 use crate::schema::{Column, ColumnType, FieldPath, OnTypeError};
-use crate::sink::{CHECKPOINT_FILE, PartFile, SchemaColumn, Stats, Window, compression_name};
+use crate::sink::{PartFile, SchemaColumn, Stats, Window, compression_name};
 
 /// The `version` this orgsync writes and reads.
 pub const CHECKPOINT_VERSION: u32 = 1;

@@ -1,55 +1,16 @@
-//! Checkpointing while a run writes: [`write_page`] feeds one API page to
-//! the snapshot writer record by record, closes a part the moment it is
-//! full and then has the run checkpoint, with the API offset of the first
-//! record not in a finished part (de-duplication drops records, offsets
-//! still advance; the keys saved are exactly those of records before that
-//! offset). [`Checkpointer`] writes the checkpoint files and, once, the
-//! pointer. Knows nothing of HTTP or the pager.
+//! Checkpointing while a run writes: [`Checkpointer`] writes the
+//! checkpoint files after each finished part and, once, the pointer. Where
+//! parts close inside pages and which offset a checkpoint carries is the
+//! run loop's (`run/page.rs`). Knows nothing of HTTP or the pager.
 
 use std::path::PathBuf;
-
-use serde_json::Value;
 
 use super::checkpoint::Checkpoint;
 use super::dedup::Dedup;
 use super::error::StateError;
+use super::files::KEYS_FILE;
 use super::pointer::Pointer;
-use crate::sink::{KEYS_FILE, SinkError, SnapshotWriter, Stats};
-
-/// Writes `records` (the page at API offset `offset`, in order) into `w`,
-/// dropping duplicates by `dedup`. Whenever the current part fills up it is
-/// closed and `checkpoint(w, next_offset, dedup)` is called.
-pub fn write_page<E, F>(
-    w: &mut SnapshotWriter,
-    offset: u64,
-    records: Vec<Value>,
-    mut dedup: Option<&mut Dedup>,
-    mut checkpoint: F,
-) -> Result<(), E>
-where
-    E: From<SinkError>,
-    F: FnMut(&mut SnapshotWriter, u64, Option<&mut Dedup>) -> Result<(), E>,
-{
-    let mut buf = Vec::new();
-    for (i, record) in records.into_iter().enumerate() {
-        if let Some(d) = dedup.as_deref_mut()
-            && !d.keep(&record)
-        {
-            continue;
-        }
-        buf.push(record);
-        if buf.len() as u64 >= w.room() {
-            w.write(&buf)?;
-            buf.clear();
-            w.close_part()?;
-            checkpoint(w, offset + i as u64 + 1, dedup.as_deref_mut())?;
-        }
-    }
-    if !buf.is_empty() {
-        w.write(&buf)?;
-    }
-    Ok(())
-}
+use crate::sink::{SnapshotWriter, Stats};
 
 /// Saves a run's checkpoint after each finished part.
 pub struct Checkpointer {

@@ -1,0 +1,175 @@
+//! The page-to-part loop of a run: [`page_rows`] decodes a page once
+//! (`crate::decode::PageDecoder`), [`write_decoded`] feeds its rows to the
+//! snapshot writer (or [`write_page`] its `serde_json::Value` records, for a
+//! page with a value that does not fit its column), closes a part the moment
+//! it is full and then has the run checkpoint, with the API offset of the
+//! first record not in a finished part (de-duplication drops records,
+//! offsets still advance; the keys saved are exactly those of records
+//! before that offset). What a checkpoint holds and how it is saved is
+//! `state`'s; the pager and HTTP are `fetch`'s.
+
+use arrow_array::BooleanArray;
+use arrow_select::filter::filter_record_batch;
+use serde_json::Value;
+
+use super::RunError;
+use crate::decode::{DecodeError, DecodedBatch, PageDecoder};
+use crate::fetch::{Page, page_records};
+use crate::job::RecordsAt;
+use crate::schema::{OnTypeError, TypeErrors};
+use crate::sink::{SinkError, SnapshotWriter};
+use crate::state::Dedup;
+
+/// A page's records, ready for the writer.
+#[derive(Debug)]
+pub enum PageRows {
+    /// Decoded straight from the bytes: every value fits its column.
+    Decoded(DecodedBatch),
+    /// A value does not fit its column: the records go the `Value` way
+    /// ([`write_page`]), so `on_type_error` (its counts, its one warning
+    /// per column, its error naming the record, column and value) and
+    /// de-duplication before conversion behave exactly as they always did.
+    Values(Vec<Value>),
+}
+
+/// Decodes `page` (its body checked by the pager). The decoder is strict:
+/// the first value that does not fit sends the page to the `Value` path,
+/// which applies the snapshot's policy.
+pub fn page_rows(decoder: &PageDecoder, page: &Page, at: &RecordsAt) -> Result<PageRows, RunError> {
+    let failed = |reason: String| RunError::Decode {
+        offset: page.offset,
+        reason,
+    };
+    let mut strict = TypeErrors::new(OnTypeError::Fail);
+    match decoder.decode_page(&page.body, page.offset, &mut strict) {
+        Ok(decoded) if decoded.batch.num_rows() as u64 == page.records => Ok(PageRows::Decoded(decoded)),
+        Ok(decoded) => Err(failed(format!(
+            "{} records decoded, the page holds {} (a bug)",
+            decoded.batch.num_rows(),
+            page.records
+        ))),
+        Err(DecodeError::Type(_)) => page_records(&page.body, at).map(PageRows::Values).map_err(failed),
+        Err(e) => Err(failed(e.to_string())),
+    }
+}
+
+/// Writes the rows of `decoded` (row `i` at API offset `decoded.offset(i)`)
+/// into `w` exactly like [`write_page`] writes records: duplicates dropped
+/// by their key hashes, the part closed and `checkpoint(w, next_offset,
+/// dedup)` called the moment it is full. Kept rows go to the writer as
+/// slices of the batch (a filtered copy only where duplicates were dropped).
+pub fn write_decoded<E, F>(
+    w: &mut SnapshotWriter,
+    decoded: &DecodedBatch,
+    mut dedup: Option<&mut Dedup>,
+    mut checkpoint: F,
+) -> Result<(), E>
+where
+    E: From<SinkError>,
+    F: FnMut(&mut SnapshotWriter, u64, Option<&mut Dedup>) -> Result<(), E>,
+{
+    let hashes = match (&dedup, &decoded.key_hashes) {
+        (None, _) => None,
+        (Some(_), Some(hashes)) if hashes.len() == decoded.batch.num_rows() => Some(hashes.as_slice()),
+        (Some(_), _) => return Err(bug(w, decoded, "the decoded page has no key hashes").into()),
+    };
+    let rows = decoded.batch.num_rows();
+    // Rows `start..` not yet written; `keep` says which of them are kept
+    // (only with a key), `kept` how many.
+    let mut start = 0;
+    let mut keep: Vec<bool> = Vec::new();
+    let mut kept = 0u64;
+    for i in 0..rows {
+        if let (Some(d), Some(hashes)) = (dedup.as_deref_mut(), hashes) {
+            let new = hashes[i].is_none_or(|h| d.keep_hash(h));
+            keep.push(new);
+            if !new {
+                continue;
+            }
+        }
+        kept += 1;
+        if kept >= w.room() {
+            write_kept(w, decoded, start, i + 1 - start, hashes.map(|_| keep.as_slice()))?;
+            start = i + 1;
+            keep.clear();
+            kept = 0;
+            w.close_part()?;
+            checkpoint(w, decoded.offset(i).saturating_add(1), dedup.as_deref_mut())?;
+        }
+    }
+    if kept > 0 {
+        write_kept(w, decoded, start, rows - start, hashes.map(|_| keep.as_slice()))?;
+    }
+    Ok(())
+}
+
+/// Writes the kept rows among `len` rows from `start` (`keep`: which).
+fn write_kept(
+    w: &mut SnapshotWriter,
+    decoded: &DecodedBatch,
+    start: usize,
+    len: usize,
+    keep: Option<&[bool]>,
+) -> Result<(), SinkError> {
+    let mut batch = decoded.batch.slice(start, len);
+    if let Some(keep) = keep.filter(|k| k.contains(&false)) {
+        batch = filter_record_batch(&batch, &BooleanArray::from(keep.to_vec()))
+            .map_err(|e| bug(w, decoded, &format!("dropping duplicate rows failed: {e}")))?;
+    }
+    w.write_rows(&DecodedBatch {
+        batch,
+        key_hashes: None,
+        first_offset: decoded.offset(start),
+        count: None,
+        path: decoded.path,
+    })
+}
+
+/// An error that means a bug in orgsync, naming the page.
+fn bug(w: &SnapshotWriter, decoded: &DecodedBatch, what: &str) -> SinkError {
+    SinkError::Encode {
+        path: w.temp_dir().to_path_buf(),
+        record: decoded.first_offset,
+        column: String::new(),
+        reason: format!("{what} (a bug in orgsync: please report it)"),
+    }
+}
+
+/// Writes `records` (the page at API offset `offset`, in order) into `w`,
+/// dropping duplicates by `dedup`. Whenever the current part fills up it is
+/// closed and `checkpoint(w, next_offset, dedup)` is called.
+pub fn write_page<E, F>(
+    w: &mut SnapshotWriter,
+    offset: u64,
+    records: Vec<Value>,
+    mut dedup: Option<&mut Dedup>,
+    mut checkpoint: F,
+) -> Result<(), E>
+where
+    E: From<SinkError>,
+    F: FnMut(&mut SnapshotWriter, u64, Option<&mut Dedup>) -> Result<(), E>,
+{
+    let mut buf = Vec::new();
+    for (i, record) in records.into_iter().enumerate() {
+        if let Some(d) = dedup.as_deref_mut()
+            && !d.keep(&record)
+        {
+            continue;
+        }
+        buf.push(record);
+        if buf.len() as u64 >= w.room() {
+            w.write(&buf)?;
+            buf.clear();
+            w.close_part()?;
+            checkpoint(w, offset.saturating_add(i as u64 + 1), dedup.as_deref_mut())?;
+        }
+    }
+    if !buf.is_empty() {
+        w.write(&buf)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "page_tests.rs"]
+mod tests;
