@@ -6,7 +6,7 @@
 //! through `export.rs` (one async export instead of pages) and shares the
 //! rest.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -337,16 +337,8 @@ fn reopen(job: &Job, plan: &Plan, resumed: Resumed, expected: Option<u64>) -> Re
         },
     )?;
     // After the writer reopened the folder (it removes what is not a
-    // checkpoint file or a finished part, such as stale key runs): the keys
-    // file is streamed into a fresh key set.
-    let dedup = match job.query.key.as_deref() {
-        Some(key) => Some(Dedup::new(key).in_dir(&pointer.temp_dir).resume(
-            &pointer.temp_dir.join(KEYS_FILE),
-            cp.dedup_keys.unwrap_or(0),
-            cp.duplicates_dropped,
-        )?),
-        None => None,
-    };
+    // checkpoint file or a finished part, such as stale key runs).
+    let dedup = resumed_dedup(job, &pointer.temp_dir, cp.dedup_keys, cp.duplicates_dropped)?;
     let template = plan.checkpoint(job, &columns, on_type_error, expected);
     let checkpointer = Checkpointer::new(plan.state_dir.clone(), template, pointer, true);
     Ok(Open {
@@ -359,6 +351,22 @@ fn reopen(job: &Job, plan: &Plan, resumed: Resumed, expected: Option<u64>) -> Re
 
 /// A fresh run opens its snapshot at the first page: without a schema file
 /// the column types are inferred from it. An older checkpoint is dropped.
+/// The key set of a resumed run: the first `keys` keys of the checkpoint's
+/// keys file (in its folder `dir`) streamed into a fresh set that spills
+/// into `dir`, with the `dropped` duplicates so far; `None` without
+/// `[query] key`.
+fn resumed_dedup(job: &Job, dir: &Path, keys: Option<u64>, dropped: u64) -> Result<Option<Dedup>, StateError> {
+    job.query
+        .key
+        .as_deref()
+        .map(|key| {
+            Dedup::new(key)
+                .in_dir(dir)
+                .resume(&dir.join(KEYS_FILE), keys.unwrap_or(0), dropped)
+        })
+        .transpose()
+}
+
 fn open(
     job: &Job,
     plan: &Plan,

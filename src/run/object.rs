@@ -166,16 +166,8 @@ fn reopen(
     };
     let columns = cp.columns().map_err(bad)?;
     let on_type_error = cp.on_type_error().map_err(bad)?;
-    // The keys file streamed into a fresh key set (its first spill replaces
-    // the killed run's key runs).
-    let dedup = match job.query.key.as_deref() {
-        Some(key) => Some(Dedup::new(key).in_dir(&pointer.temp_dir).resume(
-            &pointer.temp_dir.join(KEYS_FILE),
-            cp.dedup_keys.unwrap_or(0),
-            cp.duplicates_dropped,
-        )?),
-        None => None,
-    };
+    // Its first spill replaces the killed run's key runs.
+    let dedup = super::resumed_dedup(job, &pointer.temp_dir, cp.dedup_keys, cp.duplicates_dropped)?;
     let parts = cp.files.len();
     let writer = ObjectSnapshotWriter::resume(
         target.bucket.clone(),
