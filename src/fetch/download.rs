@@ -15,7 +15,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::header::{CONTENT_RANGE, RANGE};
 use reqwest::{StatusCode, Url};
-use serde_json::Value;
 
 use crate::http::{Failure, is_retryable};
 use crate::http::{error_text, transport_failure};
@@ -113,9 +112,6 @@ pub fn transport(e: &reqwest::Error) -> Refused {
     }
 }
 
-/// One record of the download and the (uncompressed) byte offset after its line.
-pub type Line = (Value, u64);
-
 /// Streamed bytes -> JSON records, one per non-empty line.
 pub struct Lines {
     /// `None` until two bytes decided it.
@@ -206,9 +202,11 @@ impl Lines {
         Ok(())
     }
 
-    /// The complete lines so far, parsed, appended to `out`. `Err((line, detail))`
-    /// for a line that is not a JSON object.
-    pub fn drain(&mut self, out: &mut Vec<Line>) -> Result<(), (u64, String)> {
+    /// The complete lines so far, without building the records (the page
+    /// decoder reads them): each complete line is checked to be one JSON object (a walk that
+    /// builds nothing) and handed to `each` with the byte offset after it.
+    /// `Err((line, detail))` for a line that is not a JSON object.
+    pub fn drain_raw(&mut self, mut each: impl FnMut(&[u8], u64)) -> Result<(), (u64, String)> {
         let mut start = 0;
         while let Some(n) = self.buf[start..].iter().position(|&b| b == b'\n') {
             let line = &self.buf[start..start + n];
@@ -218,11 +216,8 @@ impl Lines {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            match serde_json::from_slice::<Value>(line) {
-                Ok(v @ Value::Object(_)) => out.push((v, end)),
-                Ok(other) => return Err((self.line_no, format!("a JSON {}", kind(&other)))),
-                Err(e) => return Err((self.line_no, e.to_string())),
-            }
+            check_object(line).map_err(|detail| (self.line_no, detail))?;
+            each(line, end);
         }
         self.buf.drain(..start);
         self.consumed += start as u64;
@@ -230,20 +225,28 @@ impl Lines {
     }
 }
 
+/// Whether `line` is one JSON object, without building it: the syntax
+/// error, or what kind of JSON value it is instead.
+fn check_object(line: &[u8]) -> Result<(), String> {
+    use serde::Deserialize;
+    let mut de = serde_json::Deserializer::from_slice(line);
+    serde::de::IgnoredAny::deserialize(&mut de)
+        .and_then(|_| de.end())
+        .map_err(|e| e.to_string())?;
+    let kind = match line.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => return Ok(()),
+        Some(b'[') => "array",
+        Some(b'"') => "string",
+        Some(b't' | b'f') => "boolean",
+        Some(b'n') => "null",
+        _ => "number",
+    };
+    Err(format!("a JSON {kind}"))
+}
+
 impl Default for Lines {
     fn default() -> Self {
         Lines::new()
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
     }
 }
 

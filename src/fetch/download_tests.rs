@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use proptest::prelude::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::*;
 
@@ -15,16 +15,25 @@ fn gz(bytes: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+/// One record and the byte offset after its line.
+type Line = (Value, u64);
+
+/// The complete lines so far, as records (each was checked to be an
+/// object), with the byte offset after each.
+fn drain(lines: &mut Lines, out: &mut Vec<Line>) -> Result<(), (u64, String)> {
+    lines.drain_raw(|line, end| out.push((serde_json::from_slice(line).expect("a checked object"), end)))
+}
+
 /// Feeds `raw` in chunks of `chunk` bytes; the records, their end offsets, gzip or not.
 fn run(raw: &[u8], chunk: usize) -> Result<(Vec<Line>, Option<bool>), String> {
     let mut lines = Lines::new();
     let mut out = Vec::new();
     for piece in raw.chunks(chunk.max(1)) {
         lines.push(piece)?;
-        lines.drain(&mut out).map_err(|(n, d)| format!("line {n}: {d}"))?;
+        drain(&mut lines, &mut out).map_err(|(n, d)| format!("line {n}: {d}"))?;
     }
     lines.finish()?;
-    lines.drain(&mut out).map_err(|(n, d)| format!("line {n}: {d}"))?;
+    drain(&mut lines, &mut out).map_err(|(n, d)| format!("line {n}: {d}"))?;
     Ok((out, lines.gzip()))
 }
 
@@ -97,7 +106,7 @@ fn a_resumed_plain_stream_counts_from_its_offset() {
     let mut lines = Lines::plain_from(100, 7);
     let mut out = Vec::new();
     lines.push(b"{\"a\":1}\n[]\n").unwrap();
-    let err = lines.drain(&mut out).unwrap_err();
+    let err = drain(&mut lines, &mut out).unwrap_err();
     assert_eq!(out, vec![(json!({"a":1}), 108)]);
     assert_eq!(err.0, 9, "lines continue from the resumed count");
     // A resumed stream is plain even if a byte looks like gzip's magic.

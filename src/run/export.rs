@@ -20,13 +20,15 @@ use serde_json::Value;
 
 use super::{Open, Plan, close_last_part, completeness, open, progress, publish, reopen, run_stats};
 use crate::catalog::Catalog;
+use crate::decode::{DecodeError, PageDecoder};
 use crate::fetch::{
-    self, ApiClient, Downloader, ExportError, Line, Lines, Phase, PollAnswer, Refused, RetryPolicy, mask_link,
+    self, ApiClient, Downloader, ExportError, Lines, Phase, PollAnswer, Refused, RetryPolicy, mask_link,
 };
 use crate::job::Job;
 use crate::progress::Progress;
-use crate::run::{JobOutcome, RunError, RunOptions};
-use crate::sink::{ManifestExport, Stats};
+use crate::run::{JobOutcome, PageRows, RunError, RunOptions};
+use crate::schema::{OnTypeError, TypeErrors};
+use crate::sink::{ManifestExport, SnapshotWriter, Stats};
 use crate::state::{self, ExportFile, ExportMark};
 
 /// What a run has once it is connected.
@@ -93,6 +95,8 @@ pub(super) async fn run(
         earlier: &earlier,
         snapshot,
         pending: Vec::new(),
+        pending_ends: Vec::new(),
+        decoder: None,
         seen,
         bytes,
         mark,
@@ -264,8 +268,12 @@ struct Feed<'a> {
     clock: Instant,
     earlier: &'a Stats,
     snapshot: Option<Open>,
-    /// Records read but not yet written (at most `page_size`).
-    pending: Vec<Line>,
+    /// Lines read but not yet written (at most `page_size`), each ending in
+    /// a newline, and the byte offset after each.
+    pending: Vec<u8>,
+    pending_ends: Vec<u64>,
+    /// The page decoder, compiled at the first batch.
+    decoder: Option<PageDecoder>,
     /// Records of the export written (or dropped as duplicates) so far.
     seen: u64,
     /// Plain downloads: the byte offset of record `seen` (where a `Range` resumes).
@@ -302,7 +310,7 @@ impl Feed<'_> {
 
     fn done(&self) -> bool {
         self.max_records
-            .is_some_and(|m| self.seen.saturating_add(self.pending.len() as u64) >= m)
+            .is_some_and(|m| self.seen.saturating_add(self.pending_ends.len() as u64) >= m)
     }
 
     async fn download(&mut self, poll_url: &Url, completed: &PollAnswer) -> Result<(), RunError> {
@@ -371,7 +379,8 @@ impl Feed<'_> {
         }
         // The export's index of the next line read.
         let mut index = if resumed { self.seen } else { 0 };
-        let mut out = Vec::new();
+        let mut fresh = Vec::new();
+        let mut fresh_ends = Vec::new();
         loop {
             let chunk = match fetch::next_chunk(&mut opened.response).await {
                 Ok(c) => c,
@@ -391,23 +400,34 @@ impl Feed<'_> {
             if self.gzip.is_none() {
                 self.gzip = lines.gzip();
             }
-            lines.drain(&mut out).map_err(|(line, detail)| {
-                Cut::Fatal(
-                    ExportError::BadLine {
-                        id: self.mark.id.clone(),
-                        line,
-                        detail,
-                    }
-                    .into(),
-                )
-            })?;
-            for line in out.drain(..) {
-                if index >= self.seen.saturating_add(self.pending.len() as u64) && !self.done() {
-                    self.pending.push(line);
+            fresh.clear();
+            fresh_ends.clear();
+            lines
+                .drain_raw(|line, end| {
+                    fresh.extend_from_slice(line);
+                    fresh.push(b'\n');
+                    fresh_ends.push((fresh.len(), end));
+                })
+                .map_err(|(line, detail)| {
+                    Cut::Fatal(
+                        ExportError::BadLine {
+                            id: self.mark.id.clone(),
+                            line,
+                            detail,
+                        }
+                        .into(),
+                    )
+                })?;
+            let mut from = 0;
+            for &(to, end) in &fresh_ends {
+                if index >= self.seen.saturating_add(self.pending_ends.len() as u64) && !self.done() {
+                    self.pending.extend_from_slice(&fresh[from..to]);
+                    self.pending_ends.push(end);
                 }
+                from = to;
                 index += 1;
             }
-            if self.pending.len() >= usize::try_from(self.job.query.page_size).unwrap_or(100) {
+            if self.pending_ends.len() >= usize::try_from(self.job.query.page_size).unwrap_or(100) {
                 self.flush()?;
             }
             if ended || self.done() {
@@ -417,42 +437,94 @@ impl Feed<'_> {
         }
     }
 
-    /// Writes the pending records: the snapshot opens at the first batch
-    /// (columns inferred from it without a schema file); a part that fills
-    /// up is checkpointed with the byte offset after its last record.
+    /// Writes the pending lines: the snapshot opens at the first batch
+    /// (columns inferred from its records without a schema file); the lines
+    /// are decoded once into the snapshot's columns (a batch with a value
+    /// that does not fit its column goes the `Value` way, as a page does);
+    /// a part that fills up is checkpointed with the byte offset after its
+    /// last record.
     fn flush(&mut self) -> Result<(), RunError> {
-        if self.pending.is_empty() {
+        if self.pending_ends.is_empty() {
             return Ok(());
         }
-        let lines = std::mem::take(&mut self.pending);
-        let ends: Vec<u64> = lines.iter().map(|(_, end)| *end).collect();
-        let records: Vec<Value> = lines.into_iter().map(|(v, _)| v).collect();
-        let n = records.len() as u64;
-        let open_now = match self.snapshot.as_mut() {
-            Some(o) => o,
-            None => self
-                .snapshot
-                .insert(open(self.job, self.plan, &records, self.catalog, self.expected)?),
-        };
-        let Open {
+        let text = std::mem::take(&mut self.pending);
+        let ends = std::mem::take(&mut self.pending_ends);
+        let n = ends.len() as u64;
+        let first = self.seen;
+        if self.snapshot.is_none() {
+            let sample = match &self.job.schema {
+                None => line_records(&text, first)?,
+                Some(_) => Vec::new(),
+            };
+            self.snapshot = Some(open(self.job, self.plan, &sample, self.catalog, self.expected)?);
+        }
+        let Some(Open {
             writer,
             checkpointer,
             dedup,
-            ..
-        } = open_now;
-        let (first, plain) = (self.seen, self.gzip == Some(false));
-        let (client, clock, earlier, mark, plan, job) =
-            (self.client, self.clock, self.earlier, &self.mark, self.plan, self.job);
-        crate::run::write_page::<RunError, _>(writer, first, records, dedup.as_mut(), |w, next, d| {
+            columns,
+        }) = self.snapshot.as_mut()
+        else {
+            unreachable!("the snapshot was opened above")
+        };
+        let job = self.job;
+        let decoder = self
+            .decoder
+            .get_or_insert_with(|| PageDecoder::new(columns, job.query.key.as_deref(), job.api.records.clone()));
+        let mut strict = TypeErrors::new(OnTypeError::Fail);
+        let rows = match decoder.decode_lines(&text, first, &mut strict) {
+            Ok(decoded) if decoded.batch.num_rows() as u64 == n => PageRows::Decoded(decoded),
+            Ok(decoded) => {
+                return Err(RunError::Decode {
+                    offset: first,
+                    reason: format!("{} records decoded from {n} lines (a bug)", decoded.batch.num_rows()),
+                });
+            }
+            Err(DecodeError::Type(_)) => {
+                tracing::debug!(first, lines = n, "a value does not fit its column: these lines go the Value way");
+                PageRows::Values(line_records(&text, first)?)
+            }
+            Err(e) => {
+                return Err(RunError::Decode {
+                    offset: first,
+                    reason: e.to_string(),
+                });
+            }
+        };
+        let plain = self.gzip == Some(false);
+        let (client, clock, earlier, mark, plan) = (self.client, self.clock, self.earlier, &self.mark, self.plan);
+        let save = |w: &mut SnapshotWriter, next: u64, d: Option<&mut state::Dedup>| {
             let at = usize::try_from(next.saturating_sub(first + 1)).unwrap_or(usize::MAX);
             let bytes = ends.get(at).copied().filter(|_| plain);
             checkpointer.set_export(Some(ExportMark { bytes, ..mark.clone() }));
             checkpointer.save(w, next, d, run_stats(client, clock, earlier))?;
             plan.sync(&job.name)
-        })?;
+        };
+        match rows {
+            PageRows::Decoded(rows) => crate::run::write_decoded::<RunError, _>(writer, &rows, dedup.as_mut(), save)?,
+            PageRows::Values(records) => {
+                crate::run::write_page::<RunError, _>(writer, first, records, dedup.as_mut(), save)?
+            }
+        }
         self.seen += n;
         self.bytes = ends.last().copied().filter(|_| plain);
         self.progress.page(n);
         Ok(())
     }
+}
+
+/// The records of checked JSON Lines `text` (export index `first` onwards)
+/// as `Value`s: for type inference and for batches the decoder sends the
+/// `Value` way.
+fn line_records(text: &[u8], first: u64) -> Result<Vec<Value>, RunError> {
+    text.split(|&b| b == b'\n')
+        .filter(|line| !line.is_empty())
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::from_slice(line).map_err(|e| RunError::Decode {
+                offset: first.saturating_add(i as u64),
+                reason: e.to_string(),
+            })
+        })
+        .collect()
 }
