@@ -481,7 +481,11 @@ impl Feed<'_> {
                 });
             }
             Err(DecodeError::Type(_)) => {
-                tracing::debug!(first, lines = n, "a value does not fit its column: these lines go the Value way");
+                tracing::debug!(
+                    first,
+                    lines = n,
+                    "a value does not fit its column: these lines go the Value way"
+                );
                 PageRows::Values(line_records(&text, first)?)
             }
             Err(e) => {
