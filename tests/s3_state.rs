@@ -11,8 +11,6 @@ mod common;
 #[path = "s3/moto.rs"]
 mod moto;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -219,27 +217,6 @@ fn incremental_job(base_url: &str) -> String {
     )
 }
 
-/// Marks sandbox records modified now (POST /_sandbox/modify).
-fn modify(sandbox: &TestSandbox, indexes: &[u64]) {
-    let addr = sandbox
-        .base_url()
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    let body = json!({"database": "FI", "indexes": indexes}).to_string();
-    let mut stream = TcpStream::connect(&addr).unwrap();
-    write!(
-        stream,
-        "POST /_sandbox/modify HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-}
-
 #[test]
 fn incremental_runs_on_fresh_folders_continue_the_window_kept_in_the_bucket() {
     let moto = Moto::start();
@@ -264,7 +241,7 @@ fn incremental_runs_on_fresh_folders_continue_the_window_kept_in_the_bucket() {
     let m1 = manifest(&moto, &first);
     assert_eq!(m1["records"], json!(200));
 
-    modify(&sandbox, &[3, 17]);
+    sandbox.modify(&[3, 17]);
     let ws = Workspace::new(); // a fresh pod
     let job = ws.job("inc", &text);
     let out = run(

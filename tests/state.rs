@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -284,27 +282,6 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
 
-/// Marks sandbox records modified now (POST /_sandbox/modify).
-fn modify(sandbox: &TestSandbox, indexes: &[u64]) {
-    let addr = sandbox
-        .base_url()
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    let body = json!({"database": "FI", "indexes": indexes}).to_string();
-    let mut stream = TcpStream::connect(&addr).unwrap();
-    write!(
-        stream,
-        "POST /_sandbox/modify HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-}
-
 #[test]
 fn incremental_runs_chain_their_windows_and_fetch_only_what_changed() {
     let sandbox = TestSandbox::with_records(200);
@@ -323,7 +300,7 @@ fn incremental_runs_chain_their_windows_and_fetch_only_what_changed() {
     assert_eq!(first["incremental"], m1["incremental"]);
     assert_eq!(first["run_id"], m1["run_id"]);
 
-    modify(&sandbox, &[3, 17]);
+    sandbox.modify(&[3, 17]);
     let out = orgsync(&ws, &["run", job.to_str().unwrap()]);
     assert!(out.status.success(), "{}", all_output(&out));
     let second = read_json(&state_file);

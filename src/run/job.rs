@@ -438,7 +438,8 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
 
     let mut progress = progress(job, options, expected);
     let start_offset = plan.resumed.as_ref().map_or(0, |r| r.checkpoint.next_offset);
-    let mut pager = windows(job, options, &plan, &client, expected, start_offset);
+    let resumed = plan.resumed.as_ref().map(|r| &r.checkpoint);
+    let mut pager = windows(job, options, &plan, &client, expected, start_offset, resumed);
     let earlier_stats = plan
         .resumed
         .as_ref()
@@ -515,7 +516,7 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
 }
 
 /// The run's pages, window after window (`windows.rs`), from `start_offset`
-/// inside the checkpoint's window when resuming.
+/// inside the window of the checkpoint a resumed run continues.
 fn windows(
     job: &Job,
     options: &RunOptions,
@@ -523,8 +524,9 @@ fn windows(
     client: &std::sync::Arc<ApiClient>,
     expected: Option<u64>,
     start_offset: u64,
+    resumed: Option<&Checkpoint>,
 ) -> Windows {
-    let mark = plan.resumed.as_ref().and_then(|r| r.checkpoint.window.clone());
+    let mark = resumed.and_then(|cp| cp.window.clone());
     Windows::new(
         client.clone(),
         job,

@@ -19,10 +19,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use super::{
-    Plan, Written, completeness, manifest, pager_plan, progress, recorded, run_stats, snapshot_columns,
-    snapshot_options,
-};
+use super::{Plan, Written, completeness, manifest, progress, recorded, run_stats, snapshot_columns, snapshot_options};
 use crate::catalog::Catalog;
 use crate::fetch::{self, ApiClient};
 use crate::job::Job;
@@ -247,17 +244,8 @@ pub(super) async fn run(
     let mut progress = progress(job, options, expected);
     let start_offset = resumed.as_ref().map_or(0, |r| r.checkpoint.next_offset);
     let earlier = resumed.as_ref().map(|r| r.checkpoint.stats.clone()).unwrap_or_default();
-    // Pages window after window (`windows.rs`), from `start_offset` inside
-    // the checkpoint's keyset window when resuming.
-    let mark = resumed.as_ref().and_then(|r| r.checkpoint.window.clone());
-    let mut pager = super::Windows::new(
-        client.clone(),
-        job,
-        pager_plan(job, options, plan, expected, start_offset),
-        &plan.effective.filter,
-        options.max_records,
-        mark,
-    );
+    let checkpoint = resumed.as_ref().map(|r| &r.checkpoint);
+    let mut pager = super::windows(job, options, plan, &client, expected, start_offset, checkpoint);
     let mut snapshot = match resumed {
         Some(r) => {
             progress.resumed(start_offset);

@@ -262,6 +262,28 @@ pub fn typed(v: &Value, kind: &str) -> Value {
 }
 
 impl TestSandbox {
+    /// Marks records of FI modified now (`POST /_sandbox/modify`).
+    pub fn modify(&self, indexes: &[u64]) {
+        use std::io::{Read, Write};
+        let addr = self
+            .base_url()
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let body = serde_json::json!({"database": "FI", "indexes": indexes}).to_string();
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            stream,
+            "POST /_sandbox/modify HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+
     /// The access tokens this sandbox issued.
     pub fn issued_tokens(&self) -> Vec<String> {
         self.sandbox.as_ref().expect("running").issued_tokens()
