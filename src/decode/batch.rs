@@ -8,12 +8,15 @@
 //! subtree no column reads (see the README's "Decoding"). It does not
 //! de-duplicate (the hashes are for `state::Dedup`) nor write files.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use serde::de::DeserializeSeed;
 use serde_json::Value;
 
 use super::error::DecodeError;
+use super::scan;
 use super::seed::{Page, RecordSeed};
 use super::stage::{Builders, Stage};
 use super::trie::Trie;
@@ -24,7 +27,10 @@ use crate::schema::{BatchBuilder, Column, FieldPath, TypeErrors, arrow_schema};
 /// Which path decoded a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecodePath {
-    /// Bytes straight to builders.
+    /// Bytes straight to builders by the hand-written scanner (`scan.rs`).
+    Scanned,
+    /// Bytes straight to builders by the serde walk (`seed.rs`), for pages
+    /// the scanner handed over (repeated or escaped keys...).
     Streamed,
     /// `serde_json::Value` records (the streaming walk handed the page over).
     Values,
@@ -51,6 +57,11 @@ impl DecodedBatch {
     }
 }
 
+/// Room made in a batch's builders: at least a small page's, at most a
+/// large chunk of JSON Lines' worth (the builders grow past it).
+const ROWS_HINT_MIN: usize = 16;
+const ROWS_HINT_MAX: usize = 4096;
+
 /// The decoder of one snapshot's pages.
 #[derive(Debug)]
 pub struct PageDecoder {
@@ -59,6 +70,8 @@ pub struct PageDecoder {
     trie: Trie,
     schema: SchemaRef,
     at: RecordsAt,
+    /// Rows of the last batch decoded: room made in the next one's builders.
+    rows: AtomicUsize,
 }
 
 impl PageDecoder {
@@ -71,7 +84,12 @@ impl PageDecoder {
             key,
             schema: arrow_schema(columns),
             at,
+            rows: AtomicUsize::new(ROWS_HINT_MIN),
         }
+    }
+
+    fn rows_hint(&self) -> usize {
+        self.rows.load(Ordering::Relaxed).clamp(ROWS_HINT_MIN, ROWS_HINT_MAX)
     }
 
     pub fn schema(&self) -> SchemaRef {
@@ -86,7 +104,13 @@ impl PageDecoder {
         first_offset: u64,
         errors: &mut TypeErrors,
     ) -> Result<DecodedBatch, DecodeError> {
-        let mut out = Builders::new(&self.trie);
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            let mut out = Builders::new(&self.trie, self.rows_hint());
+            if let Ok(count) = scan::page(&self.trie, text, &self.at, &mut out) {
+                return self.streamed(out, first_offset, count, DecodePath::Scanned);
+            }
+        }
+        let mut out = Builders::new(&self.trie, self.rows_hint());
         let mut st = Stage::new(self.trie.targets.len());
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let streamed = Page {
@@ -98,7 +122,7 @@ impl PageDecoder {
         .deserialize(&mut de)
         .and_then(|count| de.end().map(|()| count));
         match streamed {
-            Ok(count) => self.streamed(out, first_offset, count),
+            Ok(count) => self.streamed(out, first_offset, count, DecodePath::Streamed),
             Err(_) => {
                 let body: Value = serde_json::from_slice(bytes).map_err(|source| DecodeError::Json { source })?;
                 let page = extract_records(body, &self.at).map_err(DecodeError::Shape)?;
@@ -117,7 +141,13 @@ impl PageDecoder {
         first_offset: u64,
         errors: &mut TypeErrors,
     ) -> Result<DecodedBatch, DecodeError> {
-        let mut out = Builders::new(&self.trie);
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            let mut out = Builders::new(&self.trie, self.rows_hint());
+            if scan::lines(&self.trie, text_lines(text), &mut out).is_ok() {
+                return self.streamed(out, first_offset, None, DecodePath::Scanned);
+            }
+        }
+        let mut out = Builders::new(&self.trie, self.rows_hint());
         let mut st = Stage::new(self.trie.targets.len());
         let mut streamed = true;
         for (_, line) in lines(bytes) {
@@ -133,7 +163,7 @@ impl PageDecoder {
             }
         }
         if streamed {
-            return self.streamed(out, first_offset, None);
+            return self.streamed(out, first_offset, None, DecodePath::Streamed);
         }
         let mut records = Vec::new();
         for (n, line) in lines(bytes) {
@@ -142,14 +172,21 @@ impl PageDecoder {
         decode_values(&self.columns, self.key.as_ref(), &records, first_offset, errors)
     }
 
-    fn streamed(&self, out: Builders, first_offset: u64, count: Option<u64>) -> Result<DecodedBatch, DecodeError> {
+    fn streamed(
+        &self,
+        out: Builders,
+        first_offset: u64,
+        count: Option<u64>,
+        path: DecodePath,
+    ) -> Result<DecodedBatch, DecodeError> {
+        self.rows.store(out.rows, Ordering::Relaxed);
         let (batch, keys) = out.finish(self.schema.clone())?;
         Ok(DecodedBatch {
             batch,
             key_hashes: self.key.as_ref().map(|_| keys),
             first_offset,
             count,
-            path: DecodePath::Streamed,
+            path,
         })
     }
 }
@@ -161,6 +198,13 @@ fn lines(bytes: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
         .enumerate()
         .map(|(i, line)| (i + 1, line.strip_suffix(b"\r").unwrap_or(line)))
         .filter(|(_, line)| !line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')))
+}
+
+/// [`lines`] of a chunk that is UTF-8.
+fn text_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.split('\n')
+        .map(|line| line.strip_suffix('\r').unwrap_or(line))
+        .filter(|line| !line.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\r')))
 }
 
 /// The `Value` path: records -> `BatchBuilder` (under `errors`' policy),

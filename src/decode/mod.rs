@@ -6,6 +6,8 @@
 
 mod batch;
 mod error;
+mod lex;
+mod scan;
 mod seed;
 mod stage;
 mod trie;

@@ -69,7 +69,7 @@ impl<'de> At<'_, 'de> {
                 continue;
             }
             let slot = match target.kind {
-                Kind::Key => key_text(self.st, &s),
+                Kind::Key => self.st.key_text(&s),
                 Kind::Column(ColumnType::Json) => return Err(bail()),
                 Kind::Column(_) if target.item_kind().is_some() => match s {
                     Scalar::Null => Slot::Null,
@@ -84,19 +84,6 @@ impl<'de> At<'_, 'de> {
         }
         Ok(())
     }
-}
-
-/// The key's compact JSON text, as `Extracted::write_json` writes it.
-fn key_text(st: &mut Stage<'_>, s: &Scalar<'_>) -> Slot<'static> {
-    let start = st.arena.len();
-    // Writing to a Vec cannot fail.
-    let _ = match s {
-        Scalar::Null => return Slot::Unset,
-        Scalar::Bool(b) => serde_json::to_writer(&mut st.arena, b),
-        Scalar::Num(n) => serde_json::to_writer(&mut st.arena, n),
-        Scalar::Str(text) => serde_json::to_writer(&mut st.arena, text),
-    };
-    Slot::KeyText(start, st.arena.len())
 }
 
 impl<'de> DeserializeSeed<'de> for At<'_, 'de> {

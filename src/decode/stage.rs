@@ -10,7 +10,7 @@ use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::{ArrowError, SchemaRef};
 
 use super::trie::{Kind, Trie};
-use crate::schema::{Builder, Cell};
+use crate::schema::{Builder, Cell, Scalar};
 
 /// A string: borrowed from the input, or a range of the arena.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +43,8 @@ pub(crate) enum Slot<'de> {
     List,
     /// The key's compact JSON text, in the arena.
     KeyText(usize, usize),
+    /// The key's compact JSON text, borrowed from the input.
+    KeyRaw(&'de str),
 }
 
 /// Why a record cannot be committed: the `Value` path must decide.
@@ -112,6 +114,20 @@ impl<'de> Stage<'de> {
         }
     }
 
+    /// The key's compact JSON text (as `Extracted::write_json` writes it),
+    /// in the arena; a null key is missing.
+    pub fn key_text(&mut self, s: &Scalar<'_>) -> Slot<'de> {
+        let start = self.arena.len();
+        // Writing to a Vec cannot fail.
+        let _ = match s {
+            Scalar::Null => return Slot::Unset,
+            Scalar::Bool(b) => serde_json::to_writer(&mut self.arena, b),
+            Scalar::Num(n) => serde_json::to_writer(&mut self.arena, n),
+            Scalar::Str(text) => serde_json::to_writer(&mut self.arena, text),
+        };
+        Slot::KeyText(start, self.arena.len())
+    }
+
     /// A converted list item (a `Cell` of the item type).
     pub fn item_of(&mut self, cell: Cell<'_>, borrowed: Option<&'de str>) -> Item<'de> {
         match cell {
@@ -175,6 +191,7 @@ impl<'de> Stage<'de> {
         if let Some(k) = trie.key {
             out.keys.push(match self.slots[k] {
                 Slot::KeyText(a, b) => Some(crate::state::hash_text(&self.arena[a..b])),
+                Slot::KeyRaw(text) => Some(crate::state::hash_text(text.as_bytes())),
                 _ => None,
             });
         }
@@ -191,17 +208,18 @@ pub(crate) struct Builders {
 }
 
 impl Builders {
-    pub fn new(trie: &Trie) -> Builders {
+    /// Builders with room for `rows` rows.
+    pub fn new(trie: &Trie, rows: usize) -> Builders {
         Builders {
             columns: trie
                 .targets
                 .iter()
                 .filter_map(|t| match t.kind {
-                    Kind::Column(kind) => Some(Builder::new(kind)),
+                    Kind::Column(kind) => Some(Builder::with_capacity(kind, rows)),
                     Kind::Key => None,
                 })
                 .collect(),
-            keys: Vec::new(),
+            keys: Vec::with_capacity(rows),
             rows: 0,
         }
     }

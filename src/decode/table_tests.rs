@@ -25,25 +25,36 @@ fn shapes_table() {
     // (body, records at, Ok((path, rows, count)) or Err(part of the message))
     type Want = Result<(DecodePath, usize, Option<u64>), &'static str>;
     let cases: Vec<(&str, RecordsAt, Want)> = vec![
-        (r#"[{"id":"a"},{"id":"b"}]"#, auto(), Ok((Streamed, 2, None))),
-        (r#"[]"#, auto(), Ok((Streamed, 0, None))),
+        (r#"[{"id":"a"},{"id":"b"}]"#, auto(), Ok((Scanned, 2, None))),
+        (r#"[]"#, auto(), Ok((Scanned, 0, None))),
         (
             r#"{"count":5,"result":[{"id":"a"}]}"#,
             auto(),
-            Ok((Streamed, 1, Some(5))),
+            Ok((Scanned, 1, Some(5))),
         ),
         (
             r#"{"result":[{"id":"a"}],"count":5,"count":"6"}"#,
             auto(),
-            Ok((Streamed, 1, None)),
+            Ok((Scanned, 1, None)),
         ),
         (
             r#"{"results":[{}],"next":{"deep":[1]}}"#,
             auto(),
-            Ok((Streamed, 1, None)),
+            Ok((Scanned, 1, None)),
         ),
-        (r#"{"result":[{}],"results":5}"#, auto(), Ok((Streamed, 1, None))),
-        (r#"{"data":[{},{}],"count":2}"#, data(), Ok((Streamed, 2, Some(2)))),
+        (r#"{"result":[{}],"results":5}"#, auto(), Ok((Scanned, 1, None))),
+        (r#"{"data":[{},{}],"count":2}"#, data(), Ok((Scanned, 2, Some(2)))),
+        // The scanner hands over repeated or escaped keys on a column's path,
+        // and `-0`, to the serde walk.
+        (r#"[{"id":"a","id":"b"}]"#, auto(), Ok((Streamed, 1, None))),
+        (r#"[{"\u0069d":"a"}]"#, auto(), Ok((Streamed, 1, None))),
+        (r#"[{"id":"a","n":{"i":-0}}]"#, auto(), Ok((Streamed, 1, None))),
+        // Whitespace, escaped strings and keys no column reads: scanned.
+        (
+            "[ {\"id\" : \"a\\n\", \"zz\":{\"\\u0061\":[1.5e3, -0]}} ]",
+            auto(),
+            Ok((Scanned, 1, None)),
+        ),
         // Duplicate or out-of-order envelope keys: the Value path decides.
         (r#"{"result":[{}],"result":[{},{}]}"#, auto(), Ok((Values, 2, None))),
         (r#"{"results":[{}],"result":[{},{},{}]}"#, auto(), Ok((Values, 3, None))),
@@ -115,14 +126,15 @@ fn key_hashes_equal_state_key_hash() {
 }
 
 /// The one difference, by design: a subtree no column reads is skipped
-/// with `IgnoredAny`, which checks JSON syntax but not number range or
-/// lone surrogate escapes; the `Value` path parses it and fails the page.
+/// (by the scanner, or with `IgnoredAny` by the serde walk), which checks
+/// JSON syntax but not number range or lone surrogate escapes; the `Value`
+/// path parses it and fails the page.
 #[test]
 fn skipped_subtrees_are_only_checked_for_syntax() {
     for body in [r#"[{"id":"a","zz":1e400}]"#, r#"[{"id":"a","zz":"\ud800"}]"#] {
         assert!(serde_json::from_str::<Value>(body).is_err(), "{body}");
         let (got, _) = decode(body, RecordsAt::Auto, OnTypeError::Fail);
-        assert_eq!(got.unwrap().path, DecodePath::Streamed, "{body}");
+        assert_eq!(got.unwrap().path, DecodePath::Scanned, "{body}");
     }
     // Read subtrees are parsed in full: the same error as the Value path.
     let body = r#"[{"id":"\ud800"}]"#;

@@ -57,6 +57,17 @@ pub(crate) struct Node {
     /// Some target below is not a list column: an array met here (a path
     /// through a list) cannot fill it, the `Value` path refuses it.
     pub scalar_below: bool,
+    /// For the scanner (`scan.rs`), which reads json columns as it walks:
+    /// the json columns ending here,
+    pub json_here: Vec<usize>,
+    /// the other targets ending here,
+    pub plain_here: Vec<usize>,
+    /// every target below that is not a json column ending here,
+    pub through: Vec<usize>,
+    /// every one of `plain_here` is a list column,
+    pub lists_here: bool,
+    /// every one of `through` is a list column.
+    pub lists_below: bool,
 }
 
 impl Node {
@@ -67,6 +78,29 @@ impl Node {
             Some(map) => map.get(key).copied(),
             None => self.children.iter().find(|(k, _)| &**k == key).map(|(_, i)| *i),
         }
+    }
+
+    /// [`Self::child`], trying first the child at position `*guess` (where
+    /// the key after the previous one usually is: records of a page share
+    /// their key order). `*guess` moves past the child found.
+    #[inline]
+    pub fn child_guessed(&self, key: &str, guess: &mut usize) -> Option<usize> {
+        if let Some((k, c)) = self.children.get(*guess)
+            && k.len() == key.len()
+            && k.as_bytes() == key.as_bytes()
+        {
+            *guess += 1;
+            return Some(*c);
+        }
+        if self.index.is_some() {
+            return self.child(key);
+        }
+        let at = self
+            .children
+            .iter()
+            .position(|(k, _)| k.len() == key.len() && k.as_bytes() == key.as_bytes())?;
+        *guess = at + 1;
+        Some(self.children[at].1)
     }
 }
 
@@ -120,6 +154,18 @@ impl Trie {
                 node.index = Some(node.children.iter().cloned().collect());
             }
             node.scalar_below = node.below.iter().any(|&t| targets[t].item_kind().is_none());
+            let json = |t: &usize| targets[*t].kind == Kind::Column(ColumnType::Json);
+            let (json_here, plain_here) = node.terminals.iter().copied().partition(|t| json(t));
+            node.json_here = json_here;
+            node.plain_here = plain_here;
+            node.through = node
+                .below
+                .iter()
+                .copied()
+                .filter(|t| !node.json_here.contains(t))
+                .collect();
+            node.lists_here = node.plain_here.iter().all(|&t| targets[t].item_kind().is_some());
+            node.lists_below = node.through.iter().all(|&t| targets[t].item_kind().is_some());
         }
         let depth1: Vec<usize> = nodes[0].children.iter().map(|(_, i)| *i).collect();
         for n in depth1 {

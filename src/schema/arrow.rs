@@ -64,6 +64,29 @@ pub(crate) enum Builder {
 }
 
 impl Builder {
+    /// A builder with room for `rows` values (a page's worth: the defaults,
+    /// 1024 values, are ten times a page and cost memory churn per page).
+    pub(crate) fn with_capacity(kind: ColumnType, rows: usize) -> Builder {
+        let text = || StringBuilder::with_capacity(rows, rows.saturating_mul(16));
+        match kind {
+            ColumnType::String | ColumnType::Json => Builder::Str(text()),
+            ColumnType::Int64 => Builder::Int(Int64Builder::with_capacity(rows)),
+            ColumnType::Float64 => Builder::Float(Float64Builder::with_capacity(rows)),
+            ColumnType::Bool => Builder::Bool(BooleanBuilder::with_capacity(rows)),
+            ColumnType::Date => Builder::Date(Date32Builder::with_capacity(rows)),
+            ColumnType::Timestamp => {
+                Builder::Timestamp(TimestampMicrosecondBuilder::with_capacity(rows).with_timezone(TIMESTAMP_ZONE))
+            }
+            ColumnType::ListString => Builder::ListStr(ListBuilder::with_capacity(text(), rows)),
+            ColumnType::ListInt64 => {
+                Builder::ListInt(ListBuilder::with_capacity(Int64Builder::with_capacity(rows), rows))
+            }
+            ColumnType::ListFloat64 => {
+                Builder::ListFloat(ListBuilder::with_capacity(Float64Builder::with_capacity(rows), rows))
+            }
+        }
+    }
+
     pub(crate) fn new(kind: ColumnType) -> Builder {
         match kind {
             ColumnType::String | ColumnType::Json => Builder::Str(StringBuilder::new()),

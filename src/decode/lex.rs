@@ -1,0 +1,535 @@
+//! The byte-level half of the fast scanner (`scan.rs`): a cursor over a
+//! page's text (already checked to be UTF-8) that finds strings, numbers and
+//! literals, and skips whole values without building anything, checking
+//! JSON's grammar as strictly as serde_json does. Strings are scanned eight
+//! bytes at a time for a quote, a backslash or a control character.
+//!
+//! While a `json` column's value is read (a *capture*), the lexer also
+//! tracks whether the text it passes is exactly what serde_json prints for
+//! the same value ([`Lexer::canon`]): no whitespace, no escapes, integers
+//! only, no repeated keys. Then the column's text is the input's own bytes;
+//! otherwise the caller re-prints the value with serde_json.
+//!
+//! It never decides types or columns, and it never reports an error of its
+//! own: anything it cannot prove it reads like serde_json is a [`Bail`],
+//! and the page goes to the slower paths, which own the answer.
+
+/// The scanner cannot prove it reads this input like the `Value` path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bail;
+
+pub(crate) type R<T> = Result<T, Bail>;
+
+/// Deepest nesting the scanner follows (serde_json refuses more than 128).
+const MAX_DEPTH: usize = 100;
+
+/// Keys of one captured object compared for repeats; more keys than this
+/// make the capture re-printed instead.
+const CAPTURE_KEYS_MAX: usize = 8;
+
+/// A number: what serde_json's `Value` would hold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Num {
+    U(u64),
+    I(i64),
+    F(f64),
+}
+
+impl From<Num> for serde_json::Number {
+    fn from(n: Num) -> serde_json::Number {
+        match n {
+            Num::U(u) => u.into(),
+            Num::I(i) => i.into(),
+            // Only finite numbers are made (`Lexer::number`).
+            Num::F(f) => serde_json::Number::from_f64(f).unwrap_or_else(|| 0.into()),
+        }
+    }
+}
+
+pub(crate) struct Lexer<'de> {
+    pub s: &'de str,
+    pub pos: usize,
+    depth: usize,
+    /// Since the innermost capture began: the text read is what serde_json
+    /// would print. Meaningless outside a capture.
+    pub canon: bool,
+    /// Open captures.
+    pub captures: usize,
+    /// Key spans of the open objects inside captures.
+    keys: Vec<(usize, usize)>,
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in each byte of `w` that is zero, exactly in the lowest
+/// such byte (bytes above it may be flagged falsely: only the lowest is read).
+#[inline]
+fn zero_bytes(w: u64) -> u64 {
+    w.wrapping_sub(LO) & !w & HI
+}
+
+/// The index in `w` (little-endian) of its first quote, backslash or byte
+/// below 0x20, if any.
+#[inline]
+fn first_special(w: u64) -> Option<usize> {
+    let m = zero_bytes(w ^ (LO * u64::from(b'"')))
+        | zero_bytes(w ^ (LO * u64::from(b'\\')))
+        | (w.wrapping_sub(LO * 0x20) & !w & HI);
+    (m != 0).then(|| (m.trailing_zeros() / 8) as usize)
+}
+
+impl<'de> Lexer<'de> {
+    pub fn new(s: &'de str) -> Lexer<'de> {
+        Lexer {
+            s,
+            pos: 0,
+            depth: 0,
+            canon: true,
+            captures: 0,
+            keys: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn bytes(&self) -> &'de [u8] {
+        self.s.as_bytes()
+    }
+
+    /// Skips whitespace (which a capture's text may not hold).
+    #[inline]
+    pub fn ws(&mut self) {
+        let b = self.bytes();
+        let start = self.pos;
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = b.get(self.pos) {
+            self.pos += 1;
+        }
+        if self.pos != start {
+            self.canon = false;
+        }
+    }
+
+    /// The next byte after whitespace, not consumed.
+    #[inline]
+    pub fn peek(&mut self) -> R<u8> {
+        self.ws();
+        self.bytes().get(self.pos).copied().ok_or(Bail)
+    }
+
+    /// Consumes `c` after whitespace.
+    #[inline]
+    pub fn eat(&mut self, c: u8) -> R<()> {
+        if self.peek()? != c {
+            return Err(Bail);
+        }
+        self.pos += 1;
+        Ok(())
+    }
+
+    /// After the last value: only whitespace is left.
+    pub fn end(&mut self) -> R<()> {
+        self.ws();
+        if self.pos == self.s.len() { Ok(()) } else { Err(Bail) }
+    }
+
+    /// Consumes the opening `[` or `{` at `pos`, one level deeper.
+    #[inline]
+    pub fn open(&mut self) -> R<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(Bail);
+        }
+        self.pos += 1;
+        Ok(())
+    }
+
+    /// After a member or element: `true` for a comma (more follow), `false`
+    /// for the closing `close` (consumed, one level up).
+    #[inline]
+    pub fn more(&mut self, close: u8) -> R<bool> {
+        match self.peek()? {
+            b',' => {
+                self.pos += 1;
+                Ok(true)
+            }
+            c if c == close => {
+                self.pos += 1;
+                self.depth -= 1;
+                Ok(false)
+            }
+            _ => Err(Bail),
+        }
+    }
+
+    /// Right after an opening bracket: consumes `close` if the container is empty.
+    #[inline]
+    pub fn empty(&mut self, close: u8) -> R<bool> {
+        if self.peek()? == close {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// At a quote: the string's content span (without quotes) and whether
+    /// it holds escapes (then it is not canonical).
+    #[inline]
+    pub fn string(&mut self) -> R<(usize, usize, bool)> {
+        let b = self.bytes();
+        let start = self.pos + 1;
+        let mut i = start;
+        let mut escaped = false;
+        loop {
+            // Eight bytes at a time to the next special byte, then byte by byte.
+            while let Some(chunk) = b.get(i..i + 8) {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(chunk);
+                match first_special(u64::from_le_bytes(w)) {
+                    Some(at) => {
+                        i += at;
+                        break;
+                    }
+                    None => i += 8,
+                }
+            }
+            match *b.get(i).ok_or(Bail)? {
+                b'"' => {
+                    self.pos = i + 1;
+                    if escaped {
+                        self.canon = false;
+                    }
+                    return Ok((start, i, escaped));
+                }
+                b'\\' => {
+                    escaped = true;
+                    i = escape_end(b, i)?;
+                }
+                0..=0x1f => return Err(Bail),
+                _ => i += 1,
+            }
+        }
+    }
+
+    /// A string's content with no escapes, else `None` (the caller
+    /// unescapes the quoted text with serde_json).
+    #[inline]
+    pub fn plain_string(&mut self) -> R<Result<&'de str, &'de str>> {
+        let (a, b, escaped) = self.string()?;
+        Ok(if escaped {
+            Err(&self.s[a - 1..b + 1])
+        } else {
+            Ok(&self.s[a..b])
+        })
+    }
+
+    /// At `t`, `f` or `n`: the literal.
+    #[inline]
+    pub fn literal(&mut self) -> R<Option<bool>> {
+        let rest = self.bytes().get(self.pos..).unwrap_or_default();
+        let (value, len) = if rest.starts_with(b"true") {
+            (Some(true), 4)
+        } else if rest.starts_with(b"false") {
+            (Some(false), 5)
+        } else if rest.starts_with(b"null") {
+            (None, 4)
+        } else {
+            return Err(Bail);
+        };
+        self.pos += len;
+        Ok(value)
+    }
+
+    /// At `-` or a digit: the number's span, after checking JSON's grammar.
+    /// `integral`: no fraction and no exponent.
+    fn number_span(&mut self) -> R<(usize, bool)> {
+        let b = self.bytes();
+        let start = self.pos;
+        let mut i = start;
+        let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
+        if b.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        match b.get(i) {
+            Some(b'0') => i += 1,
+            Some(b'1'..=b'9') => {
+                while digit(i) {
+                    i += 1;
+                }
+            }
+            _ => return Err(Bail),
+        }
+        let mut integral = true;
+        if b.get(i) == Some(&b'.') {
+            integral = false;
+            i += 1;
+            if !digit(i) {
+                return Err(Bail);
+            }
+            while digit(i) {
+                i += 1;
+            }
+        }
+        if let Some(b'e' | b'E') = b.get(i) {
+            integral = false;
+            i += 1;
+            if let Some(b'+' | b'-') = b.get(i) {
+                i += 1;
+            }
+            if !digit(i) {
+                return Err(Bail);
+            }
+            while digit(i) {
+                i += 1;
+            }
+        }
+        self.pos = i;
+        Ok((start, integral))
+    }
+
+    /// At `-` or a digit: the number as serde_json reads it (`u64`, else
+    /// `i64`, else `f64`). A number out of `f64`'s range, and `-0` (which
+    /// serde_json reads as the float -0.0), bail.
+    pub fn number(&mut self) -> R<(Num, &'de str)> {
+        let (start, integral) = self.number_span()?;
+        let text = &self.s[start..self.pos];
+        if integral && let Some(n) = integer(text) {
+            return Ok((n, text));
+        }
+        if text == "-0" {
+            return Err(Bail);
+        }
+        // A float, or an integer out of 64 bits: serde_json (float_roundtrip)
+        // and Rust's parser both round correctly, so they agree.
+        self.canon = false;
+        match text.parse::<f64>() {
+            Ok(f) if f.is_finite() => Ok((Num::F(f), text)),
+            _ => Err(Bail),
+        }
+    }
+
+    /// Skips one value: grammar checked, nothing built, numbers not parsed
+    /// (as serde_json's `IgnoredAny`).
+    pub fn skip(&mut self) -> R<()> {
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            b'{' => self.skip_object(),
+            b'[' => {
+                self.open()?;
+                if self.empty(b']')? {
+                    return Ok(());
+                }
+                loop {
+                    self.skip()?;
+                    if !self.more(b']')? {
+                        return Ok(());
+                    }
+                }
+            }
+            b't' | b'f' | b'n' => self.literal().map(drop),
+            b'-' | b'0'..=b'9' => {
+                let (start, integral) = self.number_span()?;
+                // serde_json prints a float or a long integer otherwise.
+                if !integral || integer(&self.s[start..self.pos]).is_none() {
+                    self.canon = false;
+                }
+                Ok(())
+            }
+            _ => Err(Bail),
+        }
+    }
+
+    fn skip_object(&mut self) -> R<()> {
+        self.open()?;
+        let keys_at = self.keys.len();
+        if self.empty(b'}')? {
+            return Ok(());
+        }
+        loop {
+            if self.peek()? != b'"' {
+                return Err(Bail);
+            }
+            let (a, b, _) = self.string()?;
+            self.note_key(keys_at, a, b);
+            self.eat(b':')?;
+            self.skip()?;
+            if !self.more(b'}')? {
+                self.keys.truncate(keys_at);
+                return Ok(());
+            }
+        }
+    }
+
+    /// Inside a capture: a key of the object whose keys start at `keys_at`.
+    /// A repeated key (serde_json keeps the last value at the first place)
+    /// or too many keys to compare make the capture not canonical.
+    #[inline]
+    pub fn note_key(&mut self, keys_at: usize, a: usize, b: usize) {
+        if self.captures == 0 || !self.canon {
+            return;
+        }
+        let key = &self.bytes()[a..b];
+        let earlier = self.keys.get(keys_at..).unwrap_or_default();
+        if earlier.len() >= CAPTURE_KEYS_MAX || earlier.iter().any(|&(x, y)| &self.bytes()[x..y] == key) {
+            self.canon = false;
+        }
+        self.keys.push((a, b));
+    }
+
+    /// Where the key spans of an object opened now start.
+    pub fn keys_mark(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Forgets the key spans of an object closed now.
+    pub fn keys_reset(&mut self, mark: usize) {
+        self.keys.truncate(mark);
+    }
+}
+
+/// An integer's text (JSON grammar already checked) as serde_json holds
+/// it, when it fits `u64` or (negative, not `-0`) `i64`: then serde_json
+/// prints the same text.
+fn integer(text: &str) -> Option<Num> {
+    let (neg, digits) = match text.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, text),
+    };
+    let mut v: u64 = 0;
+    for d in digits.bytes() {
+        v = v.checked_mul(10)?.checked_add(u64::from(d.wrapping_sub(b'0')))?;
+    }
+    match neg {
+        false => Some(Num::U(v)),
+        true if v == 0 => None,
+        true => i64::try_from(-i128::from(v)).ok().map(Num::I),
+    }
+}
+
+/// At a backslash at `i`: the index after the escape, if it is one JSON allows.
+#[inline]
+fn escape_end(b: &[u8], i: usize) -> R<usize> {
+    match b.get(i + 1) {
+        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(i + 2),
+        Some(b'u') => match b.get(i + 2..i + 6) {
+            Some(hex) if hex.iter().all(u8::is_ascii_hexdigit) => Ok(i + 6),
+            _ => Err(Bail),
+        },
+        _ => Err(Bail),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skip_all(text: &str) -> R<bool> {
+        let mut lx = Lexer::new(text);
+        lx.canon = true;
+        lx.captures = 1;
+        lx.skip()?;
+        lx.end()?;
+        Ok(lx.canon)
+    }
+
+    #[test]
+    fn skip_table() {
+        // (text, Ok(canonical) or Err)
+        let cases: &[(&str, R<bool>)] = &[
+            (r#"{"a":[1,"x",true,null,{"b":-2}]}"#, Ok(true)),
+            (r#"{"a": 1}"#, Ok(false)),
+            (r#"{"a":1,"a":2}"#, Ok(false)),
+            (r#"{"a":"\n"}"#, Ok(false)),
+            (r#"[1.5]"#, Ok(false)),
+            (r#"[-0]"#, Ok(false)),
+            (r#"[-9223372036854775808,18446744073709551615]"#, Ok(true)),
+            (r#"[-9223372036854775809]"#, Ok(false)),
+            (r#"[18446744073709551616]"#, Ok(false)),
+            (r#"[1e5]"#, Ok(false)),
+            (r#"["ä😀"]"#, Ok(true)),
+            (r#"[]"#, Ok(true)),
+            (r#"{}"#, Ok(true)),
+            (r#"[1,]"#, Err(Bail)),
+            (r#"[,1]"#, Err(Bail)),
+            (r#"{"a":1,}"#, Err(Bail)),
+            (r#"{"a"1}"#, Err(Bail)),
+            (r#"{1:1}"#, Err(Bail)),
+            (r#"[01]"#, Err(Bail)),
+            (r#"[1.]"#, Err(Bail)),
+            (r#"[.5]"#, Err(Bail)),
+            (r#"[1e]"#, Err(Bail)),
+            (r#"[+1]"#, Err(Bail)),
+            (r#"[tru]"#, Err(Bail)),
+            (r#"["a\x"]"#, Err(Bail)),
+            (r#"["a\u12"]"#, Err(Bail)),
+            ("[\"a\u{1}\"]", Err(Bail)),
+            (r#"["abc"#, Err(Bail)),
+            (r#"[1] 2"#, Err(Bail)),
+            (r#"[1}"#, Err(Bail)),
+        ];
+        for (text, want) in cases {
+            assert_eq!(skip_all(text), *want, "{text}");
+            // Whatever the scanner accepts, serde_json accepts.
+            if want.is_ok() {
+                assert!(serde_json::from_str::<serde_json::Value>(text).is_ok(), "{text}");
+            }
+        }
+        let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
+        assert_eq!(skip_all(&deep), Err(Bail));
+        let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
+        assert_eq!(skip_all(&ok), Ok(true));
+    }
+
+    #[test]
+    fn numbers_read_like_serde_json() {
+        for text in [
+            "0",
+            "12",
+            "-7",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "18446744073709551615",
+            "18446744073709551616",
+            "1.5",
+            "12.0",
+            "-0.0",
+            "1e3",
+            "2.5E-3",
+            "1e300",
+            "1e-400",
+            "123456789012345678901234567890",
+            "0.1",
+            "2.2250738585072011e-308",
+        ] {
+            let mut lx = Lexer::new(text);
+            let (n, raw) = lx.number().unwrap();
+            assert_eq!(raw, text);
+            let want: serde_json::Number = serde_json::from_str(text).unwrap();
+            assert_eq!(serde_json::Number::from(n), want, "{text}");
+        }
+        for text in ["-0", "1e400", "-1e400", "-", "01x"] {
+            let mut lx = Lexer::new(text);
+            let got = lx.number().and_then(|_| lx.end());
+            assert_eq!(got, Err(Bail), "{text}");
+        }
+    }
+
+    #[test]
+    fn strings_find_their_end_past_eight_byte_blocks() {
+        for text in [
+            r#""""#,
+            r#""abcdefghijklmnopq""#,
+            r#""abcdefgh\"ijklmnop""#,
+            r#""äöüäöüäöü\u00e4x""#,
+        ] {
+            let mut lx = Lexer::new(text);
+            let (a, b, escaped) = lx.string().unwrap();
+            assert_eq!((a, b, lx.pos), (1, text.len() - 1, text.len()), "{text}");
+            assert_eq!(escaped, text.contains('\\'));
+        }
+        let mut lx = Lexer::new("\"abcdefghijklm\u{1f}\"");
+        assert_eq!(lx.string(), Err(Bail));
+    }
+}
