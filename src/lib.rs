@@ -15,6 +15,7 @@ pub mod exit;
 pub mod fetch;
 pub mod http;
 pub mod job;
+mod json;
 pub mod progress;
 pub mod run;
 pub mod sandbox;

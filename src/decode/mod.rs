@@ -6,7 +6,6 @@
 
 mod batch;
 mod error;
-mod lex;
 mod scan;
 mod seed;
 mod stage;

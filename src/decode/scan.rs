@@ -1,5 +1,5 @@
 //! The fast path of the decoder: a hand-written walk of a page's text
-//! (`lex.rs` reads the bytes) along the key trie, staging each record's
+//! (`json/lex.rs` reads the bytes) along the key trie, staging each record's
 //! values (`stage.rs`) and committing them to the Arrow builders. It reads
 //! the shapes real pages have (compact or not, envelope or bare array,
 //! JSON Lines) in one pass with no `Value` and no serde visitor:
@@ -21,10 +21,10 @@
 
 use serde_json::Value;
 
-use super::lex::{Bail, Lexer, R};
 use super::stage::{Builders, Item, Slot, Stage, Text};
 use super::trie::{Kind, Trie};
 use crate::job::RecordsAt;
+use crate::json::lex::{Bail, Lexer, Num, R};
 use crate::schema::{Scalar, scalar_cell};
 
 struct Scan<'a, 'de> {
@@ -223,7 +223,7 @@ impl<'a, 'de> Scan<'a, 'de> {
             },
             _ => {
                 let (n, text) = self.lx.number()?;
-                let raw = (!matches!(n, super::lex::Num::F(_))).then_some(text);
+                let raw = (!matches!(n, Num::F(_))).then_some(text);
                 self.scalar(node, item, Scalar::Num(n.into()), None, raw)
             }
         }

@@ -1,4 +1,5 @@
-//! The byte-level half of the fast scanner (`scan.rs`): a cursor over a
+//! The byte-level half of the decoder's fast scanner (`decode/scan.rs`),
+//! also used alone to check JSON Lines (`super::is_object`): a cursor over a
 //! page's text (already checked to be UTF-8) that finds strings, numbers and
 //! literals, and skips whole values without building anything, checking
 //! JSON's grammar as strictly as serde_json does. Strings are scanned eight
