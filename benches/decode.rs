@@ -12,11 +12,13 @@
 //! is private to fetch/ and ~8% cheaper than from_slice by its own note);
 //! `decoder` = PageDecoder::decode_page; `jsonl` = PageDecoder::decode_lines
 //! over 1000-line chunks; each also `-only` without Parquet. `run` is what
-//! a run does per page since the decoder is wired in: the pager's shape
-//! check (`fetch::check_page`), then `decode_page`, with the decoded
+//! a run does per page: its page task's one walk (`run::read_body`: the
+//! strict `decode_page`, the shape check only for a body the decoder
+//! refuses or an envelope with an unbelieved `count`), with the decoded
 //! batches merged to 8192 rows before the Parquet writer (as the sink's
 //! Parquet encoder does); `jsonl-merged` the same for JSON Lines;
-//! `check-only` is the shape check alone.
+//! `check-only` is the shape check alone (`fetch::check_page`, which a run
+//! paid on every page before it decoded in the page task).
 
 use std::path::Path;
 use std::time::Duration;
@@ -110,9 +112,11 @@ fn main() {
             "run",
             &pages,
             PAGE,
-            Box::new(|b: &[u8], o, e: &mut TypeErrors| {
-                std::hint::black_box(orgsync::fetch::check_page(b, &RecordsAt::Auto).unwrap());
-                decoder.decode_page(b, o, e).unwrap()
+            Box::new(|b: &[u8], o, _: &mut TypeErrors| {
+                match orgsync::run::read_body(&decoder, b, o, &RecordsAt::Auto) {
+                    Ok((_, Ok(orgsync::run::PageRows::Decoded(decoded)))) => decoded,
+                    other => panic!("a clean page is decoded: {other:?}"),
+                }
             }),
             true,
         ),

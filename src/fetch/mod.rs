@@ -1,6 +1,8 @@
 //! Fetching: the API client every request goes through (token, rate
 //! limit, retries), the offset pager, the count endpoint, where records
-//! sit in a response body, and the async export (create, poll, download).
+//! sit in a response body, the seam through which a run reads each page
+//! body once in its page task (`reader.rs`), and the async export (create,
+//! poll, download).
 //! The HTTP helpers, the retry policy and the bounds on server numbers are
 //! the leaf module `crate::http`; `fetch` uses `auth` (for tokens), never
 //! the other way round.
@@ -12,6 +14,7 @@ mod error;
 mod export;
 mod gate;
 mod pager;
+mod reader;
 mod records;
 mod shape;
 
@@ -29,6 +32,7 @@ pub use export::{
 };
 pub use gate::Gate;
 pub use pager::{Page, Pager, PagerPlan};
+pub use reader::{CheckOnly, PageReader, ReaderSlot};
 pub use records::{Extracted, extract_records, parse_body};
 pub use shape::{Shape, check_page, page_records};
 // The HTTP leaf module's names, where callers have always found them.

@@ -5,9 +5,12 @@
 //! never asks for an offset twice. When the total is known, it does not run
 //! ahead past it (one probe at the total is allowed, so records added since
 //! the count are still found). A page body that is not the records asked
-//! for is retried by the client (`post_checked`, with the cheap check of
-//! `shape.rs`). A page is handed on as its raw body with the number of
-//! records in it: the run decodes it once (`crate::decode::PageDecoder`).
+//! for is retried by the client (`post_checked`). Each page's task reads
+//! its body once: with the run's [`PageReader`] (the page decoder, see
+//! `reader.rs`) once the run has set it in the pager's [`ReaderSlot`], else
+//! with the cheap check of `shape.rs`. A page is handed on as its raw body
+//! with the number of records in it and, when the reader read it, what the
+//! reader made of it ([`Page::read`]).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -19,7 +22,8 @@ use tokio::task::JoinHandle;
 
 use super::client::ApiClient;
 use super::error::FetchError;
-use super::shape::{Shape, check_page};
+use super::reader::{CheckOnly, PageReader, ReaderSlot};
+use super::shape::Shape;
 use crate::job::RecordsAt;
 
 /// What to page through.
@@ -40,9 +44,10 @@ pub struct PagerPlan {
 }
 
 /// One page of records, at its offset: the response body, checked to
-/// hold `records` records where `api.records` says.
+/// hold `records` records where `api.records` says, and what the pager's
+/// reader made of it (`T`: the reader's output).
 #[derive(Debug)]
-pub struct Page {
+pub struct Page<T = ()> {
     pub offset: u64,
     pub limit: u64,
     pub body: Bytes,
@@ -52,19 +57,24 @@ pub struct Page {
     pub envelope_count: Option<u64>,
     /// Why an envelope's `count` was ignored.
     pub count_ignored: Option<String>,
+    /// What the reader made of `body`; `None` when the body arrived before
+    /// a reader was set (or the pager has none): it was only checked.
+    pub read: Option<T>,
 }
 
-impl Page {
+impl<T> Page<T> {
     fn is_last(&self) -> bool {
         self.records < self.limit
     }
 }
 
-pub struct Pager {
+pub struct Pager<R: PageReader = CheckOnly> {
     client: Arc<ApiClient>,
     plan: PagerPlan,
+    /// The run's reader, once it has one (shared with the page tasks).
+    slot: Arc<ReaderSlot<R>>,
     next_offset: u64,
-    in_flight: VecDeque<JoinHandle<Result<Page, FetchError>>>,
+    in_flight: VecDeque<JoinHandle<Result<Page<R::Output>, FetchError>>>,
     finished: bool,
     /// Records handed out so far, counting the offsets a resumed run
     /// skipped.
@@ -76,8 +86,18 @@ pub struct Pager {
 }
 
 impl Pager {
+    /// A pager whose pages are only checked (no reader).
     pub fn new(client: Arc<ApiClient>, plan: PagerPlan) -> Pager {
+        Pager::with_slot(client, plan, ReaderSlot::new())
+    }
+}
+
+impl<R: PageReader> Pager<R> {
+    /// A pager whose page tasks read each body with the reader in `slot`
+    /// from the moment it is set.
+    pub fn with_slot(client: Arc<ApiClient>, plan: PagerPlan, slot: Arc<ReaderSlot<R>>) -> Pager<R> {
         Pager {
+            slot,
             next_offset: plan.start_offset,
             received: plan.start_offset,
             client,
@@ -111,9 +131,9 @@ impl Pager {
         let offset = self.next_offset;
         let mut limit = self.plan.page_size;
         if let Some(end) = self.offset_end() {
-            limit = limit.min(end - offset);
+            limit = limit.min(end.saturating_sub(offset));
         }
-        self.next_offset += limit;
+        self.next_offset = self.next_offset.saturating_add(limit);
         let mut body = self.plan.body.clone();
         body.insert("offset".into(), Value::from(offset));
         body.insert("limit".into(), Value::from(limit));
@@ -121,11 +141,13 @@ impl Pager {
         let client = self.client.clone();
         let url = self.plan.url.clone();
         let records_at = self.plan.records_at.clone();
+        let slot = self.slot.clone();
         self.in_flight.push_back(tokio::spawn(async move {
             let started = std::time::Instant::now();
-            let (body, shape) = client
+            let (body, shape, read) = client
                 .post_checked(&url, bytes, Some(offset), |answer| {
-                    check_page(answer, &records_at).map(|shape| (answer.clone(), shape))
+                    slot.read(answer, offset, &records_at)
+                        .map(|(shape, read)| (answer.clone(), shape, read))
                 })
                 .await?;
             let Shape {
@@ -147,12 +169,13 @@ impl Pager {
                 records,
                 envelope_count: count,
                 count_ignored,
+                read,
             })
         }));
     }
 
     /// The next page in offset order, or `None` when paging is over.
-    pub async fn next(&mut self) -> Option<Result<Page, FetchError>> {
+    pub async fn next(&mut self) -> Option<Result<Page<R::Output>, FetchError>> {
         if self.finished {
             return None;
         }
@@ -187,7 +210,7 @@ impl Pager {
                 // A full page at or past the expected total: the data grew
                 // since the count; keep paging until a short page.
                 if let Some(total) = self.plan.expected
-                    && p.offset + p.limit > total
+                    && p.offset.saturating_add(p.limit) > total
                 {
                     self.plan.expected = None;
                 }
@@ -200,7 +223,7 @@ impl Pager {
     /// A short (not empty) page while the known total is not reached: a
     /// record went missing on the server's side, not the end. Warns; the
     /// caller goes on paging by offset.
-    fn short_before_total(&self, p: &Page) -> bool {
+    fn short_before_total(&self, p: &Page<R::Output>) -> bool {
         let Some(total) = self.plan.expected.or(self.envelope_total) else {
             return false;
         };
@@ -227,7 +250,7 @@ impl Pager {
     }
 }
 
-impl Drop for Pager {
+impl<R: PageReader> Drop for Pager<R> {
     fn drop(&mut self) {
         self.stop();
     }

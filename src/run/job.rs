@@ -28,6 +28,7 @@ use crate::state::{
 };
 
 use super::identity::{Resumed, identity};
+use super::read::{RunReader, rows_of};
 use super::request::{Effective, effective_filter, request_body, sha256_hex};
 use super::windows::Windows;
 use super::{JobOutcome, PageRows, ProgressMode, RunError, RunOptions, Session, Summary};
@@ -456,7 +457,16 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
     // The API offset after the last record fetched: where a resume of a
     // run that fails while publishing would continue (nothing left).
     let mut next_offset = start_offset;
-    let mut decoder: Option<PageDecoder> = None;
+    // Columns known before the first page (a resumed run's, a schema
+    // file's): every page is decoded in its own task from the start.
+    let known = match (&snapshot, &job.schema) {
+        (Some(open), _) => Some(open.columns.as_slice()),
+        (None, Some(schema)) => Some(schema.columns.as_slice()),
+        (None, None) => None,
+    };
+    if let Some(columns) = known {
+        reader_for(&pager, job, columns);
+    }
     loop {
         // On an error the writer is dropped: its folder stays if a
         // checkpoint refers to it (resume continues), else it is removed.
@@ -479,7 +489,7 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
                 snapshot.insert(open(job, &plan, &first, catalog.as_ref(), expected)?)
             }
         };
-        let Some(page) = page else { break };
+        let Some(mut page) = page else { break };
         envelope_count = envelope_count.or(page.envelope_count);
         next_offset = page.offset.saturating_add(page.records);
         let Open {
@@ -489,13 +499,16 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
             columns,
         } = open_now;
         checkpointer.set_window(window);
-        let decoder =
-            decoder.get_or_insert_with(|| PageDecoder::new(columns, job.query.key.as_deref(), job.api.records.clone()));
+        // The pages in flight from now on are decoded in their own tasks.
+        let reader = match pager.reader() {
+            Some(reader) => reader.clone(),
+            None => reader_for(&pager, job, columns),
+        };
         let save = |w: &mut SnapshotWriter, next, d: Option<&mut Dedup>| {
             checkpointer.save(w, next, d, run_stats(&client, clock, &earlier_stats))?;
             plan.sync(&job.name)
         };
-        match super::page_rows(decoder, &page, &job.api.records)? {
+        match rows_of(reader.decoder(), &mut page, &job.api.records)? {
             PageRows::Decoded(rows) => super::write_decoded::<RunError, _>(writer, &rows, dedup.as_mut(), save)?,
             PageRows::Values(records) => {
                 super::write_page::<RunError, _>(writer, page.offset, records, dedup.as_mut(), save)?
@@ -513,6 +526,15 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
     plan.sync(&job.name)?;
     plan.check_locks()?;
     publish(job, options, &plan, snapshot, expected, stats, clock)
+}
+
+/// Sets the run's page reader (the decoder of `columns`) into `pager`'s
+/// slot (where none is yet), and returns it.
+fn reader_for(pager: &Windows, job: &Job, columns: &[Column]) -> RunReader {
+    let decoder = PageDecoder::new(columns, job.query.key.as_deref(), job.api.records.clone());
+    let reader = RunReader::new(Arc::new(decoder), job.api.records.clone());
+    pager.set_reader(reader.clone());
+    reader
 }
 
 /// The run's pages, window after window (`windows.rs`), from `start_offset`

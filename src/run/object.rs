@@ -200,6 +200,8 @@ fn reopen(
 /// Writes one page (at API offset `offset`) record by record, dropping
 /// duplicates; whenever the current part fills up it is closed and
 /// `checkpoint` is called with the offset of the first record after it.
+/// Records go to the writer in runs of consecutive API offsets (a dropped
+/// duplicate ends a run), so a type error names the record's API offset.
 fn write_page(
     run: &mut ObjectRun,
     offset: u64,
@@ -207,22 +209,32 @@ fn write_page(
     mut checkpoint: impl FnMut(&mut ObjectRun, u64) -> Result<(), RunError>,
 ) -> Result<(), RunError> {
     let mut buf = Vec::new();
+    // The API offset of `buf[0]`.
+    let mut first = offset;
     for (i, record) in records.into_iter().enumerate() {
+        let at = offset.saturating_add(i as u64);
         if let Some(d) = run.dedup.as_mut()
             && !d.keep(&record)
         {
+            if !buf.is_empty() {
+                run.writer.write_at(&buf, first)?;
+                buf.clear();
+            }
             continue;
+        }
+        if buf.is_empty() {
+            first = at;
         }
         buf.push(record);
         if buf.len() as u64 >= run.writer.room() {
-            run.writer.write(&buf)?;
+            run.writer.write_at(&buf, first)?;
             buf.clear();
             run.writer.close_part()?;
-            checkpoint(run, offset.saturating_add(i as u64).saturating_add(1))?;
+            checkpoint(run, at.saturating_add(1))?;
         }
     }
     if !buf.is_empty() {
-        run.writer.write(&buf)?;
+        run.writer.write_at(&buf, first)?;
     }
     Ok(())
 }

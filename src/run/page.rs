@@ -1,7 +1,9 @@
-//! The page-to-part loop of a run: [`page_rows`] decodes a page once
-//! (`crate::decode::PageDecoder`), [`write_decoded`] feeds its rows to the
+//! The page-to-part loop of a run: a page is decoded once, in its page task
+//! (`read.rs`), or by [`page_rows`] for a page that arrived before the run
+//! had its decoder; [`write_decoded`] feeds its rows to the
 //! snapshot writer (or [`write_page`] its `serde_json::Value` records, for a
-//! page with a value that does not fit its column), closes a part the moment
+//! page with a value that does not fit its column, each record written with
+//! its API offset, which a type error names), closes a part the moment
 //! it is full and then has the run checkpoint, with the API offset of the
 //! first record not in a finished part (de-duplication drops records,
 //! offsets still advance; the keys saved are exactly those of records
@@ -35,7 +37,7 @@ pub enum PageRows {
 /// Decodes `page` (its body checked by the pager). The decoder is strict:
 /// the first value that does not fit sends the page to the `Value` path,
 /// which applies the snapshot's policy.
-pub fn page_rows(decoder: &PageDecoder, page: &Page, at: &RecordsAt) -> Result<PageRows, RunError> {
+pub fn page_rows<T>(decoder: &PageDecoder, page: &Page<T>, at: &RecordsAt) -> Result<PageRows, RunError> {
     let failed = |reason: String| RunError::Decode {
         offset: page.offset,
         reason,
@@ -137,7 +139,11 @@ fn bug(w: &SnapshotWriter, decoded: &DecodedBatch, what: &str) -> SinkError {
 
 /// Writes `records` (the page at API offset `offset`, in order) into `w`,
 /// dropping duplicates by `dedup`. Whenever the current part fills up it is
-/// closed and `checkpoint(w, next_offset, dedup)` is called.
+/// closed and `checkpoint(w, next_offset, dedup)` is called. Each record
+/// reaches the writer with its API offset (records are written in runs of
+/// consecutive offsets: a dropped duplicate ends a run), so a type error
+/// names the offset the API sent the record at, not its index in the
+/// snapshot.
 pub fn write_page<E, F>(
     w: &mut SnapshotWriter,
     offset: u64,
@@ -150,22 +156,32 @@ where
     F: FnMut(&mut SnapshotWriter, u64, Option<&mut Dedup>) -> Result<(), E>,
 {
     let mut buf = Vec::new();
+    // The API offset of `buf[0]`.
+    let mut first = offset;
     for (i, record) in records.into_iter().enumerate() {
+        let at = offset.saturating_add(i as u64);
         if let Some(d) = dedup.as_deref_mut()
             && !d.keep(&record)
         {
+            if !buf.is_empty() {
+                w.write_at(&buf, first)?;
+                buf.clear();
+            }
             continue;
+        }
+        if buf.is_empty() {
+            first = at;
         }
         buf.push(record);
         if buf.len() as u64 >= w.room() {
-            w.write(&buf)?;
+            w.write_at(&buf, first)?;
             buf.clear();
             w.close_part()?;
-            checkpoint(w, offset.saturating_add(i as u64 + 1), dedup.as_deref_mut())?;
+            checkpoint(w, at.saturating_add(1), dedup.as_deref_mut())?;
         }
     }
     if !buf.is_empty() {
-        w.write(&buf)?;
+        w.write_at(&buf, first)?;
     }
     Ok(())
 }

@@ -134,6 +134,7 @@ fn page_rows_table() {
         records,
         envelope_count: None,
         count_ignored: None,
+        read: None::<()>,
     };
     let at = RecordsAt::Auto;
     match page_rows(&decoder, &page(r#"[{"n": 1}, {"n": null}]"#, 2), &at).unwrap() {
@@ -148,4 +149,39 @@ fn page_rows_table() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("offset 40"), "{err}");
+}
+
+/// A record written the `Value` way names its API offset in a type error,
+/// not its index in the snapshot: a duplicate dropped before it (offset 11)
+/// makes them differ (regression: the error said record 1, the snapshot index).
+#[test]
+fn a_type_error_after_a_dropped_duplicate_names_the_api_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let columns = vec![
+        Column::for_field("id", ColumnType::String),
+        Column::for_field("n", ColumnType::Int64),
+    ];
+    let mut w = SnapshotWriter::create(
+        &dir.path().join("snap"),
+        SnapshotOptions {
+            format: Format::Jsonl,
+            compression: Compression::None,
+            rows_per_file: 100,
+            columns,
+            on_type_error: OnTypeError::Fail,
+        },
+    )
+    .unwrap();
+    let mut dedup = Dedup::new("id");
+    let records = vec![
+        json!({"id": "a", "n": 1}),
+        json!({"id": "a", "n": 2}),
+        json!({"id": "b", "n": 3}),
+        json!({"id": "c", "n": "x"}),
+    ];
+    let none = |_: &mut SnapshotWriter, _, _: Option<&mut Dedup>| Ok::<(), SinkError>(());
+    let err = write_page::<SinkError, _>(&mut w, 10, records, Some(&mut dedup), none)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("offset 13,"), "the API offset: {err}");
 }

@@ -8,8 +8,10 @@
 //! in key order, so the snapshot is what one unlimited pass would give.
 //! Page offsets are inside the current window; [`Windows::mark`] says which
 //! window, for the checkpoint. Without a keyset an offset refusal fails the
-//! run (exit 4) saying what to set. Knows nothing of writing or
-//! checkpoint files.
+//! run (exit 4) saying what to set. Every window's pager shares the run's
+//! reader slot ([`Windows::set_reader`]): once the run has its decoder,
+//! each page is decoded in its own task (`read.rs`). Knows nothing of
+//! writing or checkpoint files.
 
 use std::sync::Arc;
 
@@ -17,7 +19,8 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::RunError;
-use crate::fetch::{self, ApiClient, FetchError, Page, Pager, PagerPlan};
+use super::read::{PageRead, RunReader};
+use crate::fetch::{self, ApiClient, FetchError, Page, Pager, PagerPlan, ReaderSlot};
 use crate::job::{Job, RecordsAt};
 use crate::schema::FieldPath;
 use crate::state::KeysetWindow;
@@ -70,7 +73,9 @@ pub struct Windows {
     max_records: Option<u64>,
     /// The current window (`None`: the first, unnarrowed one).
     mark: Option<KeysetWindow>,
-    pager: Pager,
+    /// The run's page reader, once set; shared by every window's pager.
+    slot: Arc<ReaderSlot<RunReader>>,
+    pager: Pager<RunReader>,
     /// The offset after the last page handed out, inside the window.
     offset: u64,
     /// The last page handed out was full.
@@ -98,10 +103,12 @@ impl Windows {
         let key = job.query.keyset_key().map(|k| (k.to_string(), FieldPath::parse(k)));
         let capacity = job.query.max_offset.and_then(|m| window_capacity(m, base.page_size));
         let start = base.start_offset;
+        let slot = ReaderSlot::new();
         let mut windows = Windows {
             // Replaced below by the window's own pager (nothing is issued
             // before the first `next`).
-            pager: Pager::new(client.clone(), base.clone()),
+            pager: Pager::with_slot(client.clone(), base.clone(), slot.clone()),
+            slot,
             client,
             base,
             filter: filter.clone(),
@@ -115,8 +122,20 @@ impl Windows {
             last_key: Value::Null,
             windows_opened: 0,
         };
-        windows.pager = Pager::new(windows.client.clone(), windows.plan(start));
+        windows.pager = Pager::with_slot(windows.client.clone(), windows.plan(start), windows.slot.clone());
         windows
+    }
+
+    /// From now on each page is decoded in its page task by `reader`
+    /// (pages whose bodies arrived before come only checked). A second
+    /// call keeps the first reader.
+    pub fn set_reader(&self, reader: RunReader) {
+        self.slot.set(reader);
+    }
+
+    /// The reader the run set, if any.
+    pub fn reader(&self) -> Option<&RunReader> {
+        self.slot.get()
     }
 
     /// The window the pages handed out last are in (for the checkpoint).
@@ -155,7 +174,7 @@ impl Windows {
 
     /// The next page in key order (its offset inside the current window),
     /// or `None` when paging is over.
-    pub async fn next(&mut self) -> Option<Result<Page, RunError>> {
+    pub async fn next(&mut self) -> Option<Result<Page<PageRead>, RunError>> {
         loop {
             match self.pager.next().await {
                 Some(Ok(page)) => {
@@ -293,7 +312,7 @@ impl Windows {
         self.offset = 0;
         self.last_full = true;
         self.pager.stop();
-        self.pager = Pager::new(self.client.clone(), self.plan(0));
+        self.pager = Pager::with_slot(self.client.clone(), self.plan(0), self.slot.clone());
         Ok(())
     }
 }

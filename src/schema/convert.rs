@@ -330,8 +330,7 @@ impl TypeErrors {
         }
     }
 
-    /// Converts the value of `column` in record number `record` (of the
-    /// snapshot). A value that does not fit is an error under `Fail` (and
+    /// Converts the value of `column` in the record at API offset `record`. A value that does not fit is an error under `Fail` (and
     /// always in a non-nullable column); under `Null` it becomes null, is
     /// counted, and the first one per column is logged as a warning.
     pub fn convert<'v>(
@@ -365,7 +364,7 @@ impl TypeErrors {
             let m = mismatch();
             tracing::warn!(
                 column = %m.column,
-                record = m.record,
+                offset = m.record,
                 value = %m.value,
                 expected = m.expected,
                 "value does not fit its column type; writing null (on_type_error = \"null\"), \

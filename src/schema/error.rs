@@ -85,7 +85,8 @@ fn render(file: &Path, problems: &[SchemaProblem]) -> String {
 /// "fail"`, or in a column that is not nullable).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TypeMismatch {
-    /// Index of the record in the snapshot, from 0.
+    /// The record's API offset (in export mode: its line in the download,
+    /// from 0), as the writer was told it.
     pub record: u64,
     /// The output column's name.
     pub column: String,

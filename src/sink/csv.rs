@@ -98,7 +98,7 @@ impl CsvEncoder {
 impl PartEncoder for CsvEncoder {
     fn write(&mut self, records: &[Value], first_record: u64, errors: &mut TypeErrors) -> Result<(), SinkError> {
         for (i, record) in records.iter().enumerate() {
-            let index = first_record + i as u64;
+            let index = first_record.saturating_add(i as u64);
             for c in 0..self.columns.len() {
                 let value = self.columns[c].path.extract(record);
                 let cell = errors

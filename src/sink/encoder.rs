@@ -25,8 +25,9 @@ pub const WRITE_BUFFER_BYTES: usize = 256 * 1024;
 
 /// Encodes records into one part file.
 pub trait PartEncoder: Send {
-    /// Encodes `records`, in order. `first_record` is the index in the whole
-    /// snapshot of `records[0]`, for error messages. Values are converted to
+    /// Encodes `records`, in order. `first_record` is the API offset of
+    /// `records[0]` (the records are at consecutive offsets), for error
+    /// messages and the `on_type_error = "null"` warning. Values are converted to
     /// their column types under `errors`' policy, which counts the nulled ones.
     fn write(&mut self, records: &[Value], first_record: u64, errors: &mut TypeErrors) -> Result<(), SinkError>;
 

@@ -52,10 +52,11 @@ pub enum SinkError {
     },
 
     /// A record's value could not be encoded in its column.
-    #[error("cannot encode record {record}, column {column:?} into {}: {reason}", path.display())]
+    #[error("cannot encode the record at offset {record}, column {column:?} into {}: {reason}", path.display())]
     Encode {
         path: PathBuf,
-        /// Index of the record in the snapshot, from 0.
+        /// The record's API offset (in export mode: its line in the
+        /// download, from 0).
         record: u64,
         column: String,
         reason: String,

@@ -74,7 +74,7 @@ impl JsonlEncoder {
 impl PartEncoder for JsonlEncoder {
     fn write(&mut self, records: &[Value], first_record: u64, errors: &mut TypeErrors) -> Result<(), SinkError> {
         for (i, record) in records.iter().enumerate() {
-            self.write_record(record, first_record + i as u64, errors)?;
+            self.write_record(record, first_record.saturating_add(i as u64), errors)?;
         }
         Ok(())
     }

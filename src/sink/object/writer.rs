@@ -187,7 +187,17 @@ impl ObjectSnapshotWriter {
     }
 
     /// Appends records, starting a new part every `rows_per_file` records.
+    /// A type error names the record's index in the snapshot;
+    /// [`Self::write_at`] names its API offset.
     pub fn write(&mut self, records: &[Value]) -> Result<(), SinkError> {
+        self.write_at(records, self.records)
+    }
+
+    /// [`Self::write`] for records at consecutive API offsets from `first`:
+    /// a value that does not fit its column is reported (error or
+    /// `on_type_error = "null"` warning) with its record's API offset.
+    pub fn write_at(&mut self, records: &[Value], first: u64) -> Result<(), SinkError> {
+        let mut first = first;
         let mut rest = records;
         while !rest.is_empty() {
             let part = match self.current.take() {
@@ -203,9 +213,10 @@ impl ObjectSnapshotWriter {
             let room = self.opts.rows_per_file.saturating_sub(part.records);
             let take = usize::try_from(room).map_or(rest.len(), |room| room.min(rest.len()));
             let (now, later) = rest.split_at(take);
-            part.encoder.write(now, self.records, &mut self.type_errors)?;
+            part.encoder.write(now, first, &mut self.type_errors)?;
             part.records = part.records.saturating_add(take as u64);
             self.records = self.records.saturating_add(take as u64);
+            first = first.saturating_add(take as u64);
             rest = later;
         }
         Ok(())
