@@ -404,7 +404,10 @@ proptest! {
                 };
                 if let Err(e) = parsed {
                     let e = e.to_string();
-                    prop_assert!(e.contains("out of range") || e.contains("surrogate"), "scanned {:?}: {}", text, e);
+                    // serde_json words a lone surrogate as "lone leading
+                    // surrogate" or "unexpected end of hex escape".
+                    let documented = ["out of range", "surrogate", "end of hex escape"];
+                    prop_assert!(documented.iter().any(|d| e.contains(d)), "scanned {:?}: {}", text, e);
                 }
             }
         }
