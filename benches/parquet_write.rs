@@ -134,7 +134,10 @@ fn main() {
         .enumerate()
         .map(|(i, page)| {
             let bytes = serde_json::to_vec(page).unwrap();
-            decoder.decode_page(&bytes, (i * PAGE) as u64, &mut errors).unwrap().batch
+            decoder
+                .decode_page(&bytes, (i * PAGE) as u64, &mut errors)
+                .unwrap()
+                .batch
         })
         .collect();
     let schema = decoder.schema();
@@ -147,11 +150,19 @@ fn main() {
     let variants: Vec<(&str, usize, Props)> = vec![
         ("old", 8192, Box::new(|| old().build())),
         ("now", 8192, Box::new(|| writer_properties(Compression::Zstd))),
-        ("dict-off", 8192, Box::new(|| old().set_dictionary_enabled(false).build())),
+        (
+            "dict-off",
+            8192,
+            Box::new(|| old().set_dictionary_enabled(false).build()),
+        ),
         (
             "dict-off-json",
             8192,
-            Box::new(|| old().set_column_dictionary_enabled(col("official_industries"), false).build()),
+            Box::new(|| {
+                old()
+                    .set_column_dictionary_enabled(col("official_industries"), false)
+                    .build()
+            }),
         ),
         (
             "dict-off-uniq",
@@ -243,7 +254,11 @@ fn main() {
             8192,
             Box::new(|| old().set_max_row_group_row_count(Some(16384)).build()),
         ),
-        ("snappy", 8192, Box::new(|| old().set_compression(Codec::SNAPPY).build())),
+        (
+            "snappy",
+            8192,
+            Box::new(|| old().set_compression(Codec::SNAPPY).build()),
+        ),
         (
             "uncompressed",
             8192,
@@ -296,10 +311,9 @@ fn main() {
             Box::new(move || {
                 unique
                     .iter()
-                    .fold(
-                        old().set_statistics_enabled(EnabledStatistics::Chunk),
-                        |b, c| b.set_column_dictionary_enabled(col(c), false),
-                    )
+                    .fold(old().set_statistics_enabled(EnabledStatistics::Chunk), |b, c| {
+                        b.set_column_dictionary_enabled(col(c), false)
+                    })
                     .build()
             }),
         ),
@@ -341,7 +355,10 @@ fn main() {
             }
         }
     }
-    let base = results.iter().find(|(n, ..)| n == "old").map(|(_, v, s, _)| (median(v.clone()), *s));
+    let base = results
+        .iter()
+        .find(|(n, ..)| n == "old")
+        .map(|(_, v, s, _)| (median(v.clone()), *s));
     println!(
         "{:<15} {:>11} {:>8} {:>11} {:>7} {:>13}",
         "variant", "CPU-s/100k", "vs old", "bytes", "size", "rg min/max"

@@ -236,13 +236,7 @@ fn unique_columns_leave_the_dictionary_few_valued_ones_keep_it() {
     write_part(&path, &columns, &records, Compression::Zstd, &mut TypeErrors::default()).unwrap();
     let (meta, batches) = read(&path);
     let group = meta.row_group(0);
-    let data_pages = |i: usize| {
-        group
-            .column(i)
-            .page_encoding_stats_mask()
-            .expect("page encoding stats")
-            .clone()
-    };
+    let data_pages = |i: usize| *group.column(i).page_encoding_stats_mask().expect("page encoding stats");
     let id = data_pages(0);
     assert!(
         id.is_set(Encoding::RLE_DICTIONARY) && id.is_set(Encoding::PLAIN),
@@ -255,22 +249,45 @@ fn unique_columns_leave_the_dictionary_few_valued_ones_keep_it() {
     );
     match group.column(0).statistics() {
         Some(Statistics::ByteArray(s)) => {
-            let (min, max) = (s.min_opt().unwrap().as_utf8().unwrap(), s.max_opt().unwrap().as_utf8().unwrap());
+            let (min, max) = (
+                s.min_opt().unwrap().as_utf8().unwrap(),
+                s.max_opt().unwrap().as_utf8().unwrap(),
+            );
             assert_eq!((min, max), ("FI0000000", "FI0019999"));
         }
         other => panic!("row-group min/max of business_id: {other:?}"),
     }
-    assert!(group.column(1).statistics().is_some_and(|s| s.min_bytes_opt().is_some()));
+    assert!(
+        group
+            .column(1)
+            .statistics()
+            .is_some_and(|s| s.min_bytes_opt().is_some())
+    );
     let ids: Vec<String> = batches
         .iter()
-        .flat_map(|b| b.column(0).as_string::<i32>().iter().map(|v| v.unwrap().to_string()).collect::<Vec<_>>())
+        .flat_map(|b| {
+            b.column(0)
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
         .collect();
     assert_eq!(ids, (0..20_000).map(|i| format!("FI{i:07}")).collect::<Vec<_>>());
     let forms_back: Vec<String> = batches
         .iter()
-        .flat_map(|b| b.column(1).as_string::<i32>().iter().map(|v| v.unwrap().to_string()).collect::<Vec<_>>())
+        .flat_map(|b| {
+            b.column(1)
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
         .collect();
-    assert_eq!(forms_back, (0..20_000).map(|i| forms[i % 4].to_string()).collect::<Vec<_>>());
+    assert_eq!(
+        forms_back,
+        (0..20_000).map(|i| forms[i % 4].to_string()).collect::<Vec<_>>()
+    );
 }
 
 #[test]
