@@ -3,7 +3,7 @@ CARGO ?= cargo
 BIN := target/debug/orgsync
 RUN_OUT := out
 
-.PHONY: all build run test fmt lint unit bench bench-decode bench-keyset bench-peers clean moto
+.PHONY: all build run test fmt lint unit bench bench-decode bench-parquet bench-keyset bench-peers clean moto
 
 all: build
 
@@ -50,6 +50,12 @@ bench:
 ## the streaming PageDecoder and JSON Lines (benches/decode.rs); ORGSYNC_BENCH_RECORDS / _RUNS / _ONLY.
 bench-decode:
 	$(CARGO) bench --bench decode
+
+## In-process CPU of the Parquet write alone, one row per WriterProperties variant (the same
+## decoded batches each time), with file size and row-group min/max: benches/parquet_write.rs;
+## ORGSYNC_BENCH_RECORDS / _RUNS / _ONLY.
+bench-parquet:
+	$(CARGO) bench --bench parquet_write
 
 ## In-process cost of one de-duplication key (Dedup::keep_hash) against the all-in-memory set it
 ## replaced: ns per key and bytes per key; ORGSYNC_BENCH_KEYS / _RUNS / _ONLY (before,after).

@@ -1,5 +1,6 @@
 //! Tests of `parquet.rs`: parts read back with the parquet crate's reader
-//! value by value, row-group size, codecs, statistics, created_by, empty
+//! value by value, row-group size, codecs, statistics, created_by, the
+//! dictionary fallback of unique columns, empty
 //! parts, type errors under both policies, a full disk, and a whole
 //! snapshot with rotation and the manifest's type_errors.
 
@@ -210,6 +211,82 @@ fn statistics_and_created_by_are_written() {
     assert!(
         revenue.column_index_offset().is_some(),
         "page-level statistics (column index)"
+    );
+}
+
+/// The dictionary rule of `writer_properties` (`DICTIONARY_PAGE_BYTES`):
+/// a column of unique values falls back to PLAIN data pages once its
+/// dictionary holds 64 KiB, one of few values stays dictionary-encoded,
+/// and both keep their row-group min/max and read back value by value.
+#[test]
+fn unique_columns_leave_the_dictionary_few_valued_ones_keep_it() {
+    use parquet::basic::Encoding;
+    use parquet::file::statistics::Statistics;
+    let forms = ["Oy", "Oyj", "Ay", "Ky"];
+    let columns = vec![
+        col("business_id", "business_id", ColumnType::String),
+        col("legal_entity", "legal_entity", ColumnType::String),
+    ];
+    // 20 000 unique ids of 9 bytes: ~260 KB of dictionary at 1 MiB's limit.
+    let records: Vec<Value> = (0..20_000)
+        .map(|i| json!({"business_id": format!("FI{i:07}"), "legal_entity": forms[i % 4]}))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.parquet");
+    write_part(&path, &columns, &records, Compression::Zstd, &mut TypeErrors::default()).unwrap();
+    let (meta, batches) = read(&path);
+    let group = meta.row_group(0);
+    let data_pages = |i: usize| *group.column(i).page_encoding_stats_mask().expect("page encoding stats");
+    let id = data_pages(0);
+    assert!(
+        id.is_set(Encoding::RLE_DICTIONARY) && id.is_set(Encoding::PLAIN),
+        "business_id: dictionary pages, then PLAIN after the fallback: {:?}",
+        id.encodings().collect::<Vec<_>>()
+    );
+    assert!(
+        data_pages(1).is_only(Encoding::RLE_DICTIONARY),
+        "legal_entity keeps its dictionary"
+    );
+    match group.column(0).statistics() {
+        Some(Statistics::ByteArray(s)) => {
+            let (min, max) = (
+                s.min_opt().unwrap().as_utf8().unwrap(),
+                s.max_opt().unwrap().as_utf8().unwrap(),
+            );
+            assert_eq!((min, max), ("FI0000000", "FI0019999"));
+        }
+        other => panic!("row-group min/max of business_id: {other:?}"),
+    }
+    assert!(
+        group
+            .column(1)
+            .statistics()
+            .is_some_and(|s| s.min_bytes_opt().is_some())
+    );
+    let ids: Vec<String> = batches
+        .iter()
+        .flat_map(|b| {
+            b.column(0)
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(ids, (0..20_000).map(|i| format!("FI{i:07}")).collect::<Vec<_>>());
+    let forms_back: Vec<String> = batches
+        .iter()
+        .flat_map(|b| {
+            b.column(1)
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(
+        forms_back,
+        (0..20_000).map(|i| forms[i % 4].to_string()).collect::<Vec<_>>()
     );
 }
 
