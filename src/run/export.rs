@@ -505,7 +505,9 @@ impl Feed<'_> {
             plan.sync(&job.name)
         };
         match rows {
-            PageRows::Decoded(rows) => crate::run::write_decoded::<RunError, _>(writer, &rows, dedup.as_mut(), save)?,
+            PageRows::Decoded(rows) => {
+                crate::run::write_decoded::<RunError, _, _>(writer, &rows, dedup.as_mut(), save)?
+            }
             PageRows::Values(records) => {
                 crate::run::write_page::<RunError, _>(writer, first, records, dedup.as_mut(), save)?
             }

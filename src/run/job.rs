@@ -509,7 +509,7 @@ pub async fn run_job(job: &Job, options: &RunOptions) -> Result<JobOutcome, RunE
             plan.sync(&job.name)
         };
         match rows_of(reader.decoder(), &mut page, &job.api.records)? {
-            PageRows::Decoded(rows) => super::write_decoded::<RunError, _>(writer, &rows, dedup.as_mut(), save)?,
+            PageRows::Decoded(rows) => super::write_decoded::<RunError, _, _>(writer, &rows, dedup.as_mut(), save)?,
             PageRows::Values(records) => {
                 super::write_page::<RunError, _>(writer, page.offset, records, dedup.as_mut(), save)?
             }

@@ -21,10 +21,11 @@ use serde_json::Value;
 
 use super::{Plan, Written, completeness, manifest, progress, recorded, run_stats, snapshot_columns, snapshot_options};
 use crate::catalog::Catalog;
+use crate::decode::PageDecoder;
 use crate::fetch::{self, ApiClient};
 use crate::job::Job;
 use crate::run::identity::Resumed;
-use crate::run::{JobOutcome, RunError, RunOptions};
+use crate::run::{JobOutcome, PageRows, RunError, RunOptions};
 use crate::schema::Column;
 use crate::sink::object::{self, Bucket, Existing, ObjectSnapshotWriter, ObjectUrl};
 use crate::sink::{FinishedParts, KEYS_FILE, SinkError, Stats};
@@ -65,6 +66,14 @@ struct ObjectRun {
     writer: ObjectSnapshotWriter,
     columns: Vec<Column>,
     dedup: Option<Dedup>,
+    /// Pages decoded straight to columns (from the second page: the first
+    /// gives the columns of a run without a schema file).
+    decoder: Option<PageDecoder>,
+    marks: Marks,
+}
+
+/// Where and how a bucket run's checkpoints are saved.
+struct Marks {
     /// `<state>/<job>.orgsync-tmp`.
     dir: PathBuf,
     template: Checkpoint,
@@ -73,21 +82,37 @@ struct ObjectRun {
 }
 
 impl ObjectRun {
+    /// [`Marks::save`] of this run.
+    fn checkpoint(&mut self, job: &Job, plan: &Plan, next_offset: u64, stats: Stats) -> Result<(), RunError> {
+        self.marks
+            .save(&mut self.writer, self.dedup.as_mut(), job, plan, next_offset, stats)
+    }
+}
+
+impl Marks {
     /// Writes the checkpoint (keys, `_checkpoint.json`, the pointer once),
     /// keeps the finished parts from now on, and mirrors the state.
-    fn checkpoint(&mut self, job: &Job, plan: &Plan, next_offset: u64, stats: Stats) -> Result<(), RunError> {
+    fn save(
+        &mut self,
+        writer: &mut ObjectSnapshotWriter,
+        dedup: Option<&mut Dedup>,
+        job: &Job,
+        plan: &Plan,
+        next_offset: u64,
+        stats: Stats,
+    ) -> Result<(), RunError> {
         std::fs::create_dir_all(&self.dir).map_err(StateError::write(&self.dir))?;
-        let (dedup_keys, duplicates_dropped) = match self.dedup.as_mut() {
+        let (dedup_keys, duplicates_dropped) = match dedup {
             Some(d) => (Some(d.flush(&self.dir.join(KEYS_FILE))?), d.dropped()),
             None => (None, 0),
         };
         let cp = Checkpoint {
             next_offset,
-            records: self.writer.records(),
-            files: self.writer.files().to_vec(),
+            records: writer.records(),
+            files: writer.files().to_vec(),
             duplicates_dropped,
-            type_errors: self.writer.type_errors(),
-            null_counts: Some(self.writer.null_counts()),
+            type_errors: writer.type_errors(),
+            null_counts: Some(writer.null_counts()),
             dedup_keys,
             stats,
             ..self.template.clone()
@@ -97,7 +122,7 @@ impl ObjectRun {
             self.pointer.save(&plan.state_dir)?;
             self.pointer_saved = true;
         }
-        self.writer.keep_finished();
+        writer.keep_finished();
         plan.sync(&job.name)?;
         tracing::debug!(
             next_offset,
@@ -130,15 +155,18 @@ fn open(
         // Key runs spill into the checkpoint's folder (`_dedup_runs/`, never
         // mirrored: the keys file is the checkpoint's record of them).
         dedup: job.query.key.as_deref().map(|k| Dedup::new(k).in_dir(&dir)),
-        template: plan.checkpoint(job, &columns, on_type_error, expected),
-        pointer: Pointer {
-            job: job.name.clone(),
-            run_id: plan.run_id.clone(),
-            target: plan.absolute_target(),
-            temp_dir: dir.clone(),
+        decoder: None,
+        marks: Marks {
+            template: plan.checkpoint(job, &columns, on_type_error, expected),
+            pointer: Pointer {
+                job: job.name.clone(),
+                run_id: plan.run_id.clone(),
+                target: plan.absolute_target(),
+                temp_dir: dir.clone(),
+            },
+            pointer_saved: false,
+            dir,
         },
-        pointer_saved: false,
-        dir,
         columns,
     })
 }
@@ -189,10 +217,13 @@ fn reopen(
     Ok(ObjectRun {
         writer,
         dedup,
-        template: plan.checkpoint(job, &columns, on_type_error, expected),
-        dir: pointer.temp_dir.clone(),
-        pointer,
-        pointer_saved: true,
+        decoder: None,
+        marks: Marks {
+            template: plan.checkpoint(job, &columns, on_type_error, expected),
+            dir: pointer.temp_dir.clone(),
+            pointer,
+            pointer_saved: true,
+        },
         columns,
     })
 }
@@ -272,14 +303,17 @@ pub(super) async fn run(
         // removes the objects it created that no checkpoint lists.
         let page = pager.next().await.transpose()?;
         let window = pager.mark();
-        // Bucket targets still write through `serde_json::Value` records.
-        let records = match &page {
-            Some(p) => fetch::page_records(&p.body, &job.api.records).map_err(|reason| RunError::Decode {
+        // The first page of a fresh run opens the snapshot (its records
+        // give the columns without a schema file) and goes the `Value` way;
+        // later pages are decoded straight to columns.
+        let records = match (&page, &snapshot) {
+            (Some(p), None) => fetch::page_records(&p.body, &job.api.records).map_err(|reason| RunError::Decode {
                 offset: p.offset,
                 reason,
             })?,
-            None => Vec::new(),
+            _ => Vec::new(),
         };
+        let opened_now = snapshot.is_none();
         let run = match snapshot.as_mut() {
             Some(run) => run,
             None => snapshot.insert(open(job, plan, &mut target, &records, catalog, expected)?),
@@ -288,10 +322,30 @@ pub(super) async fn run(
         envelope_count = envelope_count.or(page.envelope_count);
         let fetched = page.records;
         next_offset = page.offset.saturating_add(fetched);
-        run.template.window = window;
-        write_page(run, page.offset, records, |run, next| {
-            run.checkpoint(job, plan, next, run_stats(&client, clock, &earlier))
-        })?;
+        run.marks.template.window = window;
+        let rows = match opened_now {
+            true => PageRows::Values(records),
+            false => {
+                let decoder = run.decoder.get_or_insert_with(|| {
+                    PageDecoder::new(&run.columns, job.query.key.as_deref(), job.api.records.clone())
+                });
+                crate::run::page_rows(decoder, &page, &job.api.records)?
+            }
+        };
+        let stats = || run_stats(&client, clock, &earlier);
+        match rows {
+            PageRows::Decoded(rows) => {
+                let ObjectRun {
+                    writer, dedup, marks, ..
+                } = run;
+                crate::run::write_decoded::<RunError, _, _>(writer, &rows, dedup.as_mut(), |w, next, d| {
+                    marks.save(w, d, job, plan, next, stats())
+                })?
+            }
+            PageRows::Values(records) => write_page(run, page.offset, records, |run, next| {
+                run.checkpoint(job, plan, next, stats())
+            })?,
+        }
         progress.page(fetched);
     }
     drop(progress);
@@ -318,14 +372,14 @@ pub(super) async fn run(
         d.close()?;
     }
     let manifest = manifest(job, plan, &run.columns, &written, &stats);
-    let ObjectRun { writer, dir, .. } = run;
+    let ObjectRun { writer, marks, .. } = run;
     let published = match writer.finish(manifest) {
         Ok(p) => p,
         Err(e) => {
             // `finish` removed this run's parts: its checkpoint names
             // nothing any more; the next run starts over.
             let dropped = Pointer::remove(&plan.state_dir, &job.name)
-                .and_then(|()| remove_dir(&dir))
+                .and_then(|()| remove_dir(&marks.dir))
                 .and_then(|()| plan.mirror(&job.name));
             if let Err(d) = dropped {
                 tracing::warn!(error = %d, "could not drop the checkpoint of the failed run");
@@ -333,7 +387,7 @@ pub(super) async fn run(
             return Err(e.into());
         }
     };
-    if let Err(e) = remove_dir(&dir) {
+    if let Err(e) = remove_dir(&marks.dir) {
         tracing::warn!(error = %e, "could not remove the checkpoint folder");
     }
     recorded(options, plan, published, &written, &stats, clock)

@@ -10,6 +10,8 @@
 //! before that offset). What a checkpoint holds and how it is saved is
 //! `state`'s; the pager and HTTP are `fetch`'s.
 
+use std::path::PathBuf;
+
 use arrow_array::BooleanArray;
 use arrow_select::filter::filter_record_batch;
 use serde_json::Value;
@@ -19,6 +21,7 @@ use crate::decode::{DecodeError, DecodedBatch, PageDecoder};
 use crate::fetch::{Page, page_records};
 use crate::job::RecordsAt;
 use crate::schema::{OnTypeError, TypeErrors};
+use crate::sink::object::ObjectSnapshotWriter;
 use crate::sink::{SinkError, SnapshotWriter};
 use crate::state::Dedup;
 
@@ -60,15 +63,16 @@ pub fn page_rows<T>(decoder: &PageDecoder, page: &Page<T>, at: &RecordsAt) -> Re
 /// by their key hashes, the part closed and `checkpoint(w, next_offset,
 /// dedup)` called the moment it is full. Kept rows go to the writer as
 /// slices of the batch (a filtered copy only where duplicates were dropped).
-pub fn write_decoded<E, F>(
-    w: &mut SnapshotWriter,
+pub fn write_decoded<E, F, W>(
+    w: &mut W,
     decoded: &DecodedBatch,
     mut dedup: Option<&mut Dedup>,
     mut checkpoint: F,
 ) -> Result<(), E>
 where
     E: From<SinkError>,
-    F: FnMut(&mut SnapshotWriter, u64, Option<&mut Dedup>) -> Result<(), E>,
+    W: RowSink,
+    F: FnMut(&mut W, u64, Option<&mut Dedup>) -> Result<(), E>,
 {
     let hashes = match (&dedup, &decoded.key_hashes) {
         (None, _) => None,
@@ -105,9 +109,51 @@ where
     Ok(())
 }
 
+/// A snapshot writer decoded rows go to: a local folder's or a bucket's.
+pub trait RowSink {
+    /// Records the current part still takes.
+    fn room(&self) -> u64;
+    /// Appends decoded rows (already de-duplicated), cutting parts.
+    fn write_rows(&mut self, decoded: &DecodedBatch) -> Result<(), SinkError>;
+    /// Closes the current part.
+    fn close_part(&mut self) -> Result<(), SinkError>;
+    /// Where the snapshot is being written, for errors.
+    fn place(&self) -> PathBuf;
+}
+
+impl RowSink for SnapshotWriter {
+    fn room(&self) -> u64 {
+        SnapshotWriter::room(self)
+    }
+    fn write_rows(&mut self, decoded: &DecodedBatch) -> Result<(), SinkError> {
+        SnapshotWriter::write_rows(self, decoded)
+    }
+    fn close_part(&mut self) -> Result<(), SinkError> {
+        SnapshotWriter::close_part(self)
+    }
+    fn place(&self) -> PathBuf {
+        self.temp_dir().to_path_buf()
+    }
+}
+
+impl RowSink for ObjectSnapshotWriter {
+    fn room(&self) -> u64 {
+        ObjectSnapshotWriter::room(self)
+    }
+    fn write_rows(&mut self, decoded: &DecodedBatch) -> Result<(), SinkError> {
+        ObjectSnapshotWriter::write_rows(self, decoded)
+    }
+    fn close_part(&mut self) -> Result<(), SinkError> {
+        ObjectSnapshotWriter::close_part(self)
+    }
+    fn place(&self) -> PathBuf {
+        PathBuf::from(self.url())
+    }
+}
+
 /// Writes the kept rows among `len` rows from `start` (`keep`: which).
 fn write_kept(
-    w: &mut SnapshotWriter,
+    w: &mut impl RowSink,
     decoded: &DecodedBatch,
     start: usize,
     len: usize,
@@ -128,9 +174,9 @@ fn write_kept(
 }
 
 /// An error that means a bug in orgsync, naming the page.
-fn bug(w: &SnapshotWriter, decoded: &DecodedBatch, what: &str) -> SinkError {
+fn bug(w: &impl RowSink, decoded: &DecodedBatch, what: &str) -> SinkError {
     SinkError::Encode {
-        path: w.temp_dir().to_path_buf(),
+        path: w.place(),
         record: decoded.first_offset,
         column: String::new(),
         reason: format!("{what} (a bug in orgsync: please report it)"),

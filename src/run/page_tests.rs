@@ -53,7 +53,7 @@ fn feed(rows_per_file: u64, key: bool, pages: &[(u64, &[&str])], decoded: bool) 
             let body = serde_json::to_vec(&page(ids)).unwrap();
             let mut errors = TypeErrors::new(OnTypeError::Fail);
             let rows = decoder.decode_page(&body, *offset, &mut errors).unwrap();
-            write_decoded::<SinkError, _>(&mut w, &rows, dedup.as_mut(), save).unwrap();
+            write_decoded::<SinkError, _, _>(&mut w, &rows, dedup.as_mut(), save).unwrap();
         } else {
             write_page::<SinkError, _>(&mut w, *offset, page(ids), dedup.as_mut(), save).unwrap();
         }

@@ -24,6 +24,7 @@ use serde_json::Value;
 
 use super::store::{Bucket, block, store_error};
 use super::upload::ObjectPart;
+use crate::decode::DecodedBatch;
 use crate::job::Format;
 use crate::schema::TypeErrors;
 use crate::sink::{
@@ -101,6 +102,8 @@ pub struct ObjectSnapshotWriter {
     /// Counts of the parts a resumed writer took over.
     earlier_type_errors: BTreeMap<String, u64>,
     earlier_null_counts: BTreeMap<String, u64>,
+    /// Nulls per column of decoded rows (`write_rows`), counted from the arrays.
+    row_nulls: Vec<u64>,
     /// Keys this run created: removed again unless it publishes.
     created: Vec<String>,
     published: bool,
@@ -130,6 +133,7 @@ impl ObjectSnapshotWriter {
             records: 0,
             earlier_type_errors: BTreeMap::new(),
             earlier_null_counts: BTreeMap::new(),
+            row_nulls: Vec::new(),
             created: Vec::new(),
             published: false,
         })
@@ -182,7 +186,7 @@ impl ObjectSnapshotWriter {
         self.created.retain(|name| !files.iter().any(|f| &f.name == name));
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         self.bucket.url.to_string()
     }
 
@@ -222,6 +226,53 @@ impl ObjectSnapshotWriter {
         Ok(())
     }
 
+    /// Appends decoded rows (`crate::decode`, already typed and
+    /// de-duplicated), starting a new part every `rows_per_file` records,
+    /// as [`Self::write_at`] does with records; each column's nulls are
+    /// counted from the Arrow arrays.
+    pub fn write_rows(&mut self, decoded: &DecodedBatch) -> Result<(), SinkError> {
+        let total = decoded.batch.num_rows();
+        if self.row_nulls.len() != decoded.batch.num_columns() {
+            self.row_nulls.resize(decoded.batch.num_columns(), 0);
+        }
+        let mut start = 0;
+        while start < total {
+            let rows_per_file = self.opts.rows_per_file;
+            let part = self.part_with_room()?;
+            let room = rows_per_file.saturating_sub(part.records);
+            let take = usize::try_from(room).map_or(total - start, |room| room.min(total - start));
+            let piece = DecodedBatch {
+                batch: decoded.batch.slice(start, take),
+                key_hashes: None,
+                first_offset: decoded.offset(start),
+                count: None,
+                path: decoded.path,
+            };
+            part.encoder.write_batch(&piece)?;
+            part.records = part.records.saturating_add(take as u64);
+            for (n, column) in self.row_nulls.iter_mut().zip(piece.batch.columns()) {
+                *n = n.saturating_add(column.null_count() as u64);
+            }
+            self.records = self.records.saturating_add(take as u64);
+            start += take;
+        }
+        Ok(())
+    }
+
+    /// The open part if it has room, else a new one (the full one closed).
+    fn part_with_room(&mut self) -> Result<&mut OpenPart, SinkError> {
+        let part = match self.current.take() {
+            Some(part) if part.records < self.opts.rows_per_file => part,
+            full => {
+                if let Some(part) = full {
+                    self.close(part)?;
+                }
+                self.open()?
+            }
+        };
+        Ok(self.current.insert(part))
+    }
+
     /// Records written so far.
     pub fn records(&self) -> u64 {
         self.records
@@ -239,9 +290,17 @@ impl ObjectSnapshotWriter {
 
     /// Records where each column is null, per column.
     pub fn null_counts(&self) -> BTreeMap<String, u64> {
-        let mut all = self.earlier_null_counts.clone();
+        let mut all: BTreeMap<String, u64> = self.opts.columns.iter().map(|c| (c.name.clone(), 0)).collect();
+        for (column, n) in &self.earlier_null_counts {
+            let sum = all.entry(column.clone()).or_insert(0);
+            *sum = sum.saturating_add(*n);
+        }
         for (column, n) in self.type_errors.null_counts() {
             let sum = all.entry(column.clone()).or_insert(0);
+            *sum = sum.saturating_add(*n);
+        }
+        for (column, n) in self.opts.columns.iter().zip(&self.row_nulls) {
+            let sum = all.entry(column.name.clone()).or_insert(0);
             *sum = sum.saturating_add(*n);
         }
         all
