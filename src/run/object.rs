@@ -21,7 +21,6 @@ use serde_json::Value;
 
 use super::{Plan, Written, completeness, manifest, progress, recorded, run_stats, snapshot_columns, snapshot_options};
 use crate::catalog::Catalog;
-use crate::decode::PageDecoder;
 use crate::fetch::{self, ApiClient};
 use crate::job::Job;
 use crate::run::identity::Resumed;
@@ -66,9 +65,6 @@ struct ObjectRun {
     writer: ObjectSnapshotWriter,
     columns: Vec<Column>,
     dedup: Option<Dedup>,
-    /// Pages decoded straight to columns (from the second page: the first
-    /// gives the columns of a run without a schema file).
-    decoder: Option<PageDecoder>,
     marks: Marks,
 }
 
@@ -155,7 +151,6 @@ fn open(
         // Key runs spill into the checkpoint's folder (`_dedup_runs/`, never
         // mirrored: the keys file is the checkpoint's record of them).
         dedup: job.query.key.as_deref().map(|k| Dedup::new(k).in_dir(&dir)),
-        decoder: None,
         marks: Marks {
             template: plan.checkpoint(job, &columns, on_type_error, expected),
             pointer: Pointer {
@@ -217,7 +212,6 @@ fn reopen(
     Ok(ObjectRun {
         writer,
         dedup,
-        decoder: None,
         marks: Marks {
             template: plan.checkpoint(job, &columns, on_type_error, expected),
             dir: pointer.temp_dir.clone(),
@@ -318,19 +312,19 @@ pub(super) async fn run(
             Some(run) => run,
             None => snapshot.insert(open(job, plan, &mut target, &records, catalog, expected)?),
         };
-        let Some(page) = page else { break };
+        let Some(mut page) = page else { break };
         envelope_count = envelope_count.or(page.envelope_count);
         let fetched = page.records;
         next_offset = page.offset.saturating_add(fetched);
         run.marks.template.window = window;
+        // The pages in flight from now on are decoded in their own tasks.
+        let reader = match pager.reader() {
+            Some(reader) => reader.clone(),
+            None => super::reader_for(&pager, job, &run.columns),
+        };
         let rows = match opened_now {
             true => PageRows::Values(records),
-            false => {
-                let decoder = run.decoder.get_or_insert_with(|| {
-                    PageDecoder::new(&run.columns, job.query.key.as_deref(), job.api.records.clone())
-                });
-                crate::run::page_rows(decoder, &page, &job.api.records)?
-            }
+            false => crate::run::rows_of(reader.decoder(), &mut page, &job.api.records)?,
         };
         let stats = || run_stats(&client, clock, &earlier);
         match rows {
