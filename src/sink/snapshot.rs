@@ -304,16 +304,8 @@ impl SnapshotWriter {
     /// Cells written as null, per column name (every column, zeros
     /// included), so far (including the parts a resumed writer took over).
     pub fn null_counts(&self) -> BTreeMap<String, u64> {
-        let mut all: BTreeMap<String, u64> = self.opts.columns.iter().map(|c| (c.name.clone(), 0)).collect();
-        for (column, n) in self.earlier_null_counts.iter().chain(self.type_errors.null_counts()) {
-            let total = all.entry(column.clone()).or_insert(0);
-            *total = total.saturating_add(*n);
-        }
-        for (column, n) in self.opts.columns.iter().zip(&self.row_nulls) {
-            let total = all.entry(column.name.clone()).or_insert(0);
-            *total = total.saturating_add(*n);
-        }
-        all
+        let earlier = self.earlier_null_counts.iter().chain(self.type_errors.null_counts());
+        rows::null_counts(&self.opts.columns, earlier, &self.row_nulls)
     }
 
     /// Closes the last part (an empty run still writes one part file),
@@ -582,7 +574,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), SinkError> {
 }
 
 #[path = "snapshot_rows.rs"]
-mod rows;
+pub(crate) mod rows;
 
 #[cfg(test)]
 #[path = "snapshot_tests.rs"]

@@ -27,6 +27,7 @@ use super::upload::ObjectPart;
 use crate::decode::DecodedBatch;
 use crate::job::Format;
 use crate::schema::TypeErrors;
+use crate::sink::snapshot::rows;
 use crate::sink::{
     Manifest, PartEncoder, PartFile, PartSink, Published, SUCCESS_FILE, SinkError, SnapshotOptions, check_supported,
     compression_name, fault_at, open_encoder, schema_with_nulls,
@@ -232,27 +233,16 @@ impl ObjectSnapshotWriter {
     /// counted from the Arrow arrays.
     pub fn write_rows(&mut self, decoded: &DecodedBatch) -> Result<(), SinkError> {
         let total = decoded.batch.num_rows();
-        if self.row_nulls.len() != decoded.batch.num_columns() {
-            self.row_nulls.resize(decoded.batch.num_columns(), 0);
-        }
         let mut start = 0;
         while start < total {
             let rows_per_file = self.opts.rows_per_file;
             let part = self.part_with_room()?;
             let room = rows_per_file.saturating_sub(part.records);
             let take = usize::try_from(room).map_or(total - start, |room| room.min(total - start));
-            let piece = DecodedBatch {
-                batch: decoded.batch.slice(start, take),
-                key_hashes: None,
-                first_offset: decoded.offset(start),
-                count: None,
-                path: decoded.path,
-            };
+            let piece = rows::piece(decoded, start, take);
             part.encoder.write_batch(&piece)?;
             part.records = part.records.saturating_add(take as u64);
-            for (n, column) in self.row_nulls.iter_mut().zip(piece.batch.columns()) {
-                *n = n.saturating_add(column.null_count() as u64);
-            }
+            rows::count_nulls(&mut self.row_nulls, &piece.batch);
             self.records = self.records.saturating_add(take as u64);
             start += take;
         }
@@ -290,20 +280,8 @@ impl ObjectSnapshotWriter {
 
     /// Records where each column is null, per column.
     pub fn null_counts(&self) -> BTreeMap<String, u64> {
-        let mut all: BTreeMap<String, u64> = self.opts.columns.iter().map(|c| (c.name.clone(), 0)).collect();
-        for (column, n) in &self.earlier_null_counts {
-            let sum = all.entry(column.clone()).or_insert(0);
-            *sum = sum.saturating_add(*n);
-        }
-        for (column, n) in self.type_errors.null_counts() {
-            let sum = all.entry(column.clone()).or_insert(0);
-            *sum = sum.saturating_add(*n);
-        }
-        for (column, n) in self.opts.columns.iter().zip(&self.row_nulls) {
-            let sum = all.entry(column.name.clone()).or_insert(0);
-            *sum = sum.saturating_add(*n);
-        }
-        all
+        let earlier = self.earlier_null_counts.iter().chain(self.type_errors.null_counts());
+        rows::null_counts(&self.opts.columns, earlier, &self.row_nulls)
     }
 
     /// Closes the last part (an empty run still writes one), writes the
