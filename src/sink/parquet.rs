@@ -157,7 +157,7 @@ impl PartEncoder for ParquetEncoder {
         self.flush_pending()?;
         for (i, record) in records.iter().enumerate() {
             self.batch
-                .append(record, first_record + i as u64, errors)
+                .append(record, first_record.saturating_add(i as u64), errors)
                 .map_err(|m| type_error(&self.path, m))?;
             if self.batch.len() >= BATCH_ROWS {
                 self.flush_batch()?;
