@@ -20,37 +20,19 @@
 //! `check-only` is the shape check alone (`fetch::check_page`, which a run
 //! paid on every page before it decoded in the page task).
 
-use std::path::Path;
-use std::time::Duration;
-
 use arrow_array::RecordBatch;
 use orgsync::decode::{DecodePath, PageDecoder, decode_values};
 use orgsync::job::{Compression, RecordsAt};
-use orgsync::schema::{FieldPath, OnTypeError, TypeErrors, load_schema};
+use orgsync::schema::{FieldPath, OnTypeError, TypeErrors};
 use orgsync::sink::writer_properties;
 use parquet::arrow::ArrowWriter;
 use serde_json::Value;
 
+mod common;
+use common::{cpu, env_or, median};
+
 const PAGE: usize = 100;
 const LINES_CHUNK: usize = 1000;
-
-fn cpu() -> Duration {
-    // SAFETY: rusage is plain data; all zeroes is a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage writes the struct it is given.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 fn main() {
     // `cargo bench` passes `--bench`. Without it this is `cargo test
@@ -65,13 +47,7 @@ fn main() {
         ),
     };
     let only = std::env::var("ORGSYNC_BENCH_ONLY").ok();
-    let schema = load_schema(Path::new("schemas/organizations.toml"), &[]).expect("schemas/organizations.toml");
-    let columns = schema.columns;
-    let fields: Vec<String> = columns.iter().map(|c| c.path.as_str().to_string()).collect();
-    let data = orgsync::sandbox::Dataset::new(1, records as u64);
-    let projected: Vec<Value> = (0..records as u64)
-        .map(|i| orgsync::sandbox::project(&data.record("FI", i), &fields))
-        .collect();
+    let (columns, projected) = common::organizations(records);
     let pages: Vec<Vec<u8>> = projected
         .chunks(PAGE)
         .map(|page| serde_json::to_vec(page).unwrap())

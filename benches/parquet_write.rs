@@ -15,41 +15,22 @@
 //! every variant on 2,000 records. It does not measure decoding (that is
 //! `benches/decode.rs`) nor the CSV / JSON Lines writers.
 
-use std::path::Path;
-use std::time::Duration;
-
 use arrow_array::RecordBatch;
 use bytes::Bytes;
 use orgsync::decode::PageDecoder;
 use orgsync::job::{Compression, RecordsAt};
-use orgsync::schema::{OnTypeError, TypeErrors, load_schema};
+use orgsync::schema::{OnTypeError, TypeErrors};
 use orgsync::sink::writer_properties;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as Codec, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::schema::types::ColumnPath;
-use serde_json::Value;
+
+mod common;
+use common::{cpu, env_or, median};
 
 const PAGE: usize = 100;
-
-fn cpu() -> Duration {
-    // SAFETY: rusage is plain data; all zeroes is a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage writes the struct it is given.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 /// Today's settings before this bench: zstd 1, page statistics, dictionary
 /// on for every column, the crate's page and batch sizes.
@@ -120,13 +101,7 @@ fn main() {
         ),
     };
     let only = std::env::var("ORGSYNC_BENCH_ONLY").ok();
-    let schema = load_schema(Path::new("schemas/organizations.toml"), &[]).expect("schemas/organizations.toml");
-    let columns = schema.columns;
-    let fields: Vec<String> = columns.iter().map(|c| c.path.as_str().to_string()).collect();
-    let data = orgsync::sandbox::Dataset::new(1, records as u64);
-    let projected: Vec<Value> = (0..records as u64)
-        .map(|i| orgsync::sandbox::project(&data.record("FI", i), &fields))
-        .collect();
+    let (columns, projected) = common::organizations(records);
     let decoder = PageDecoder::new(&columns, Some("business_id"), RecordsAt::Auto);
     let mut errors = TypeErrors::new(OnTypeError::Fail);
     let pages: Vec<RecordBatch> = projected
