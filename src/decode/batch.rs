@@ -141,11 +141,9 @@ impl PageDecoder {
         first_offset: u64,
         errors: &mut TypeErrors,
     ) -> Result<DecodedBatch, DecodeError> {
-        if let Ok(text) = std::str::from_utf8(bytes) {
-            let mut out = Builders::new(&self.trie, self.rows_hint());
-            if scan::lines(&self.trie, text_lines(text), &mut out).is_ok() {
-                return self.streamed(out, first_offset, None, DecodePath::Scanned);
-            }
+        let mut out = Builders::new(&self.trie, self.rows_hint());
+        if scan::lines(&self.trie, lines(bytes).map(|(_, line)| line), &mut out).is_ok() {
+            return self.streamed(out, first_offset, None, DecodePath::Scanned);
         }
         let mut out = Builders::new(&self.trie, self.rows_hint());
         let mut st = Stage::new(self.trie.targets.len());
@@ -198,13 +196,6 @@ fn lines(bytes: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
         .enumerate()
         .map(|(i, line)| (i + 1, line.strip_suffix(b"\r").unwrap_or(line)))
         .filter(|(_, line)| !line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')))
-}
-
-/// [`lines`] of a chunk that is UTF-8.
-fn text_lines(text: &str) -> impl Iterator<Item = &str> {
-    text.split('\n')
-        .map(|line| line.strip_suffix('\r').unwrap_or(line))
-        .filter(|line| !line.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\r')))
 }
 
 /// The `Value` path: records -> `BatchBuilder` (under `errors`' policy),

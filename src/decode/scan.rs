@@ -52,17 +52,19 @@ pub(crate) fn page(trie: &Trie, text: &str, at: &RecordsAt, out: &mut Builders) 
     Ok(count)
 }
 
-/// A JSON Lines chunk into `out`: each line one record, blank lines skipped.
-pub(crate) fn lines<'x>(trie: &Trie, mut lines: impl Iterator<Item = &'x str>, out: &mut Builders) -> R<()> {
+/// The lines of a JSON Lines chunk into `out`: each one record (checked
+/// to be UTF-8 here).
+pub(crate) fn lines<'x>(trie: &Trie, mut lines: impl Iterator<Item = &'x [u8]>, out: &mut Builders) -> R<()> {
+    let text = |line: &'x [u8]| std::str::from_utf8(line).map_err(|_| Bail);
     let Some(first) = lines.next() else {
         return Ok(());
     };
-    let mut scan = Scan::new(trie, first);
+    let mut scan = Scan::new(trie, text(first)?);
     loop {
         scan.record(out)?;
         scan.lx.end()?;
         match lines.next() {
-            Some(line) => scan.lx = Lexer::new(line),
+            Some(line) => scan.lx = Lexer::new(text(line)?),
             None => return Ok(()),
         }
     }
