@@ -28,6 +28,7 @@ async fn once(bin: &str, sandbox_bin: &str, schema: &Path) -> Result<(f64, f64),
         key: false,
         rps: BUDGET,
         concurrency: 4,
+        floor: false,
     };
     let m = run_once(bin, schema, &sandbox, &spec, None).await?;
     let http = sandbox::http_client()?;

@@ -2,7 +2,9 @@
 //! separate process. Prints, per scenario and as medians of repeated runs:
 //! records/s, client CPU-seconds per 100k records (wait4 rusage), client
 //! peak RSS, requests/s against the budget, 429s (client manifest and
-//! sandbox counters); the sandbox's own serving rate; a rate-limit scenario;
+//! sandbox counters); the transport floor (the same response bytes read
+//! into one CSV column: what no decoder or writer change removes); the
+//! sandbox's own serving rate; a rate-limit scenario;
 //! the zstd level study; and the SPEC section 10 targets, met or not.
 //!
 //! Knobs (environment): ORGSYNC_BENCH_RUNS (3), ORGSYNC_BENCH_SIZES
@@ -146,6 +148,7 @@ async fn throughput(cfg: &Config, schema: &Path, keep_dir: &Path, results: &mut 
     println!("   srv/100k = sandbox CPU-s per 100k records served in the same run; 429s = max(client, sandbox)");
     let mut rows = Vec::new();
     let mut ratios = Vec::new();
+    let mut floors = Vec::new();
     for &records in &cfg.sizes {
         let sandbox = SandboxProcess::start(BIN, records, None)?;
         let configs = [("parquet", true), ("csv", true), ("parquet", false)];
@@ -156,6 +159,7 @@ async fn throughput(cfg: &Config, schema: &Path, keep_dir: &Path, results: &mut 
                 key,
                 rps: UNLIMITED_RPS,
                 concurrency: CONCURRENCY,
+                floor: false,
             };
             let keep = (records == cfg.sizes[0] && key).then(|| keep_dir.join(format!("part.{format}")));
             let (m, base) = repeat(
@@ -175,11 +179,36 @@ async fn throughput(cfg: &Config, schema: &Path, keep_dir: &Path, results: &mut 
             }
             rows.push((label, m));
         }
+        let spec = JobSpec {
+            format: "csv",
+            key: false,
+            rps: UNLIMITED_RPS,
+            concurrency: CONCURRENCY,
+            floor: true,
+        };
+        let label = format!("floor {records}");
+        let (m, _) = repeat(cfg, &label, schema, &sandbox, &spec, None, None).await?;
+        floors.push((records, m));
+        rows.push((label, m));
         sandbox.stop();
     }
     report::throughput_header();
     for (label, m) in &rows {
         report::throughput_row(label, cfg.runs, m);
+    }
+    for (records, floor) in &floors {
+        if let Some(full) = results.get("parquet", *records, true) {
+            println!(
+                "  floor {records} (same response bytes, one column to CSV, no key) = {:.3} CPU-s/100k = {:.0}% of \
+                 parquet key's {:.3}: decoding the other 13 columns, Parquet and de-duplication cost {:.3}; \
+                 with all of that free, at most {:.0} records per CPU-second",
+                floor.cpu_per_100k,
+                100.0 * floor.cpu_per_100k / full.cpu_per_100k.max(1e-9),
+                full.cpu_per_100k,
+                full.cpu_per_100k - floor.cpu_per_100k,
+                floor.records_per_cpu_sec,
+            );
+        }
     }
     if !ratios.is_empty() {
         println!("  after / baseline, medians of interleaved runs against the same sandbox:");
@@ -213,6 +242,7 @@ async fn rate(cfg: &Config, schema: &Path) -> Result<Option<Measured>, String> {
         key: true,
         rps: r,
         concurrency: 4,
+        floor: false,
     };
     let (m, _) = repeat(cfg, "rate", schema, &sandbox, &spec, None, None).await?;
     sandbox.stop();

@@ -41,6 +41,7 @@ pub async fn run(cfg: &Config, schema: &Path) -> Result<(), String> {
         key: true,
         rps: MAX_RPS,
         concurrency: CONCURRENCY,
+        floor: false,
     };
     let label = format!("parquet {records} key");
     let (m, base) = repeat(cfg, &label, schema, &sandbox, &spec, None, cfg.baseline.as_deref()).await?;

@@ -18,6 +18,12 @@ pub struct JobSpec {
     pub key: bool,
     pub rps: f64,
     pub concurrency: usize,
+    /// The transport floor: the same request and response bytes (`[query]
+    /// fields` = every path of the schema), but one column (the key's
+    /// field) written to uncompressed CSV and no de-duplication. What is
+    /// left is HTTP, the runtime, one scan of each page and a thin write:
+    /// the client CPU no decoder or writer change can remove.
+    pub floor: bool,
 }
 
 /// What one run measured.
@@ -39,9 +45,14 @@ pub struct Measured {
     pub bytes: f64,
 }
 
-/// The job file text for `spec` against `base_url`, writing under `out`.
-pub fn job_toml(spec: &JobSpec, base_url: &str, schema: &Path, out: &Path) -> String {
+/// The job file text for `spec` against `base_url`, writing under `out`;
+/// `fields`, when given, is the `[query] fields` list.
+pub fn job_toml(spec: &JobSpec, base_url: &str, schema: &Path, out: &Path, fields: Option<&[String]>) -> String {
     let key = if spec.key { "key = \"business_id\"\n" } else { "" };
+    let fields = fields.map_or(String::new(), |f| {
+        let quoted: Vec<String> = f.iter().map(|p| format!("{p:?}")).collect();
+        format!("fields = [{}]\n", quoted.join(", "))
+    });
     let compression = if spec.format == "parquet" { "zstd" } else { "none" };
     format!(
         r#"name = "bench"
@@ -54,7 +65,7 @@ client_secret = "${{VAINU_CLIENT_SECRET}}"
 database = "FI"
 order = "business_id"
 page_size = 100
-{key}[rate_limit]
+{fields}{key}[rate_limit]
 requests_per_second = {rps:.1}
 burst = 1
 concurrency = {conc}
@@ -72,6 +83,23 @@ path = "{out}"
     )
 }
 
+/// For the floor: every path `schema` reads (its `[[columns]]`' `path`, else
+/// `name`), and the text of a schema of its first column alone.
+fn floor_schema(schema: &Path) -> Result<(Vec<String>, String), String> {
+    let text = std::fs::read_to_string(schema).map_err(|e| format!("{}: {e}", schema.display()))?;
+    let doc: toml::Table = text.parse().map_err(|e| format!("{}: {e}", schema.display()))?;
+    let columns = doc.get("columns").and_then(|c| c.as_array()).ok_or("schema without [[columns]]")?;
+    let path = |c: &toml::Value| c.get("path").or_else(|| c.get("name")).and_then(|p| p.as_str()).map(String::from);
+    let fields: Vec<String> = columns.iter().filter_map(path).collect();
+    let first = columns.first().ok_or("schema without columns")?;
+    let one = format!(
+        "[[columns]]\nname = {:?}\npath = {:?}\ntype = \"string\"\n",
+        first.get("name").and_then(|n| n.as_str()).unwrap_or("business_id"),
+        path(first).unwrap_or_else(|| "business_id".into()),
+    );
+    Ok((fields, one))
+}
+
 /// Runs `spec` once against `sandbox`; `keep` receives the first part file.
 pub async fn run_once(
     bin: &str,
@@ -83,7 +111,15 @@ pub async fn run_once(
     let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let out = dir.path().join("snapshot");
     let job = dir.path().join("bench.toml");
-    std::fs::write(&job, job_toml(spec, &sandbox.url, schema, &out)).map_err(|e| format!("job file: {e}"))?;
+    let text = if spec.floor {
+        let (fields, one) = floor_schema(schema)?;
+        let one_path = dir.path().join("floor_schema.toml");
+        std::fs::write(&one_path, one).map_err(|e| format!("floor schema: {e}"))?;
+        job_toml(spec, &sandbox.url, &one_path, &out, Some(&fields))
+    } else {
+        job_toml(spec, &sandbox.url, schema, &out, None)
+    };
+    std::fs::write(&job, text).map_err(|e| format!("job file: {e}"))?;
     let http = sandbox::http_client()?;
     let before = sandbox::stats(&http, &sandbox.url).await?;
     let sandbox_cpu0 = sandbox.cpu();

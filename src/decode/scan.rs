@@ -25,7 +25,7 @@ use super::stage::{Builders, Item, Slot, Stage, Text};
 use super::trie::{Kind, Trie};
 use crate::job::RecordsAt;
 use crate::json::lex::{Bail, Lexer, Num, R};
-use crate::schema::{Scalar, scalar_cell};
+use crate::schema::{ColumnType, Scalar, scalar_cell};
 
 struct Scan<'a, 'de> {
     lx: Lexer<'de>,
@@ -261,10 +261,16 @@ impl<'a, 'de> Scan<'a, 'de> {
                     Scalar::Null => Slot::Null,
                     _ => return Err(Bail),
                 },
-                Kind::Column(kind) => {
-                    let cell = scalar_cell(kind, s.clone()).ok_or(Bail)?;
-                    self.st.slot_of(cell, borrowed)
-                }
+                Kind::Column(kind) => match (kind, &s, borrowed) {
+                    // The common cases without a `Cell` between (the same
+                    // answers as `scalar_cell`, which takes the rest).
+                    (ColumnType::String, Scalar::Str(_), Some(b)) => Slot::Str(Text::Borrowed(b)),
+                    (ColumnType::Int64, Scalar::Num(n), _) if n.is_i64() => Slot::Int(n.as_i64().ok_or(Bail)?),
+                    _ => {
+                        let cell = scalar_cell(kind, s.clone()).ok_or(Bail)?;
+                        self.st.slot_of(cell, borrowed)
+                    }
+                },
             };
         }
         Ok(())
