@@ -4,7 +4,7 @@
 //! decoded batch across parts, closing the last part (an empty run still
 //! writes one), and what the written parts hold (records, type errors,
 //! nulls per column) for the manifest, which both fill the same way. Every part either writer opens is
-//! opened from here, through its [`Rotate::open`].
+//! opened from here, through its [`Rotate::open_part`].
 //!
 //! Not here: where a part goes and what it is called (a file in the
 //! temporary folder, a multipart upload), what closing it means (fsync,
@@ -74,11 +74,14 @@ pub(crate) fn fit(room: u64, left: usize) -> usize {
     usize::try_from(room).map_or(left, |room| room.min(left))
 }
 
-/// One writer's rotation state: the open part, and what the parts hold.
+/// One writer's parts: the finished ones, the open one, and what they hold.
 pub(crate) struct Rotation {
     rows_per_file: u64,
     /// The part the next record goes into, unless it is full.
     pub(super) current: Option<OpenPart>,
+    /// The finished parts, in order (including those a resumed writer
+    /// took over).
+    files: Vec<PartFile>,
     /// Records written (including the parts a resumed writer took over).
     records: u64,
     /// The type-error policy and its per-column counts, over the parts
@@ -103,6 +106,7 @@ impl Rotation {
         Ok(Rotation {
             rows_per_file: opts.rows_per_file,
             current: None,
+            files: Vec::new(),
             records: 0,
             type_errors: TypeErrors::new(opts.on_type_error),
             row_nulls: Vec::new(),
@@ -111,14 +115,18 @@ impl Rotation {
         })
     }
 
-    /// Takes over the counts of the parts an interrupted run finished;
-    /// returns those parts (the writer lists them, the next is numbered
-    /// after them).
-    pub(crate) fn take_over(&mut self, done: FinishedParts) -> Vec<PartFile> {
+    /// Takes over the parts an interrupted run finished, and their counts:
+    /// the next part is numbered after them.
+    pub(crate) fn take_over(&mut self, done: FinishedParts) {
+        self.files = done.files;
         self.records = done.records;
         self.earlier_type_errors = done.type_errors;
         self.earlier_null_counts = done.null_counts;
-        done.files
+    }
+
+    /// The finished parts so far, in order.
+    pub(crate) fn files(&self) -> &[PartFile] {
+        &self.files
     }
 
     /// How many more records the open part takes before it is full
@@ -157,8 +165,8 @@ impl Rotation {
     /// `records`, `finished_at` (RFC 3339 UTC, now), `format`,
     /// `compression`, `schema` (with each column's null count) and
     /// `type_errors`.
-    pub(crate) fn describe(&self, manifest: &mut Manifest, opts: &SnapshotOptions, files: &[PartFile]) {
-        manifest.files = files.to_vec();
+    pub(crate) fn describe(&self, manifest: &mut Manifest, opts: &SnapshotOptions) {
+        manifest.files = self.files.clone();
         manifest.records = self.records;
         manifest.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         manifest.format = opts.format.extension().to_string();
@@ -175,15 +183,27 @@ impl Rotation {
 }
 
 /// A writer whose parts rotate: where its [`Rotation`] is, and how it
-/// opens and closes one part. Used only by the functions of this file.
+/// opens and finishes one part. Used only by the functions of this file.
 pub(crate) trait Rotate {
     fn rotation(&mut self) -> &mut Rotation;
-    /// Opens the next part, numbered after the finished ones.
-    fn open(&mut self) -> Result<OpenPart, SinkError>;
-    /// Finishes `part` and lists it among the finished parts.
-    fn close(&mut self, part: OpenPart) -> Result<(), SinkError>;
-    /// How many parts are finished.
-    fn finished(&self) -> usize;
+    /// Opens part number `index` (the finished parts are `0..index`).
+    fn open_part(&mut self, index: usize) -> Result<OpenPart, SinkError>;
+    /// Finishes `part` ([`OpenPart::finish`] and what else the writer
+    /// does then); the caller lists the result among the finished parts.
+    fn finish_part(&mut self, part: OpenPart) -> Result<PartFile, SinkError>;
+}
+
+/// Opens the next part of `w`.
+fn open<W: Rotate>(w: &mut W) -> Result<OpenPart, SinkError> {
+    let index = w.rotation().files.len();
+    w.open_part(index)
+}
+
+/// Finishes `part` and lists it among `w`'s finished parts.
+fn close<W: Rotate>(w: &mut W, part: OpenPart) -> Result<(), SinkError> {
+    let file = w.finish_part(part)?;
+    w.rotation().files.push(file);
+    Ok(())
 }
 
 /// The open part if it has room, else a new one (the full one closed),
@@ -195,9 +215,9 @@ fn part_with_room<W: Rotate>(w: &mut W) -> Result<OpenPart, SinkError> {
         Some(part) if part.records < rows_per_file => Ok(part),
         full => {
             if let Some(part) = full {
-                w.close(part)?;
+                close(w, part)?;
             }
-            w.open()
+            open(w)
         }
     }
 }
@@ -252,7 +272,7 @@ pub(crate) fn write_rows<W: Rotate>(w: &mut W, decoded: &DecodedBatch) -> Result
 /// Closes the open part now, if any; the next record starts a new one.
 pub(crate) fn close_open<W: Rotate>(w: &mut W) -> Result<(), SinkError> {
     match w.rotation().current.take() {
-        Some(part) => w.close(part),
+        Some(part) => close(w, part),
         None => Ok(()),
     }
 }
@@ -260,9 +280,9 @@ pub(crate) fn close_open<W: Rotate>(w: &mut W) -> Result<(), SinkError> {
 /// Closes the open part; a snapshot without any part gets one empty part.
 pub(crate) fn close_last<W: Rotate>(w: &mut W) -> Result<(), SinkError> {
     close_open(w)?;
-    if w.finished() == 0 {
-        let part = w.open()?;
-        w.close(part)?;
+    if w.rotation().files.is_empty() {
+        let part = open(w)?;
+        close(w, part)?;
     }
     Ok(())
 }

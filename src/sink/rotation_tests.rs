@@ -52,7 +52,6 @@ impl PartEncoder for FakeEncoder {
 
 struct FakeWriter {
     parts: Rotation,
-    files: Vec<PartFile>,
     opened: usize,
     log: Log,
 }
@@ -62,27 +61,21 @@ impl Rotate for FakeWriter {
         &mut self.parts
     }
 
-    fn open(&mut self) -> Result<OpenPart, SinkError> {
+    fn open_part(&mut self, index: usize) -> Result<OpenPart, SinkError> {
         self.opened += 1;
         let encoder = FakeEncoder {
-            part: self.files.len(),
+            part: index,
             log: self.log.clone(),
         };
         Ok(OpenPart {
-            name: format!("part-{}", self.files.len()),
+            name: format!("part-{index}"),
             records: 0,
             encoder: Box::new(encoder),
         })
     }
 
-    fn close(&mut self, part: OpenPart) -> Result<(), SinkError> {
-        let file = part.finish()?;
-        self.files.push(file);
-        Ok(())
-    }
-
-    fn finished(&self) -> usize {
-        self.files.len()
+    fn finish_part(&mut self, part: OpenPart) -> Result<PartFile, SinkError> {
+        part.finish()
     }
 }
 
@@ -99,7 +92,6 @@ fn options(rows_per_file: u64) -> SnapshotOptions {
 fn writer(rows_per_file: u64) -> FakeWriter {
     FakeWriter {
         parts: Rotation::new(&options(rows_per_file)).unwrap(),
-        files: Vec::new(),
         opened: 0,
         log: Log::default(),
     }
@@ -119,9 +111,9 @@ fn cut(rows_per_file: u64, pages: &[usize]) -> (Vec<u64>, Vec<(usize, u64, usize
         first += n as u64;
     }
     close_last(&mut w).unwrap();
-    assert_eq!(w.opened, w.files.len(), "every part opened is closed once");
+    assert_eq!(w.opened, w.parts.files().len(), "every part opened is closed once");
     let log = w.log.lock().unwrap().clone();
-    (w.files.iter().map(|f| f.records).collect(), log)
+    (w.parts.files().iter().map(|f| f.records).collect(), log)
 }
 
 #[test]
@@ -190,13 +182,13 @@ fn room_and_close_open() {
     let mut w = writer(4);
     assert_eq!(w.parts.room(), 4);
     write_at(&mut w, &records(3), 0).unwrap();
-    assert_eq!((w.parts.room(), w.parts.records(), w.files.len()), (1, 3, 0));
+    assert_eq!((w.parts.room(), w.parts.records(), w.parts.files().len()), (1, 3, 0));
     close_open(&mut w).unwrap();
-    assert_eq!((w.parts.room(), w.files.len()), (4, 1));
+    assert_eq!((w.parts.room(), w.parts.files().len()), (4, 1));
     close_open(&mut w).unwrap();
-    assert_eq!(w.files.len(), 1, "nothing open: nothing closed");
+    assert_eq!(w.parts.files().len(), 1, "nothing open: nothing closed");
     close_last(&mut w).unwrap();
-    assert_eq!(w.files.len(), 1, "a snapshot with parts gets no empty one");
+    assert_eq!(w.parts.files().len(), 1, "a snapshot with parts gets no empty one");
 }
 
 #[test]
@@ -209,7 +201,7 @@ fn a_failed_piece_leaves_the_part_open_and_uncounted() {
     assert_eq!((w.parts.records(), w.parts.room(), w.opened), (4, 6, 1));
     write_at(&mut w, &records(2), 4).unwrap();
     close_last(&mut w).unwrap();
-    let got: Vec<u64> = w.files.iter().map(|f| f.records).collect();
+    let got: Vec<u64> = w.parts.files().iter().map(|f| f.records).collect();
     assert_eq!(got, [6]);
 }
 
@@ -226,7 +218,7 @@ fn decoded_rows_are_cut_like_records_and_their_nulls_counted() {
     };
     write_rows(&mut w, &decoded).unwrap();
     close_last(&mut w).unwrap();
-    let parts: Vec<u64> = w.files.iter().map(|f| f.records).collect();
+    let parts: Vec<u64> = w.parts.files().iter().map(|f| f.records).collect();
     assert_eq!(parts, [3, 2]);
     assert_eq!(*w.log.lock().unwrap(), [(0, 40, 3), (1, 43, 2)]);
     assert_eq!(w.parts.records(), 5);
@@ -235,7 +227,7 @@ fn decoded_rows_are_cut_like_records_and_their_nulls_counted() {
 }
 
 #[test]
-fn take_over_keeps_the_earlier_counts() {
+fn take_over_keeps_the_earlier_parts_and_counts() {
     let mut w = writer(3);
     let done = FinishedParts {
         files: vec![PartFile {
@@ -248,10 +240,12 @@ fn take_over_keeps_the_earlier_counts() {
         type_errors: [("n".to_string(), u64::MAX)].into(),
         null_counts: [("n".to_string(), 2)].into(),
     };
-    w.files = w.parts.take_over(done);
+    w.parts.take_over(done);
     write_at(&mut w, &records(1), 3).unwrap();
     close_last(&mut w).unwrap();
-    assert_eq!(w.files.iter().map(|f| f.records).collect::<Vec<_>>(), [3, 1]);
+    assert_eq!(w.parts.files().iter().map(|f| f.records).collect::<Vec<_>>(), [3, 1]);
+    assert_eq!(w.parts.files()[1].name, "part-1", "numbered after the parts taken over");
+    assert_eq!(*w.log.lock().unwrap(), [(1, 3, 1)]);
     assert_eq!(w.parts.records(), 4);
     assert_eq!(w.parts.type_errors().get("n"), Some(&u64::MAX));
     assert_eq!(w.parts.null_counts(&options(3).columns).get("n"), Some(&2));

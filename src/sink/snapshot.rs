@@ -1,6 +1,6 @@
 //! One snapshot being written: the hidden temporary folder beside the
 //! target, its part files (cut every `rows_per_file` records by
-//! `rotation.rs`, opened here in [`Rotate::open`]), fsync of every file,
+//! `rotation.rs`, opened here in [`Rotate::open_part`]), fsync of every file,
 //! `_manifest.json`, `_SUCCESS`, and the publish by rename (SPEC section 6).
 //! A writer that is dropped without `finish` removes its temporary folder,
 //! so a failed run leaves nothing behind, unless the run has checkpointed
@@ -77,7 +77,6 @@ pub struct SnapshotWriter {
     opts: SnapshotOptions,
     /// The open part, records, type errors and nulls (`rotation.rs`).
     parts: Rotation,
-    files: Vec<PartFile>,
     /// The temporary folder is ours to remove on drop.
     armed: bool,
     /// Dropping leaves the temporary folder (a checkpoint points at it).
@@ -136,23 +135,15 @@ impl SnapshotWriter {
         aside.push(KEYS_FILE);
         let _ = fs::remove_file(aside);
         let folders = Folders { parent, tmp, old };
-        Ok(SnapshotWriter::assemble(
-            target,
-            opts,
-            parts,
-            folders,
-            Vec::new(),
-            false,
-        ))
+        Ok(SnapshotWriter::assemble(target, opts, parts, folders, false))
     }
 
-    /// A writer of the folders `f` whose part numbering continues after `files`.
+    /// A writer of the folders `f`.
     fn assemble(
         target: &Path,
         opts: SnapshotOptions,
         parts: Rotation,
         f: Folders,
-        files: Vec<PartFile>,
         keep_on_drop: bool,
     ) -> SnapshotWriter {
         SnapshotWriter {
@@ -162,7 +153,6 @@ impl SnapshotWriter {
             old: f.old,
             opts,
             parts,
-            files,
             armed: true,
             keep_on_drop,
         }
@@ -186,8 +176,8 @@ impl SnapshotWriter {
             }
         }
         sync_dir(tmp)?;
-        let files = parts.take_over(done);
-        Ok(SnapshotWriter::assemble(target, opts, parts, f, files, true))
+        parts.take_over(done);
+        Ok(SnapshotWriter::assemble(target, opts, parts, f, true))
     }
 
     /// Whether dropping the writer (or the run failing) leaves the temporary
@@ -198,7 +188,7 @@ impl SnapshotWriter {
 
     /// The finished (closed, fsynced) part files so far, in order.
     pub fn files(&self) -> &[PartFile] {
-        &self.files
+        self.parts.files()
     }
 
     /// How many more records the current part takes before it is full
@@ -280,7 +270,7 @@ impl SnapshotWriter {
         tracing::info!(
             path = %self.target.display(),
             records = self.parts.records(),
-            files = self.files.len(),
+            files = self.parts.files().len(),
             "snapshot published"
         );
         fault::at("published").map_err(SinkError::io(&self.target))?;
@@ -306,7 +296,7 @@ impl SnapshotWriter {
     fn seal(&mut self, manifest: &mut Manifest) -> Result<(), SinkError> {
         rotation::close_last(self)?;
         fault::at("manifest").map_err(SinkError::io(self.tmp.join(MANIFEST_FILE)))?;
-        self.parts.describe(manifest, &self.opts, &self.files);
+        self.parts.describe(manifest, &self.opts);
         write_manifest(&self.tmp, manifest)
     }
 
@@ -455,21 +445,16 @@ impl Rotate for SnapshotWriter {
 
     /// The one place a part file is created: `part-NNNNN.<ext>` in the
     /// temporary folder.
-    fn open(&mut self) -> Result<OpenPart, SinkError> {
-        let name = part_name(&self.opts, "part-", self.files.len());
+    fn open_part(&mut self, index: usize) -> Result<OpenPart, SinkError> {
+        let name = part_name(&self.opts, "part-", index);
         let sink = PartSink::create(&self.tmp.join(&name))?;
         OpenPart::start(name, &self.opts, sink)
     }
 
-    fn close(&mut self, part: OpenPart) -> Result<(), SinkError> {
+    fn finish_part(&mut self, part: OpenPart) -> Result<PartFile, SinkError> {
         let file = part.finish()?;
         tracing::info!(file = %file.name, records = file.records, bytes = file.bytes, "part written");
-        self.files.push(file);
-        Ok(())
-    }
-
-    fn finished(&self) -> usize {
-        self.files.len()
+        Ok(file)
     }
 }
 

@@ -87,7 +87,6 @@ pub struct ObjectSnapshotWriter {
     existing: Option<Existing>,
     /// The open part, records, type errors and nulls (`sink/rotation.rs`).
     parts: Rotation,
-    files: Vec<PartFile>,
     /// Keys this run created: removed again unless it publishes.
     created: Vec<String>,
     published: bool,
@@ -108,7 +107,6 @@ impl ObjectSnapshotWriter {
             run_id: run_id.to_string(),
             opts,
             existing,
-            files: Vec::new(),
             created: Vec::new(),
             published: false,
         })
@@ -125,7 +123,7 @@ impl ObjectSnapshotWriter {
         done: crate::sink::FinishedParts,
     ) -> Result<ObjectSnapshotWriter, SinkError> {
         let mut w = ObjectSnapshotWriter::create(bucket, run_id, opts, existing)?;
-        w.files = w.parts.take_over(done);
+        w.parts.take_over(done);
         Ok(w)
     }
 
@@ -142,13 +140,13 @@ impl ObjectSnapshotWriter {
 
     /// The finished (uploaded) parts so far, in order.
     pub fn files(&self) -> &[PartFile] {
-        &self.files
+        self.parts.files()
     }
 
     /// A checkpoint lists the finished parts now: a failure from here on
     /// keeps them in the bucket for `--resume` (the rest is still removed).
     pub fn keep_finished(&mut self) {
-        let files = &self.files;
+        let files = self.parts.files();
         self.created.retain(|name| !files.iter().any(|f| &f.name == name));
     }
 
@@ -202,14 +200,14 @@ impl ObjectSnapshotWriter {
         // A failure from here on removes every part of this run, those a
         // checkpoint listed too (the run drops that checkpoint): a run that
         // lost the race or could not publish leaves nothing behind.
-        for f in &self.files {
+        for f in self.parts.files() {
             if !self.created.contains(&f.name) {
                 self.created.push(f.name.clone());
             }
         }
         let url = self.url();
         fault_at("manifest").map_err(SinkError::io(&url))?;
-        self.parts.describe(&mut manifest, &self.opts, &self.files);
+        self.parts.describe(&mut manifest, &self.opts);
         let name = manifest_name(&self.run_id);
         let mut text = serde_json::to_vec_pretty(&manifest).map_err(|source| SinkError::Manifest {
             path: PathBuf::from(format!("{url}/{name}")),
@@ -246,7 +244,7 @@ impl ObjectSnapshotWriter {
             Err(e) => return Err(store_error(format!("{url}/{SUCCESS_FILE}"), "cannot write", e)),
         }
         self.published = true;
-        tracing::info!(url = %url, records = self.parts.records(), files = self.files.len(), "snapshot published");
+        tracing::info!(url = %url, records = self.parts.records(), files = self.parts.files().len(), "snapshot published");
         self.remove_replaced();
         fault_at("published").map_err(SinkError::io(&url))?;
         Ok(Published {
@@ -278,7 +276,7 @@ impl ObjectSnapshotWriter {
     /// Every part the manifest lists is in the bucket with its size.
     pub fn check_complete(&self) -> Result<(), SinkError> {
         let mut problems = Vec::new();
-        for f in &self.files {
+        for f in self.parts.files() {
             let store = self.bucket.store.clone();
             let key = ObjectPath::from(self.bucket.url.key(&f.name));
             let url = format!("{}/{}", self.url(), f.name);
@@ -335,7 +333,7 @@ impl ObjectSnapshotWriter {
                 return;
             }
         };
-        let keep: BTreeSet<&str> = self.files.iter().map(|f| f.name.as_str()).collect();
+        let keep: BTreeSet<&str> = self.parts.files().iter().map(|f| f.name.as_str()).collect();
         let names = files
             .iter()
             .map(String::as_str)
@@ -367,8 +365,8 @@ impl Rotate for ObjectSnapshotWriter {
 
     /// The one place a part's upload starts: `part-<run_id>-NNNNN.<ext>`
     /// under the target.
-    fn open(&mut self) -> Result<OpenPart, SinkError> {
-        let name = part_name(&self.opts, &format!("part-{}-", self.run_id), self.files.len());
+    fn open_part(&mut self, index: usize) -> Result<OpenPart, SinkError> {
+        let name = part_name(&self.opts, &format!("part-{}-", self.run_id), index);
         let key = self.bucket.url.key(&name);
         let url = format!("{}/{name}", self.url());
         let upload = ObjectPart::start(&self.bucket, &key).map_err(SinkError::io(&url))?;
@@ -376,18 +374,13 @@ impl Rotate for ObjectSnapshotWriter {
         OpenPart::start(name, &self.opts, sink)
     }
 
-    fn close(&mut self, part: OpenPart) -> Result<(), SinkError> {
+    fn finish_part(&mut self, part: OpenPart) -> Result<PartFile, SinkError> {
         // Listed as created before the upload completes, so a failure to
         // complete still removes whatever the store made of it.
         self.created.push(part.name.clone());
         let file = part.finish()?;
         tracing::info!(file = %file.name, records = file.records, bytes = file.bytes, "part uploaded");
-        self.files.push(file);
-        Ok(())
-    }
-
-    fn finished(&self) -> usize {
-        self.files.len()
+        Ok(file)
     }
 }
 
