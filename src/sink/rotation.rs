@@ -1,14 +1,17 @@
 //! Part rotation, shared by the local writer (`snapshot.rs`) and the bucket
-//! writer (`object/writer.rs`): the open part, how many records go into it
-//! (`rows_per_file` less what it holds), cutting a page of records or a
-//! decoded batch across parts, closing the last part (an empty run still
-//! writes one), and what the written parts hold (records, type errors,
-//! nulls per column) for the manifest, which both fill the same way. Every part either writer opens is
-//! opened from here, through its [`Rotate::open_part`].
+//! writer (`object/writer.rs`): the open part and the finished ones, how
+//! many records go into the open part (`rows_per_file` less what it holds),
+//! cutting a page of records or a decoded batch across parts, closing the
+//! last part (an empty run still writes one), part names
+//! (`<prefix>NNNNN.<ext>`), and what the parts hold (records, type errors,
+//! nulls per column), filled into the manifest the same way for both.
+//! Every part either writer opens is opened from here, through its
+//! [`Rotate::open_part`].
 //!
-//! Not here: where a part goes and what it is called (a file in the
-//! temporary folder, a multipart upload), what closing it means (fsync,
-//! completing the upload), the manifest and the publish. Those are each
+//! Not here: where a part goes (a file in the temporary folder, a multipart
+//! upload) and its name's prefix, what finishing it means besides the
+//! encoder's `finish` (the bucket writer's bookkeeping of created keys),
+//! writing the manifest, checkpoints and the publish. Those are each
 //! writer's; this file never touches a file or a bucket.
 
 use std::collections::BTreeMap;
