@@ -3,8 +3,8 @@
 //! and typed-cell helpers the text formats share, and the mapping of a
 //! type mismatch to a [`SinkError`]. Format-neutral: an encoder is built
 //! from the columns and a [`PartSink`], then receives records in order with
-//! the snapshot's [`TypeErrors`] policy. Rotation, naming and publishing
-//! live in `snapshot.rs`, not here.
+//! the snapshot's [`TypeErrors`] policy. Rotation and part names live in
+//! `rotation.rs`, publishing in `snapshot.rs` and `object/`, not here.
 
 use std::io::{self, Write};
 use std::path::Path;

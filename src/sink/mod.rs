@@ -11,6 +11,7 @@ mod jsonl;
 mod manifest;
 pub mod object;
 mod parquet;
+mod rotation;
 mod snapshot;
 mod target;
 

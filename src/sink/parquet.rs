@@ -6,7 +6,7 @@
 //! at most [`DICTIONARY_PAGE_BYTES`] a column chunk; `created_by`
 //! "orgsync <version>". Memory is one row group (the writer's encoded
 //! pages) plus one batch of builders, never the whole part. Rotation into
-//! `part-NNNNN.parquet` files is `snapshot.rs`'s job, not this file's.
+//! `part-NNNNN.parquet` files is `rotation.rs`'s job, not this file's.
 //! Decoded batches (one API page each, often 100 rows) are merged into
 //! batches of [`BATCH_ROWS`] before the writer: the writer's cost per call
 //! (levels, statistics, page checks) made small batches slow.

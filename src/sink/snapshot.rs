@@ -1,5 +1,6 @@
 //! One snapshot being written: the hidden temporary folder beside the
-//! target, part rotation every `rows_per_file` records, fsync of every file,
+//! target, its part files (cut every `rows_per_file` records by
+//! `rotation.rs`, opened here in [`Rotate::open_part`]), fsync of every file,
 //! `_manifest.json`, `_SUCCESS`, and the publish by rename (SPEC section 6).
 //! A writer that is dropped without `finish` removes its temporary folder,
 //! so a failed run leaves nothing behind, unless the run has checkpointed
@@ -20,14 +21,14 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::compress::{PartSink, compression_name};
-use super::encoder::{PartEncoder, check_supported, open_encoder};
+use super::compress::PartSink;
 use super::error::SinkError;
 use super::fault;
-use super::manifest::{Manifest, PartFile, schema_with_nulls};
+use super::manifest::{Manifest, PartFile};
+use super::rotation::{self, OpenPart, Rotate, Rotation, part_name};
 use super::target::{publish, remove_any, sibling, split_target, sync_dir};
 use crate::job::{Compression, Format};
-use crate::schema::{Column, OnTypeError, TypeErrors};
+use crate::schema::{Column, OnTypeError};
 use crate::state::{CHECKPOINT_FILE, CHECKPOINT_FILES, KEYS_FILE};
 
 /// The manifest's file name inside a snapshot.
@@ -67,12 +68,6 @@ pub struct Published {
     pub manifest: Manifest,
 }
 
-struct OpenPart {
-    name: String,
-    records: u64,
-    encoder: Box<dyn PartEncoder>,
-}
-
 /// Writes one snapshot into a hidden temporary folder, then publishes it.
 pub struct SnapshotWriter {
     target: PathBuf,
@@ -80,37 +75,30 @@ pub struct SnapshotWriter {
     tmp: PathBuf,
     old: PathBuf,
     opts: SnapshotOptions,
-    current: Option<OpenPart>,
-    files: Vec<PartFile>,
-    records: u64,
-    /// The type-error policy and its per-column counts, over the parts
-    /// this writer wrote.
-    type_errors: TypeErrors,
-    /// Type-error counts of the parts a resumed writer took over.
-    earlier_type_errors: BTreeMap<String, u64>,
-    /// Null counts of the parts a resumed writer took over.
-    earlier_null_counts: BTreeMap<String, u64>,
-    /// Nulls per column (in column order) of the decoded rows written
-    /// ([`Self::write_rows`]); rows written as records count theirs in
-    /// `type_errors`.
-    row_nulls: Vec<u64>,
+    /// The open part, records, type errors and nulls (`rotation.rs`).
+    parts: Rotation,
     /// The temporary folder is ours to remove on drop.
     armed: bool,
     /// Dropping leaves the temporary folder (a checkpoint points at it).
     keep_on_drop: bool,
 }
 
-/// Checks the options and names the folders of a snapshot at `target`:
-/// its parent, the hidden temporary folder, the aside folder of `--overwrite`.
-fn folders(target: &Path, opts: &SnapshotOptions) -> Result<(PathBuf, PathBuf, PathBuf), SinkError> {
-    check_supported(opts.format, opts.compression)?;
-    if opts.rows_per_file == 0 {
-        return Err(SinkError::BadRowsPerFile { rows_per_file: 0 });
-    }
+/// The folders of a snapshot at `target`: its parent, the hidden
+/// temporary folder, the aside folder of `--overwrite`.
+struct Folders {
+    parent: PathBuf,
+    tmp: PathBuf,
+    old: PathBuf,
+}
+
+/// Checks the options (see [`Rotation::new`]) and names the folders of a
+/// snapshot at `target`.
+fn folders(target: &Path, opts: &SnapshotOptions) -> Result<(Rotation, Folders), SinkError> {
+    let parts = Rotation::new(opts)?;
     let (parent, name) = split_target(target)?;
     let tmp = sibling(&parent, &name, "orgsync-tmp");
     let old = sibling(&parent, &name, "orgsync-old");
-    Ok((parent, tmp, old))
+    Ok((parts, Folders { parent, tmp, old }))
 }
 
 /// A checkpoint file taken out of the folder while it is published.
@@ -126,7 +114,7 @@ impl SnapshotWriter {
     /// `<parent>/.<target file name>.orgsync-tmp/` (removing a leftover one
     /// with a warning), creating `<parent>` if needed. Does not touch `target`.
     pub fn create(target: &Path, opts: SnapshotOptions) -> Result<SnapshotWriter, SinkError> {
-        let (parent, tmp, old) = folders(target, &opts)?;
+        let (parts, Folders { parent, tmp, old }) = folders(target, &opts)?;
         fs::create_dir_all(&parent).map_err(SinkError::io(&parent))?;
         if fs::symlink_metadata(&tmp).is_ok() {
             if tmp.join(CHECKPOINT_FILE).exists() {
@@ -146,23 +134,28 @@ impl SnapshotWriter {
         aside.push(".");
         aside.push(KEYS_FILE);
         let _ = fs::remove_file(aside);
-        let type_errors = TypeErrors::new(opts.on_type_error);
-        Ok(SnapshotWriter {
-            type_errors,
+        let folders = Folders { parent, tmp, old };
+        Ok(SnapshotWriter::assemble(target, opts, parts, folders, false))
+    }
+
+    /// A writer of the folders `f`.
+    fn assemble(
+        target: &Path,
+        opts: SnapshotOptions,
+        parts: Rotation,
+        f: Folders,
+        keep_on_drop: bool,
+    ) -> SnapshotWriter {
+        SnapshotWriter {
             target: target.to_path_buf(),
-            parent,
-            tmp,
-            old,
+            parent: f.parent,
+            tmp: f.tmp,
+            old: f.old,
             opts,
-            current: None,
-            files: Vec::new(),
-            records: 0,
-            earlier_type_errors: BTreeMap::new(),
-            earlier_null_counts: BTreeMap::new(),
-            row_nulls: Vec::new(),
+            parts,
             armed: true,
-            keep_on_drop: false,
-        })
+            keep_on_drop,
+        }
     }
 
     /// Reopens the temporary folder of an interrupted run of `target`:
@@ -171,8 +164,9 @@ impl SnapshotWriter {
     /// written, a manifest), and continues numbering after the finished
     /// parts. Dropping it keeps the folder (see [`Self::set_keep_on_drop`]).
     pub fn resume(target: &Path, opts: SnapshotOptions, done: FinishedParts) -> Result<SnapshotWriter, SinkError> {
-        let (parent, tmp, old) = folders(target, &opts)?;
-        for entry in fs::read_dir(&tmp).map_err(SinkError::io(&tmp))? {
+        let (mut parts, f) = folders(target, &opts)?;
+        let tmp = &f.tmp;
+        for entry in fs::read_dir(tmp).map_err(SinkError::io(&tmp))? {
             let entry = entry.map_err(SinkError::io(&tmp))?;
             let file = entry.file_name().to_string_lossy().into_owned();
             let keep = CHECKPOINT_FILES.contains(&file.as_str()) || done.files.iter().any(|f| f.name == file);
@@ -181,23 +175,9 @@ impl SnapshotWriter {
                 remove_any(&entry.path()).map_err(SinkError::io(entry.path()))?;
             }
         }
-        sync_dir(&tmp)?;
-        Ok(SnapshotWriter {
-            type_errors: TypeErrors::new(opts.on_type_error),
-            target: target.to_path_buf(),
-            parent,
-            tmp,
-            old,
-            opts,
-            current: None,
-            files: done.files,
-            records: done.records,
-            earlier_type_errors: done.type_errors,
-            earlier_null_counts: done.null_counts,
-            row_nulls: Vec::new(),
-            armed: true,
-            keep_on_drop: true,
-        })
+        sync_dir(tmp)?;
+        parts.take_over(done);
+        Ok(SnapshotWriter::assemble(target, opts, parts, f, true))
     }
 
     /// Whether dropping the writer (or the run failing) leaves the temporary
@@ -208,25 +188,19 @@ impl SnapshotWriter {
 
     /// The finished (closed, fsynced) part files so far, in order.
     pub fn files(&self) -> &[PartFile] {
-        &self.files
+        self.parts.files()
     }
 
     /// How many more records the current part takes before it is full
     /// (`rows_per_file` when no part is open).
     pub fn room(&self) -> u64 {
-        match &self.current {
-            Some(part) => self.opts.rows_per_file.saturating_sub(part.records),
-            None => self.opts.rows_per_file,
-        }
+        self.parts.room()
     }
 
     /// Closes the current part now (fsynced, listed in [`Self::files`]);
     /// the next record starts a new one. Nothing open: nothing happens.
     pub fn close_part(&mut self) -> Result<(), SinkError> {
-        match self.current.take() {
-            Some(part) => self.close(part),
-            None => Ok(()),
-        }
+        rotation::close_open(self)
     }
 
     /// The hidden folder the snapshot is written into.
@@ -239,73 +213,31 @@ impl SnapshotWriter {
     /// the record's index in the snapshot; [`Self::write_at`] names its API
     /// offset.
     pub fn write(&mut self, records: &[Value]) -> Result<(), SinkError> {
-        self.write_at(records, self.records)
+        self.write_at(records, self.parts.records())
     }
 
     /// [`Self::write`] for records at consecutive API offsets from `first`:
     /// a value that does not fit its column is reported (error or
     /// `on_type_error = "null"` warning) with its record's API offset.
     pub fn write_at(&mut self, records: &[Value], first: u64) -> Result<(), SinkError> {
-        let mut first = first;
-        let mut rest = records;
-        while !rest.is_empty() {
-            let part = match self.current.take() {
-                Some(part) if part.records < self.opts.rows_per_file => self.current.insert(part),
-                full => {
-                    if let Some(part) = full {
-                        self.close(part)?;
-                    }
-                    let part = self.open()?;
-                    self.current.insert(part)
-                }
-            };
-            let room = self.opts.rows_per_file - part.records;
-            let take = usize::try_from(room).map_or(rest.len(), |room| room.min(rest.len()));
-            let (now, later) = rest.split_at(take);
-            part.encoder.write(now, first, &mut self.type_errors)?;
-            part.records += take as u64;
-            self.records += take as u64;
-            first = first.saturating_add(take as u64);
-            rest = later;
-        }
-        Ok(())
-    }
-
-    /// Opens a new part when none is open or the open one is full (closing
-    /// it); the part the next record goes into.
-    fn part_with_room(&mut self) -> Result<&mut OpenPart, SinkError> {
-        let part = match self.current.take() {
-            Some(part) if part.records < self.opts.rows_per_file => part,
-            full => {
-                if let Some(part) = full {
-                    self.close(part)?;
-                }
-                self.open()?
-            }
-        };
-        Ok(self.current.insert(part))
+        rotation::write_at(self, records, first)
     }
 
     /// Records written so far.
     pub fn records(&self) -> u64 {
-        self.records
+        self.parts.records()
     }
 
     /// Values written as null because they did not fit, per column, so far
     /// (including the parts a resumed writer took over).
     pub fn type_errors(&self) -> BTreeMap<String, u64> {
-        let mut all = self.earlier_type_errors.clone();
-        for (column, n) in self.type_errors.counts() {
-            *all.entry(column.clone()).or_insert(0) += n;
-        }
-        all
+        self.parts.type_errors()
     }
 
     /// Cells written as null, per column name (every column, zeros
     /// included), so far (including the parts a resumed writer took over).
     pub fn null_counts(&self) -> BTreeMap<String, u64> {
-        let earlier = self.earlier_null_counts.iter().chain(self.type_errors.null_counts());
-        rows::null_counts(&self.opts.columns, earlier, &self.row_nulls)
+        self.parts.null_counts(&self.opts.columns)
     }
 
     /// Closes the last part (an empty run still writes one part file),
@@ -337,8 +269,8 @@ impl SnapshotWriter {
         self.armed = false;
         tracing::info!(
             path = %self.target.display(),
-            records = self.records,
-            files = self.files.len(),
+            records = self.parts.records(),
+            files = self.parts.files().len(),
             "snapshot published"
         );
         fault::at("published").map_err(SinkError::io(&self.target))?;
@@ -362,21 +294,9 @@ impl SnapshotWriter {
     }
 
     fn seal(&mut self, manifest: &mut Manifest) -> Result<(), SinkError> {
-        if let Some(part) = self.current.take() {
-            self.close(part)?;
-        }
-        if self.files.is_empty() {
-            let part = self.open()?;
-            self.close(part)?;
-        }
+        rotation::close_last(self)?;
         fault::at("manifest").map_err(SinkError::io(self.tmp.join(MANIFEST_FILE)))?;
-        manifest.files = self.files.clone();
-        manifest.records = self.records;
-        manifest.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        manifest.format = self.opts.format.extension().to_string();
-        manifest.compression = compression_name(self.opts.compression).to_string();
-        manifest.schema = schema_with_nulls(&self.opts.columns, &self.null_counts());
-        manifest.type_errors = self.type_errors();
+        self.parts.describe(manifest, &self.opts);
         write_manifest(&self.tmp, manifest)
     }
 
@@ -505,36 +425,8 @@ impl SnapshotWriter {
         }
     }
 
-    fn open(&self) -> Result<OpenPart, SinkError> {
-        // Parquet compresses inside the file: no `.zst` / `.gz` suffix.
-        let suffix = match self.opts.format {
-            Format::Parquet => "",
-            Format::Csv | Format::Jsonl => self.opts.compression.suffix(),
-        };
-        let name = format!("part-{:05}.{}{suffix}", self.files.len(), self.opts.format.extension(),);
-        let sink = PartSink::create(&self.tmp.join(&name))?;
-        let encoder = open_encoder(self.opts.format, self.opts.compression, &self.opts.columns, sink)?;
-        Ok(OpenPart {
-            name,
-            records: 0,
-            encoder,
-        })
-    }
-
-    fn close(&mut self, part: OpenPart) -> Result<(), SinkError> {
-        let summary = part.encoder.finish()?;
-        tracing::info!(file = %part.name, records = part.records, bytes = summary.bytes, "part written");
-        self.files.push(PartFile {
-            name: part.name,
-            records: part.records,
-            bytes: summary.bytes,
-            sha256: summary.sha256,
-        });
-        Ok(())
-    }
-
     fn cleanup(&mut self) {
-        self.current = None;
+        self.parts.discard();
         if self.armed && !self.keep_on_drop {
             self.armed = false;
             if let Err(e) = fs::remove_dir_all(&self.tmp)
@@ -543,6 +435,26 @@ impl SnapshotWriter {
                 tracing::warn!(path = %self.tmp.display(), error = %e, "could not remove the temporary folder");
             }
         }
+    }
+}
+
+impl Rotate for SnapshotWriter {
+    fn rotation(&mut self) -> &mut Rotation {
+        &mut self.parts
+    }
+
+    /// The one place a part file is created: `part-NNNNN.<ext>` in the
+    /// temporary folder.
+    fn open_part(&mut self, index: usize) -> Result<OpenPart, SinkError> {
+        let name = part_name(&self.opts, "part-", index);
+        let sink = PartSink::create(&self.tmp.join(&name))?;
+        OpenPart::start(name, &self.opts, sink)
+    }
+
+    fn finish_part(&mut self, part: OpenPart) -> Result<PartFile, SinkError> {
+        let file = part.finish()?;
+        tracing::info!(file = %file.name, records = file.records, bytes = file.bytes, "part written");
+        Ok(file)
     }
 }
 

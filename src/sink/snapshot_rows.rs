@@ -1,8 +1,9 @@
-//! [`SnapshotWriter::write_rows`]: decoded rows (`crate::decode`) into the
-//! snapshot's parts, cut at `rows_per_file` exactly like records are, with
-//! each column's nulls counted from the Arrow arrays for the manifest's
-//! `null_count`. The rows are already typed and de-duplicated: no
-//! conversion and no type errors here.
+//! [`SnapshotWriter::write_rows`] and what both writers use for decoded rows
+//! (`crate::decode`): a batch's slice for one part, each column's nulls
+//! counted from the Arrow arrays for the manifest's `null_count`, and the
+//! per-column null totals. The rows are already typed and de-duplicated: no
+//! conversion and no type errors here. Cutting a batch across parts is
+//! `rotation.rs`'s.
 
 use std::collections::BTreeMap;
 
@@ -12,26 +13,13 @@ use super::SnapshotWriter;
 use crate::decode::DecodedBatch;
 use crate::schema::Column;
 use crate::sink::SinkError;
+use crate::sink::rotation;
 
 impl SnapshotWriter {
     /// Appends the rows of `decoded` (in order) to the current part file,
     /// starting a new part every `rows_per_file` records.
     pub fn write_rows(&mut self, decoded: &DecodedBatch) -> Result<(), SinkError> {
-        let total = decoded.batch.num_rows();
-        let mut start = 0;
-        while start < total {
-            let rows_per_file = self.opts.rows_per_file;
-            let part = self.part_with_room()?;
-            let room = rows_per_file.saturating_sub(part.records);
-            let take = usize::try_from(room).map_or(total - start, |room| room.min(total - start));
-            let piece = piece(decoded, start, take);
-            part.encoder.write_batch(&piece)?;
-            part.records = part.records.saturating_add(take as u64);
-            count_nulls(&mut self.row_nulls, &piece.batch);
-            self.records = self.records.saturating_add(take as u64);
-            start += take;
-        }
-        Ok(())
+        rotation::write_rows(self, decoded)
     }
 }
 

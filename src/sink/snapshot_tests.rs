@@ -9,7 +9,8 @@ use sha2::{Digest, Sha256};
 
 use super::*;
 use crate::schema::ColumnType;
-use crate::sink::compress::hex;
+use crate::sink::compress::{compression_name, hex};
+use crate::sink::encoder::{PartEncoder, open_encoder};
 use crate::sink::manifest::{ManifestApi, ManifestRequest, Stats};
 use crate::state::KEYS_FILE;
 
@@ -339,7 +340,7 @@ fn disk_full_names_the_file_and_drop_removes_the_temp_folder() {
     let mut w = SnapshotWriter::create(&target, o.clone()).unwrap();
     // Point the current part at a device that always answers ENOSPC.
     let sink = PartSink::from_file(full, Path::new("/dev/full"));
-    w.current = Some(OpenPart {
+    w.parts.current = Some(OpenPart {
         name: "part-00000.csv.zst".into(),
         records: 0,
         encoder: open_encoder(o.format, o.compression, &o.columns, sink).unwrap(),

@@ -25,13 +25,8 @@ use serde_json::Value;
 use super::store::{Bucket, block, store_error};
 use super::upload::ObjectPart;
 use crate::decode::DecodedBatch;
-use crate::job::Format;
-use crate::schema::TypeErrors;
-use crate::sink::snapshot::rows;
-use crate::sink::{
-    Manifest, PartEncoder, PartFile, PartSink, Published, SUCCESS_FILE, SinkError, SnapshotOptions, check_supported,
-    compression_name, fault_at, open_encoder, schema_with_nulls,
-};
+use crate::sink::rotation::{self, OpenPart, Rotate, Rotation, part_name};
+use crate::sink::{Manifest, PartFile, PartSink, Published, SUCCESS_FILE, SinkError, SnapshotOptions, fault_at};
 
 /// What `_SUCCESS` holds in a bucket: the manifest readers must read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,27 +79,14 @@ pub fn check_object_target(bucket: &Bucket, overwrite: bool) -> Result<Option<Ex
     }
 }
 
-struct OpenPart {
-    name: String,
-    records: u64,
-    encoder: Box<dyn PartEncoder>,
-}
-
 /// Streams one snapshot into a bucket, then publishes it.
 pub struct ObjectSnapshotWriter {
     bucket: Bucket,
     run_id: String,
     opts: SnapshotOptions,
     existing: Option<Existing>,
-    current: Option<OpenPart>,
-    files: Vec<PartFile>,
-    records: u64,
-    type_errors: TypeErrors,
-    /// Counts of the parts a resumed writer took over.
-    earlier_type_errors: BTreeMap<String, u64>,
-    earlier_null_counts: BTreeMap<String, u64>,
-    /// Nulls per column of decoded rows (`write_rows`), counted from the arrays.
-    row_nulls: Vec<u64>,
+    /// The open part, records, type errors and nulls (`sink/rotation.rs`).
+    parts: Rotation,
     /// Keys this run created: removed again unless it publishes.
     created: Vec<String>,
     published: bool,
@@ -119,22 +101,12 @@ impl ObjectSnapshotWriter {
         opts: SnapshotOptions,
         existing: Option<Existing>,
     ) -> Result<ObjectSnapshotWriter, SinkError> {
-        check_supported(opts.format, opts.compression)?;
-        if opts.rows_per_file == 0 {
-            return Err(SinkError::BadRowsPerFile { rows_per_file: 0 });
-        }
         Ok(ObjectSnapshotWriter {
-            type_errors: TypeErrors::new(opts.on_type_error),
+            parts: Rotation::new(&opts)?,
             bucket,
             run_id: run_id.to_string(),
             opts,
             existing,
-            current: None,
-            files: Vec::new(),
-            records: 0,
-            earlier_type_errors: BTreeMap::new(),
-            earlier_null_counts: BTreeMap::new(),
-            row_nulls: Vec::new(),
             created: Vec::new(),
             published: false,
         })
@@ -151,39 +123,30 @@ impl ObjectSnapshotWriter {
         done: crate::sink::FinishedParts,
     ) -> Result<ObjectSnapshotWriter, SinkError> {
         let mut w = ObjectSnapshotWriter::create(bucket, run_id, opts, existing)?;
-        w.files = done.files;
-        w.records = done.records;
-        w.earlier_type_errors = done.type_errors;
-        w.earlier_null_counts = done.null_counts;
+        w.parts.take_over(done);
         Ok(w)
     }
 
     /// How many more records the current part takes before it is full
     /// (`rows_per_file` when no part is open).
     pub fn room(&self) -> u64 {
-        match &self.current {
-            Some(part) => self.opts.rows_per_file.saturating_sub(part.records),
-            None => self.opts.rows_per_file,
-        }
+        self.parts.room()
     }
 
     /// Closes the open part, if any: its upload completes.
     pub fn close_part(&mut self) -> Result<(), SinkError> {
-        match self.current.take() {
-            Some(part) => self.close(part),
-            None => Ok(()),
-        }
+        rotation::close_open(self)
     }
 
     /// The finished (uploaded) parts so far, in order.
     pub fn files(&self) -> &[PartFile] {
-        &self.files
+        self.parts.files()
     }
 
     /// A checkpoint lists the finished parts now: a failure from here on
     /// keeps them in the bucket for `--resume` (the rest is still removed).
     pub fn keep_finished(&mut self) {
-        let files = &self.files;
+        let files = self.parts.files();
         self.created.retain(|name| !files.iter().any(|f| &f.name == name));
     }
 
@@ -195,36 +158,14 @@ impl ObjectSnapshotWriter {
     /// A type error names the record's index in the snapshot;
     /// [`Self::write_at`] names its API offset.
     pub fn write(&mut self, records: &[Value]) -> Result<(), SinkError> {
-        self.write_at(records, self.records)
+        self.write_at(records, self.parts.records())
     }
 
     /// [`Self::write`] for records at consecutive API offsets from `first`:
     /// a value that does not fit its column is reported (error or
     /// `on_type_error = "null"` warning) with its record's API offset.
     pub fn write_at(&mut self, records: &[Value], first: u64) -> Result<(), SinkError> {
-        let mut first = first;
-        let mut rest = records;
-        while !rest.is_empty() {
-            let part = match self.current.take() {
-                Some(part) if part.records < self.opts.rows_per_file => self.current.insert(part),
-                full => {
-                    if let Some(part) = full {
-                        self.close(part)?;
-                    }
-                    let part = self.open()?;
-                    self.current.insert(part)
-                }
-            };
-            let room = self.opts.rows_per_file.saturating_sub(part.records);
-            let take = usize::try_from(room).map_or(rest.len(), |room| room.min(rest.len()));
-            let (now, later) = rest.split_at(take);
-            part.encoder.write(now, first, &mut self.type_errors)?;
-            part.records = part.records.saturating_add(take as u64);
-            self.records = self.records.saturating_add(take as u64);
-            first = first.saturating_add(take as u64);
-            rest = later;
-        }
-        Ok(())
+        rotation::write_at(self, records, first)
     }
 
     /// Appends decoded rows (`crate::decode`, already typed and
@@ -232,56 +173,22 @@ impl ObjectSnapshotWriter {
     /// as [`Self::write_at`] does with records; each column's nulls are
     /// counted from the Arrow arrays.
     pub fn write_rows(&mut self, decoded: &DecodedBatch) -> Result<(), SinkError> {
-        let total = decoded.batch.num_rows();
-        let mut start = 0;
-        while start < total {
-            let rows_per_file = self.opts.rows_per_file;
-            let part = self.part_with_room()?;
-            let room = rows_per_file.saturating_sub(part.records);
-            let take = usize::try_from(room).map_or(total - start, |room| room.min(total - start));
-            let piece = rows::piece(decoded, start, take);
-            part.encoder.write_batch(&piece)?;
-            part.records = part.records.saturating_add(take as u64);
-            rows::count_nulls(&mut self.row_nulls, &piece.batch);
-            self.records = self.records.saturating_add(take as u64);
-            start += take;
-        }
-        Ok(())
-    }
-
-    /// The open part if it has room, else a new one (the full one closed).
-    fn part_with_room(&mut self) -> Result<&mut OpenPart, SinkError> {
-        let part = match self.current.take() {
-            Some(part) if part.records < self.opts.rows_per_file => part,
-            full => {
-                if let Some(part) = full {
-                    self.close(part)?;
-                }
-                self.open()?
-            }
-        };
-        Ok(self.current.insert(part))
+        rotation::write_rows(self, decoded)
     }
 
     /// Records written so far.
     pub fn records(&self) -> u64 {
-        self.records
+        self.parts.records()
     }
 
     /// Values written as null because they did not fit, per column.
     pub fn type_errors(&self) -> BTreeMap<String, u64> {
-        let mut all = self.earlier_type_errors.clone();
-        for (column, n) in self.type_errors.counts() {
-            let sum = all.entry(column.clone()).or_insert(0);
-            *sum = sum.saturating_add(*n);
-        }
-        all
+        self.parts.type_errors()
     }
 
     /// Records where each column is null, per column.
     pub fn null_counts(&self) -> BTreeMap<String, u64> {
-        let earlier = self.earlier_null_counts.iter().chain(self.type_errors.null_counts());
-        rows::null_counts(&self.opts.columns, earlier, &self.row_nulls)
+        self.parts.null_counts(&self.opts.columns)
     }
 
     /// Closes the last part (an empty run still writes one), writes the
@@ -289,30 +196,18 @@ impl ObjectSnapshotWriter {
     /// that removes the replaced snapshot's files. Any failure before
     /// `_SUCCESS` removes what this run created and nothing else.
     pub fn finish(mut self, mut manifest: Manifest) -> Result<Published, SinkError> {
-        if let Some(part) = self.current.take() {
-            self.close(part)?;
-        }
-        if self.files.is_empty() {
-            let part = self.open()?;
-            self.close(part)?;
-        }
+        rotation::close_last(&mut self)?;
         // A failure from here on removes every part of this run, those a
         // checkpoint listed too (the run drops that checkpoint): a run that
         // lost the race or could not publish leaves nothing behind.
-        for f in &self.files {
+        for f in self.parts.files() {
             if !self.created.contains(&f.name) {
                 self.created.push(f.name.clone());
             }
         }
         let url = self.url();
         fault_at("manifest").map_err(SinkError::io(&url))?;
-        manifest.files = self.files.clone();
-        manifest.records = self.records;
-        manifest.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        manifest.format = self.opts.format.extension().to_string();
-        manifest.compression = compression_name(self.opts.compression).to_string();
-        manifest.schema = schema_with_nulls(&self.opts.columns, &self.null_counts());
-        manifest.type_errors = self.type_errors();
+        self.parts.describe(&mut manifest, &self.opts);
         let name = manifest_name(&self.run_id);
         let mut text = serde_json::to_vec_pretty(&manifest).map_err(|source| SinkError::Manifest {
             path: PathBuf::from(format!("{url}/{name}")),
@@ -349,7 +244,7 @@ impl ObjectSnapshotWriter {
             Err(e) => return Err(store_error(format!("{url}/{SUCCESS_FILE}"), "cannot write", e)),
         }
         self.published = true;
-        tracing::info!(url = %url, records = self.records, files = self.files.len(), "snapshot published");
+        tracing::info!(url = %url, records = self.parts.records(), files = self.parts.files().len(), "snapshot published");
         self.remove_replaced();
         fault_at("published").map_err(SinkError::io(&url))?;
         Ok(Published {
@@ -381,7 +276,7 @@ impl ObjectSnapshotWriter {
     /// Every part the manifest lists is in the bucket with its size.
     pub fn check_complete(&self) -> Result<(), SinkError> {
         let mut problems = Vec::new();
-        for f in &self.files {
+        for f in self.parts.files() {
             let store = self.bucket.store.clone();
             let key = ObjectPath::from(self.bucket.url.key(&f.name));
             let url = format!("{}/{}", self.url(), f.name);
@@ -438,7 +333,7 @@ impl ObjectSnapshotWriter {
                 return;
             }
         };
-        let keep: BTreeSet<&str> = self.files.iter().map(|f| f.name.as_str()).collect();
+        let keep: BTreeSet<&str> = self.parts.files().iter().map(|f| f.name.as_str()).collect();
         let names = files
             .iter()
             .map(String::as_str)
@@ -461,50 +356,38 @@ impl ObjectSnapshotWriter {
             }
         }
     }
+}
 
-    fn open(&self) -> Result<OpenPart, SinkError> {
-        let suffix = match self.opts.format {
-            Format::Parquet => "",
-            Format::Csv | Format::Jsonl => self.opts.compression.suffix(),
-        };
-        let name = format!(
-            "part-{}-{:05}.{}{suffix}",
-            self.run_id,
-            self.files.len(),
-            self.opts.format.extension()
-        );
+impl Rotate for ObjectSnapshotWriter {
+    fn rotation(&mut self) -> &mut Rotation {
+        &mut self.parts
+    }
+
+    /// The one place a part's upload starts: `part-<run_id>-NNNNN.<ext>`
+    /// under the target.
+    fn open_part(&mut self, index: usize) -> Result<OpenPart, SinkError> {
+        let name = part_name(&self.opts, &format!("part-{}-", self.run_id), index);
         let key = self.bucket.url.key(&name);
         let url = format!("{}/{name}", self.url());
         let upload = ObjectPart::start(&self.bucket, &key).map_err(SinkError::io(&url))?;
         let sink = PartSink::object(upload, &url);
-        let encoder = open_encoder(self.opts.format, self.opts.compression, &self.opts.columns, sink)?;
-        Ok(OpenPart {
-            name,
-            records: 0,
-            encoder,
-        })
+        OpenPart::start(name, &self.opts, sink)
     }
 
-    fn close(&mut self, part: OpenPart) -> Result<(), SinkError> {
+    fn finish_part(&mut self, part: OpenPart) -> Result<PartFile, SinkError> {
         // Listed as created before the upload completes, so a failure to
         // complete still removes whatever the store made of it.
         self.created.push(part.name.clone());
-        let summary = part.encoder.finish()?;
-        tracing::info!(file = %part.name, records = part.records, bytes = summary.bytes, "part uploaded");
-        self.files.push(PartFile {
-            name: part.name,
-            records: part.records,
-            bytes: summary.bytes,
-            sha256: summary.sha256,
-        });
-        Ok(())
+        let file = part.finish()?;
+        tracing::info!(file = %file.name, records = file.records, bytes = file.bytes, "part uploaded");
+        Ok(file)
     }
 }
 
 impl Drop for ObjectSnapshotWriter {
     fn drop(&mut self) {
         // The open part's upload is aborted as it drops.
-        self.current = None;
+        self.parts.discard();
         if !self.published && !self.created.is_empty() {
             let created = std::mem::take(&mut self.created);
             tracing::info!(url = %self.url(), files = created.len(), "removing this run's unpublished files");
