@@ -88,8 +88,16 @@ path = "{out}"
 fn floor_schema(schema: &Path) -> Result<(Vec<String>, String), String> {
     let text = std::fs::read_to_string(schema).map_err(|e| format!("{}: {e}", schema.display()))?;
     let doc: toml::Table = text.parse().map_err(|e| format!("{}: {e}", schema.display()))?;
-    let columns = doc.get("columns").and_then(|c| c.as_array()).ok_or("schema without [[columns]]")?;
-    let path = |c: &toml::Value| c.get("path").or_else(|| c.get("name")).and_then(|p| p.as_str()).map(String::from);
+    let columns = doc
+        .get("columns")
+        .and_then(|c| c.as_array())
+        .ok_or("schema without [[columns]]")?;
+    let path = |c: &toml::Value| {
+        c.get("path")
+            .or_else(|| c.get("name"))
+            .and_then(|p| p.as_str())
+            .map(String::from)
+    };
     let fields: Vec<String> = columns.iter().filter_map(path).collect();
     let first = columns.first().ok_or("schema without columns")?;
     let one = format!(

@@ -86,8 +86,7 @@ impl Node {
     #[inline]
     pub fn child_guessed(&self, key: &str, guess: &mut usize) -> Option<usize> {
         if let Some((k, c)) = self.children.get(*guess)
-            && k.len() == key.len()
-            && k.as_bytes() == key.as_bytes()
+            && same_key(k.as_bytes(), key.as_bytes())
         {
             *guess += 1;
             return Some(*c);
@@ -98,9 +97,33 @@ impl Node {
         let at = self
             .children
             .iter()
-            .position(|(k, _)| k.len() == key.len() && k.as_bytes() == key.as_bytes())?;
+            .position(|(k, _)| same_key(k.as_bytes(), key.as_bytes()))?;
         *guess = at + 1;
         Some(self.children[at].1)
+    }
+}
+
+/// Byte equality of two keys, without a call to `memcmp` for the short keys
+/// records have: up to 16 bytes are compared as two overlapping words.
+#[inline]
+fn same_key(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| {
+        s.get(at..at + 8)
+            .map(|w| u64::from_le_bytes(w.try_into().unwrap_or([0; 8])))
+    };
+    let half = |s: &[u8], at: usize| {
+        s.get(at..at + 4)
+            .map(|w| u32::from_le_bytes(w.try_into().unwrap_or([0; 4])))
+    };
+    match n {
+        0..4 => a == b,
+        4..8 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        _ => a == b,
     }
 }
 
@@ -239,5 +262,23 @@ mod tests {
             assert_eq!(trie.nodes[0].child(&format!("k{i}")), Some(i + 1));
         }
         assert_eq!(trie.nodes[0].child("k40"), None);
+    }
+
+    /// `same_key` is byte equality for every length around its word sizes,
+    /// a difference at any position included.
+    #[test]
+    fn same_key_is_byte_equality() {
+        for n in 0..24usize {
+            let a: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+            assert!(same_key(&a, &a.clone()), "len {n}");
+            for at in 0..n {
+                let mut b = a.clone();
+                b[at] ^= 0x20;
+                assert!(!same_key(&a, &b), "len {n}, differs at {at}");
+            }
+            let mut longer = a.clone();
+            longer.push(b'x');
+            assert!(!same_key(&a, &longer), "len {n} vs {}", n + 1);
+        }
     }
 }

@@ -599,7 +599,11 @@ mod tests {
                         b[at] = special;
                     }
                     for start in [0, 1, 7, 9, 17].into_iter().filter(|&s| s <= len) {
-                        assert_eq!(special_from(&b, start), naive(&b, start), "len {len} at {at} byte {special:#x} from {start}");
+                        assert_eq!(
+                            special_from(&b, start),
+                            naive(&b, start),
+                            "len {len} at {at} byte {special:#x} from {start}"
+                        );
                     }
                 }
             }
