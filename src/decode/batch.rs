@@ -191,11 +191,25 @@ impl PageDecoder {
 
 /// The non-blank lines of a JSON Lines stream with their numbers (from 1).
 fn lines(bytes: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
-    bytes
-        .split(|b| *b == b'\n')
-        .enumerate()
-        .map(|(i, line)| (i + 1, line.strip_suffix(b"\r").unwrap_or(line)))
-        .filter(|(_, line)| !line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')))
+    // As `bytes.split(|b| *b == b'\n')`, with the newline found sixteen
+    // bytes at a time instead of byte by byte.
+    let mut rest = Some(bytes);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        match crate::json::lex::byte_from(text, b'\n', 0) {
+            Some(at) => {
+                rest = text.get(at + 1..);
+                text.get(..at)
+            }
+            None => {
+                rest = None;
+                Some(text)
+            }
+        }
+    })
+    .enumerate()
+    .map(|(i, line)| (i + 1, line.strip_suffix(b"\r").unwrap_or(line)))
+    .filter(|(_, line)| !line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')))
 }
 
 /// The `Value` path: records -> `BatchBuilder` (under `errors`' policy),

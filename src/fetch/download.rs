@@ -208,9 +208,9 @@ impl Lines {
     /// `Err((line, detail))` for a line that is not a JSON object.
     pub fn drain_raw(&mut self, mut each: impl FnMut(&[u8], u64)) -> Result<(), (u64, String)> {
         let mut start = 0;
-        while let Some(n) = self.buf[start..].iter().position(|&b| b == b'\n') {
-            let line = &self.buf[start..start + n];
-            start += n + 1;
+        while let Some(at) = crate::json::lex::byte_from(&self.buf, b'\n', start) {
+            let line = &self.buf[start..at];
+            start = at + 1;
             self.line_no += 1;
             let end = self.consumed + start as u64;
             if line.iter().all(u8::is_ascii_whitespace) {

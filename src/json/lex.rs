@@ -112,6 +112,31 @@ fn special_from(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// The index of the first `needle` in `b` at or after `i`, if any: sixteen
+/// bytes at a time as [`special_from`] (a line splitter's `\n`).
+#[inline]
+pub(crate) fn byte_from(b: &[u8], needle: u8, mut i: usize) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        while let Some(chunk) = b.get(i..i + 16) {
+            match sse2::first_byte(chunk, needle) {
+                Some(at) => return Some(i + at),
+                None => i += 16,
+            }
+        }
+    }
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let m = zero_bytes(u64::from_le_bytes(w) ^ (LO * u64::from(needle)));
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b.get(i..)?.iter().position(|&c| c == needle).map(|at| i + at)
+}
+
 #[cfg(target_arch = "x86_64")]
 mod sse2 {
     use std::arch::x86_64::{
@@ -133,6 +158,18 @@ mod sse2 {
             let low = _mm_set1_epi8(0x1f);
             let control = _mm_cmpeq_epi8(_mm_max_epu8(x, low), low);
             _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control))
+        };
+        (mask != 0).then(|| mask.trailing_zeros() as usize)
+    }
+
+    /// The index in `chunk` (16 bytes) of its first `needle`, if any.
+    #[inline]
+    pub(super) fn first_byte(chunk: &[u8], needle: u8) -> Option<usize> {
+        assert!(chunk.len() >= 16);
+        // SAFETY: as in `first_special`.
+        let mask = unsafe {
+            let x = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+            _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(needle as i8)))
         };
         (mask != 0).then(|| mask.trailing_zeros() as usize)
     }
@@ -616,6 +653,14 @@ mod tests {
             let start = start.min(b.len());
             let want = (start..b.len()).find(|&j| b[j] == b'"' || b[j] == b'\\' || b[j] < 0x20).unwrap_or(b.len());
             proptest::prop_assert_eq!(special_from(&b, start), want);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn byte_from_agrees_with_position(b in proptest::collection::vec(proptest::sample::select(vec![b'\n', b'a', 0u8, 0xff, 0x8a]), 0..80), start in 0usize..90) {
+            let want = b.get(start..).and_then(|rest| rest.iter().position(|&c| c == b'\n')).map(|at| start + at);
+            proptest::prop_assert_eq!(byte_from(&b, b'\n', start), want);
         }
     }
 }
