@@ -252,6 +252,9 @@ pub struct SandboxExportArgs {
     /// Drop the connection after N bytes of the first export download.
     #[arg(long, value_name = "N")]
     pub export_cut_after_bytes: Option<u64>,
+    /// Line N (from 1) of every export's file is a JSON string, not an object (a damaged export).
+    #[arg(long, value_name = "N")]
+    pub export_bad_line: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

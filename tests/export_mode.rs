@@ -365,3 +365,32 @@ fn dry_run_creates_no_export_and_max_records_stops_the_download() {
     assert_eq!(rows[149]["business_id"], sb.dataset().record("FI", 149)["business_id"]);
     assert_eq!(sb.stats().exports_created, 1);
 }
+
+/// A line of the download that is not a JSON object fails the run (exit 1)
+/// naming its line in the download, whether it is in the first batch (the
+/// columns are inferred from it) or later (after parts were checkpointed);
+/// nothing is published.
+#[test]
+fn a_damaged_line_exits_1_naming_its_line_and_publishes_nothing() {
+    for (bad, gzip) in [(1, false), (250, false), (250, true)] {
+        let sb = sandbox(
+            400,
+            ExportKnobs {
+                bad_line: Some(bad),
+                gzip,
+                ..knobs(0)
+            },
+        );
+        let ws = Workspace::new();
+        let path = ws.job("damaged", &job(&sb.base_url(), "csv", "export", ""));
+        let out = run(&ws, &["run", path.to_str().unwrap()]);
+        let text = all_output(&out);
+        assert_eq!(code(&out), 1, "line {bad}, gzip {gzip}: {text}");
+        assert!(
+            text.contains(&format!("line {bad} of export")) && text.contains("is not a JSON object"),
+            "line {bad}, gzip {gzip}: {text}"
+        );
+        assert!(text.contains("a JSON string"), "what the line is instead: {text}");
+        assert!(!ws.path().join("exports/damaged").exists(), "nothing published: {text}");
+    }
+}

@@ -63,6 +63,7 @@ pub fn config(args: &SandboxArgs) -> Result<SandboxConfig, String> {
             download_bytes_per_sec: e.export_download_bytes_per_sec,
             no_range: e.export_no_range,
             cut_first_download_after: e.export_cut_after_bytes,
+            bad_line: e.export_bad_line,
         },
     })
 }

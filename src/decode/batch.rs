@@ -149,6 +149,13 @@ impl PageDecoder {
         let mut st = Stage::new(self.trie.targets.len());
         let mut streamed = true;
         for (_, line) in lines(bytes) {
+            // A line that is not an object is not a record (the seed would
+            // read it as one with every field missing): the Value path
+            // below refuses it.
+            if line.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+                streamed = false;
+                break;
+            }
             let mut de = serde_json::Deserializer::from_slice(line);
             let seed = RecordSeed {
                 trie: &self.trie,
@@ -165,7 +172,11 @@ impl PageDecoder {
         }
         let mut records = Vec::new();
         for (n, line) in lines(bytes) {
-            records.push(serde_json::from_slice(line).map_err(|source| DecodeError::Line { line: n, source })?);
+            let record: Value = serde_json::from_slice(line).map_err(|source| DecodeError::Line { line: n, source })?;
+            if !record.is_object() {
+                return Err(DecodeError::NotObject { line: n });
+            }
+            records.push(record);
         }
         decode_values(&self.columns, self.key.as_ref(), &records, first_offset, errors)
     }

@@ -9,7 +9,7 @@
 use proptest::prelude::*;
 use serde_json::Value;
 
-use super::{DecodePath, DecodedBatch, PageDecoder, decode_values};
+use super::{DecodeError, DecodePath, DecodedBatch, PageDecoder, decode_values};
 use crate::fetch::extract_records;
 use crate::job::RecordsAt;
 use crate::schema::{Column, ColumnType, FieldPath, OnTypeError, TypeErrors};
@@ -359,11 +359,16 @@ proptest! {
         let mut errors = TypeErrors::new(OnTypeError::Null);
         let got = decoder.decode_lines(body.as_bytes(), 100, &mut errors).map_err(|e| e.to_string());
         let mut want_errors = TypeErrors::new(OnTypeError::Null);
+        // A line that is not an object is not a record: the first bad line
+        // (not JSON, or not an object) is the error.
         let want = lines
             .iter()
-            .map(|l| serde_json::from_str::<Value>(l))
+            .enumerate()
+            .map(|(i, l)| match serde_json::from_str::<Value>(l) {
+                Ok(v) if !v.is_object() => Err(DecodeError::NotObject { line: i + 1 }.to_string()),
+                parsed => parsed.map_err(|e| e.to_string()),
+            })
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())
             .and_then(|records| decode_values(&columns, Some(&key), &records, 100, &mut want_errors).map_err(|e| e.to_string()));
         same(got, want, &body)?;
         prop_assert_eq!(errors.counts(), want_errors.counts());

@@ -21,6 +21,10 @@ pub enum DecodeError {
         #[source]
         source: serde_json::Error,
     },
+    /// One line of a JSON Lines stream is JSON but not an object: not a
+    /// record (`line` from 1).
+    #[error("line {line} of the JSON Lines stream is not a JSON object: not a record")]
+    NotObject { line: usize },
     /// JSON, but not where the records are expected (see `api.records`).
     #[error("unexpected response shape: {0}; set api.records to the key that holds the records")]
     Shape(String),

@@ -143,3 +143,30 @@ fn skipped_subtrees_are_only_checked_for_syntax() {
     let got = got.unwrap_err().to_string();
     assert!(got.contains(&want), "{got} vs {want}");
 }
+
+/// A JSON Lines line that is JSON but not an object is not a record: the
+/// decoder refuses it naming its line (never a row of nulls), whichever
+/// path would have read the other lines.
+#[test]
+fn lines_that_are_not_objects_are_refused() {
+    let decoder = PageDecoder::new(&columns(true), Some("id"), RecordsAt::Auto);
+    for (text, line) in [
+        ("{\"id\":\"a\"}\n\"damaged\"\n", 2),
+        ("\n[1,2]\n{\"id\":\"a\"}\n", 2),
+        ("{\"id\":\"a\"}\n{\"id\":\"b\"}\n7\n", 3),
+        ("null\n", 1),
+        // a repeated key sends the others to the serde walk first
+        ("{\"id\":\"a\",\"id\":\"b\"}\n true \n", 2),
+    ] {
+        let mut errors = TypeErrors::new(OnTypeError::Null);
+        match decoder.decode_lines(text.as_bytes(), 0, &mut errors) {
+            Err(DecodeError::NotObject { line: got }) => assert_eq!(got, line, "{text:?}"),
+            other => panic!("{text:?}: {:?}", other.map(|d| d.batch.num_rows())),
+        }
+    }
+    let mut errors = TypeErrors::new(OnTypeError::Null);
+    let ok = decoder
+        .decode_lines(b"{\"id\":\"a\"}\n \t\n{\"id\":\"b\"}\n", 0, &mut errors)
+        .unwrap();
+    assert_eq!(ok.batch.num_rows(), 2, "blank lines are skipped, not refused");
+}

@@ -207,6 +207,24 @@ impl Lines {
     /// builds nothing) and handed to `each` with the byte offset after it.
     /// `Err((line, detail))` for a line that is not a JSON object.
     pub fn drain_raw(&mut self, mut each: impl FnMut(&[u8], u64)) -> Result<(), (u64, String)> {
+        let mut bad = None;
+        self.drain_unchecked(|line, end, line_no| {
+            if bad.is_some() {
+                return;
+            }
+            match check_line(line) {
+                Ok(()) => each(line, end),
+                Err(detail) => bad = Some((line_no, detail)),
+            }
+        });
+        bad.map_or(Ok(()), Err)
+    }
+
+    /// The complete non-blank lines so far, unchecked, each with the byte
+    /// offset after it and its line number in the download (from 1): for a
+    /// reader that walks each line anyway and asks [`check_line`] only about
+    /// a line it could not read (export mode's decoder).
+    pub fn drain_unchecked(&mut self, mut each: impl FnMut(&[u8], u64, u64)) {
         let mut start = 0;
         while let Some(at) = crate::json::lex::byte_from(&self.buf, b'\n', start) {
             let line = &self.buf[start..at];
@@ -216,18 +234,16 @@ impl Lines {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            check_object(line).map_err(|detail| (self.line_no, detail))?;
-            each(line, end);
+            each(line, end, self.line_no);
         }
         self.buf.drain(..start);
         self.consumed += start as u64;
-        Ok(())
     }
 }
 
 /// Whether `line` is one JSON object, without building it: the syntax
 /// error, or what kind of JSON value it is instead.
-fn check_object(line: &[u8]) -> Result<(), String> {
+pub fn check_line(line: &[u8]) -> Result<(), String> {
     use serde::Deserialize;
     // The lexer's walk is several times cheaper than serde_json's; what it
     // cannot vouch for, serde_json decides (and words the error).

@@ -96,6 +96,7 @@ pub(super) async fn run(
         snapshot,
         pending: Vec::new(),
         pending_ends: Vec::new(),
+        pending_lines: Vec::new(),
         decoder: None,
         seen,
         bytes,
@@ -272,6 +273,9 @@ struct Feed<'a> {
     /// a newline, and the byte offset after each.
     pending: Vec<u8>,
     pending_ends: Vec<u64>,
+    /// The line number in the download (from 1) of each pending line, for
+    /// the error naming a line that is not a JSON object.
+    pending_lines: Vec<u64>,
     /// The page decoder, compiled at the first batch.
     decoder: Option<PageDecoder>,
     /// Records of the export written (or dropped as duplicates) so far.
@@ -381,6 +385,7 @@ impl Feed<'_> {
         let mut index = if resumed { self.seen } else { 0 };
         let mut fresh = Vec::new();
         let mut fresh_ends = Vec::new();
+        let mut fresh_lines = Vec::new();
         loop {
             let chunk = match fetch::next_chunk(&mut opened.response).await {
                 Ok(c) => c,
@@ -402,27 +407,21 @@ impl Feed<'_> {
             }
             fresh.clear();
             fresh_ends.clear();
-            lines
-                .drain_raw(|line, end| {
-                    fresh.extend_from_slice(line);
-                    fresh.push(b'\n');
-                    fresh_ends.push((fresh.len(), end));
-                })
-                .map_err(|(line, detail)| {
-                    Cut::Fatal(
-                        ExportError::BadLine {
-                            id: self.mark.id.clone(),
-                            line,
-                            detail,
-                        }
-                        .into(),
-                    )
-                })?;
+            fresh_lines.clear();
+            // Unchecked: the decoder walks every line anyway, and a line it
+            // cannot read is checked when its batch is written (`flush`).
+            lines.drain_unchecked(|line, end, line_no| {
+                fresh.extend_from_slice(line);
+                fresh.push(b'\n');
+                fresh_ends.push((fresh.len(), end));
+                fresh_lines.push(line_no);
+            });
             let mut from = 0;
-            for &(to, end) in &fresh_ends {
+            for (&(to, end), &line_no) in fresh_ends.iter().zip(&fresh_lines) {
                 if index >= self.seen.saturating_add(self.pending_ends.len() as u64) && !self.done() {
                     self.pending.extend_from_slice(&fresh[from..to]);
                     self.pending_ends.push(end);
+                    self.pending_lines.push(line_no);
                 }
                 from = to;
                 index += 1;
@@ -449,11 +448,16 @@ impl Feed<'_> {
         }
         let text = std::mem::take(&mut self.pending);
         let ends = std::mem::take(&mut self.pending_ends);
+        let line_nos = std::mem::take(&mut self.pending_lines);
         let n = ends.len() as u64;
         let first = self.seen;
+        // A line that is not a JSON object fails the run naming its line in
+        // the download; checked only when a batch could not be read.
+        let id = &self.mark.id;
+        let bad_line = |e: RunError| bad_line(&text, &line_nos, id).unwrap_or(e);
         if self.snapshot.is_none() {
             let sample = match &self.job.schema {
-                None => line_records(&text, first)?,
+                None => line_records(&text, first).map_err(bad_line)?,
                 Some(_) => Vec::new(),
             };
             self.snapshot = Some(open(self.job, self.plan, &sample, self.catalog, self.expected)?);
@@ -475,10 +479,10 @@ impl Feed<'_> {
         let rows = match decoder.decode_lines(&text, first, &mut strict) {
             Ok(decoded) if decoded.batch.num_rows() as u64 == n => PageRows::Decoded(decoded),
             Ok(decoded) => {
-                return Err(RunError::Decode {
+                return Err(bad_line(RunError::Decode {
                     offset: first,
                     reason: format!("{} records decoded from {n} lines (a bug)", decoded.batch.num_rows()),
-                });
+                }));
             }
             Err(DecodeError::Type(_)) => {
                 tracing::debug!(
@@ -486,13 +490,13 @@ impl Feed<'_> {
                     lines = n,
                     "a value does not fit its column: these lines go the Value way"
                 );
-                PageRows::Values(line_records(&text, first)?)
+                PageRows::Values(line_records(&text, first).map_err(bad_line)?)
             }
             Err(e) => {
-                return Err(RunError::Decode {
+                return Err(bad_line(RunError::Decode {
                     offset: first,
                     reason: e.to_string(),
-                });
+                }));
             }
         };
         let plain = self.gzip == Some(false);
@@ -522,15 +526,40 @@ impl Feed<'_> {
 /// The records of checked JSON Lines `text` (export index `first` onwards)
 /// as `Value`s: for type inference and for batches the decoder sends the
 /// `Value` way.
+/// The first line of a batch (`text`, the lines joined by newlines, and
+/// their numbers in the download) that is not a JSON object, as the run's
+/// error; `None` when every line is one.
+fn bad_line(text: &[u8], line_nos: &[u64], id: &str) -> Option<RunError> {
+    let lines = text.split(|&b| b == b'\n').filter(|line| !line.is_empty());
+    lines.zip(line_nos).find_map(|(line, &no)| {
+        fetch::check_line(line).err().map(|detail| {
+            ExportError::BadLine {
+                id: id.to_string(),
+                line: no,
+                detail,
+            }
+            .into()
+        })
+    })
+}
+
 fn line_records(text: &[u8], first: u64) -> Result<Vec<Value>, RunError> {
     text.split(|&b| b == b'\n')
         .filter(|line| !line.is_empty())
         .enumerate()
         .map(|(i, line)| {
-            serde_json::from_slice(line).map_err(|e| RunError::Decode {
-                offset: first.saturating_add(i as u64),
-                reason: e.to_string(),
-            })
+            let offset = first.saturating_add(i as u64);
+            match serde_json::from_slice::<Value>(line) {
+                Ok(record) if record.is_object() => Ok(record),
+                Ok(_) => Err(RunError::Decode {
+                    offset,
+                    reason: "the line is not a JSON object".into(),
+                }),
+                Err(e) => Err(RunError::Decode {
+                    offset,
+                    reason: e.to_string(),
+                }),
+            }
         })
         .collect()
 }

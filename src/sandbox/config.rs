@@ -111,6 +111,9 @@ pub struct ExportKnobs {
     pub no_range: bool,
     /// Drop the connection after this many bytes of the first download.
     pub cut_first_download_after: Option<u64>,
+    /// Line N (from 1) of every export's file is `"damaged"` (a JSON
+    /// string, not an object) instead of its record.
+    pub bad_line: Option<u64>,
 }
 
 impl Default for ExportKnobs {
@@ -125,6 +128,7 @@ impl Default for ExportKnobs {
             download_bytes_per_sec: None,
             no_range: false,
             cut_first_download_after: None,
+            bad_line: None,
         }
     }
 }

@@ -182,12 +182,19 @@ async fn build(s: &Shared, body: &Bytes) -> Result<Arc<Bytes>, SandboxError> {
     let (req, matches) = find(s, req).await?;
     let engine = Arc::clone(&s.engine);
     let gzip = s.config.export.gzip;
+    let bad_line = s.config.export.bad_line;
     tokio::task::spawn_blocking(move || {
         let mut out = Vec::new();
         let mut offset = 0;
+        let mut line = 0u64;
         while offset < matches.len() {
             for record in engine.page(&req.database, &matches, offset, BUILD_CHUNK, &req.fields) {
-                serde_json::to_writer(&mut out, &record).expect("a JSON value serializes");
+                line = line.saturating_add(1);
+                if bad_line == Some(line) {
+                    out.extend_from_slice(b"\"damaged\"");
+                } else {
+                    serde_json::to_writer(&mut out, &record).expect("a JSON value serializes");
+                }
                 out.push(b'\n');
             }
             offset = offset.saturating_add(BUILD_CHUNK);
