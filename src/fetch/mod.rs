@@ -14,6 +14,7 @@ mod error;
 mod export;
 mod gate;
 mod pager;
+mod read_ahead;
 mod reader;
 mod records;
 mod shape;
@@ -32,6 +33,7 @@ pub use export::{
 };
 pub use gate::Gate;
 pub use pager::{Page, Pager, PagerPlan};
+pub use read_ahead::ReadAhead;
 pub use reader::{CheckOnly, PageReader, ReaderSlot};
 pub use records::{Extracted, extract_records, parse_body};
 pub use shape::{Shape, check_page, page_records};

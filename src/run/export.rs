@@ -372,7 +372,7 @@ impl Feed<'_> {
     }
 
     /// Streams one open download to its end (or `--max-records`).
-    async fn stream(&mut self, mut opened: fetch::Opened) -> Result<(), Cut> {
+    async fn stream(&mut self, opened: fetch::Opened) -> Result<(), Cut> {
         let resumed = opened.from > 0;
         let mut lines = match resumed {
             true => Lines::plain_from(opened.from, self.seen),
@@ -386,10 +386,13 @@ impl Feed<'_> {
         let mut fresh = Vec::new();
         let mut fresh_ends = Vec::new();
         let mut fresh_lines = Vec::new();
+        let url = opened.response.url().as_str().to_string();
+        // Read on its own task, ahead of this loop's decoding and writing.
+        let mut body = fetch::ReadAhead::start(opened.response);
         loop {
-            let chunk = match fetch::next_chunk(&mut opened.response).await {
+            let chunk = match body.next().await {
                 Ok(c) => c,
-                Err(Refused::Final(r)) => return Err(Cut::Fatal(self.failed(opened.response.url().as_str(), r))),
+                Err(Refused::Final(r)) => return Err(Cut::Fatal(self.failed(&url, r))),
                 Err(Refused::Transient(r) | Refused::Expired(r)) => {
                     self.flush()?;
                     return Err(Cut::Transient(r));
@@ -400,7 +403,6 @@ impl Feed<'_> {
                 Some(bytes) => lines.push(bytes),
                 None => lines.finish(),
             };
-            let url = opened.response.url().as_str().to_string();
             pushed.map_err(|r| Cut::Fatal(self.failed(&url, r)))?;
             if self.gzip.is_none() {
                 self.gzip = lines.gzip();
