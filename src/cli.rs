@@ -202,6 +202,9 @@ pub struct SandboxArgs {
     /// Answer every organizations request for this offset 200 with the HTML page.
     #[arg(long, value_name = "OFFSET")]
     pub html_at_offset: Option<u64>,
+    /// Replace the first record of every page at this offset by the JSON string "damaged".
+    #[arg(long, value_name = "OFFSET")]
+    pub non_object_record_at: Option<u64>,
     /// Answer the fields catalog with 404 (an API without one).
     #[arg(long)]
     pub no_catalog: bool,

@@ -455,3 +455,35 @@ fn a_tls_certificate_failure_is_not_retried_and_says_so() {
     );
     assert!(!snapshot.exists());
 }
+
+/// A page whose records array holds a value that is not an object is not a
+/// page of records: retried, then the run fails naming the offset, and
+/// nothing is published (it used to be written as a row of nulls).
+#[test]
+fn a_record_that_is_not_an_object_is_never_a_row_of_nulls() {
+    let s = sandbox(
+        1000,
+        Faults {
+            non_object_at: Some(200),
+            ..Faults::default()
+        },
+    );
+    let ws = Workspace::new();
+    let (snapshot, out) = run(&ws, "garbled", &s.base_url(), FAST, &[]);
+    assert_no_panic(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", all_output(&out));
+    let stderr = stderr_text(&out);
+    let error = stderr
+        .lines()
+        .find(|l| l.starts_with("orgsync:") && l.contains("(offset 200)"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        error.contains("record 0 of the page is a string, not a JSON object"),
+        "{error}"
+    );
+    assert!(
+        error.contains("the last of 6 attempts"),
+        "retried like any malformed body: {error}"
+    );
+    assert!(!snapshot.exists(), "nothing published");
+}

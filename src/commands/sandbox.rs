@@ -45,6 +45,7 @@ pub fn config(args: &SandboxArgs) -> Result<SandboxConfig, String> {
             short_page_at: args.short_page_at,
             html_first: args.html_first,
             html_at_offset: args.html_at_offset,
+            non_object_at: args.non_object_record_at,
         },
         no_catalog: args.no_catalog,
         max_offset: args.max_offset,

@@ -352,13 +352,16 @@ impl<'de> DeserializeSeed<'de> for RecordSeed<'_, 'de> {
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         self.st.clear();
-        At {
+        let mut at = At {
             trie: self.trie,
             st: &mut *self.st,
             node: 0,
             item: false,
-        }
-        .deserialize(deserializer)?;
+        };
+        at.reset();
+        // A record is an object: anything else is not read as one (the
+        // page goes to the `Value` path, which refuses it).
+        deserializer.deserialize_map(at)?;
         self.st.commit(self.trie, self.out).map_err(|_| bail())
     }
 }

@@ -170,3 +170,23 @@ fn lines_that_are_not_objects_are_refused() {
         .unwrap();
     assert_eq!(ok.batch.num_rows(), 2, "blank lines are skipped, not refused");
 }
+
+/// A page whose records array holds a value that is not an object is not
+/// a page of records, on every path (the scanner, the serde walk and the
+/// `Value` path): never a row of nulls.
+#[test]
+fn records_that_are_not_objects_are_refused() {
+    for (body, want) in [
+        (r#"[{"id":"a"},"x",7]"#, "record 1 of the page is a string"),
+        (r#"[7]"#, "record 0 of the page is a number"),
+        (r#"{"result":[{"id":"a"},null]}"#, "record 1 of the page is null"),
+        // a repeated key sends the page past the scanner to the serde walk
+        (r#"[{"id":"a","id":"b"},[1]]"#, "record 1 of the page is an array"),
+    ] {
+        let (got, _) = decode(body, RecordsAt::Auto, OnTypeError::Null);
+        match got {
+            Err(e) => assert!(e.to_string().contains(want), "{body}: {e}"),
+            Ok(d) => panic!("{body}: {} rows", d.batch.num_rows()),
+        }
+    }
+}

@@ -24,6 +24,20 @@ pub struct Extracted {
 
 /// The records of one page and the envelope's total count, if it sent one.
 pub fn extract_records(body: Value, at: &RecordsAt) -> Result<Extracted, String> {
+    let extracted = extract_any(body, at)?;
+    match extracted.records.iter().position(|r| !r.is_object()) {
+        None => Ok(extracted),
+        Some(i) => Err(not_a_record(i as u64, kind(&extracted.records[i]))),
+    }
+}
+
+/// Why a records array with a value that is not an object is not a page of
+/// records (`index` from 0): the same words from `check_page`.
+pub(crate) fn not_a_record(index: u64, kind: &str) -> String {
+    format!("record {index} of the page is {kind}, not a JSON object")
+}
+
+fn extract_any(body: Value, at: &RecordsAt) -> Result<Extracted, String> {
     match (body, at) {
         (Value::Array(records), RecordsAt::Auto) => Ok(Extracted {
             records,

@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::records::{extract_records, parse_body};
@@ -49,7 +49,9 @@ pub fn page_records(bytes: &[u8], at: &RecordsAt) -> Result<Vec<Value>, String> 
 /// A value where records may be: an array of `n`, or something else.
 #[derive(Debug, Clone, Copy)]
 enum Found {
-    Array(u64),
+    /// An array of `n` values; the first that is not an object, if any
+    /// (its index and what it is).
+    Array(u64, Option<(u64, &'static str)>),
     Other(&'static str),
 }
 
@@ -69,7 +71,10 @@ enum Body {
 impl Body {
     fn into_shape(self, at: &RecordsAt) -> Result<Shape, String> {
         match (self, at) {
-            (Body::Found(Found::Array(records)), RecordsAt::Auto) => Ok(Shape {
+            (Body::Found(Found::Array(_, Some((i, kind)))), RecordsAt::Auto) => {
+                Err(super::records::not_a_record(i, kind))
+            }
+            (Body::Found(Found::Array(records, None)), RecordsAt::Auto) => Ok(Shape {
                 records,
                 count: None,
                 count_ignored: None,
@@ -85,7 +90,8 @@ impl Body {
                 let names = wanted_keys(at);
                 for (key, found) in names.iter().zip(wanted) {
                     match found {
-                        Some(Found::Array(records)) => {
+                        Some(Found::Array(_, Some((i, kind)))) => return Err(super::records::not_a_record(i, kind)),
+                        Some(Found::Array(records, None)) => {
                             return Ok(Shape {
                                 records,
                                 count,
@@ -118,7 +124,7 @@ impl Body {
 impl Found {
     fn kind(self) -> &'static str {
         match self {
-            Found::Array(_) => "an array",
+            Found::Array(..) => "an array",
             Found::Other(kind) => kind,
         }
     }
@@ -265,10 +271,14 @@ impl<'de> Visitor<'de> for FoundVisitor {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Found, A::Error> {
         let mut n = 0u64;
-        while seq.next_element::<IgnoredAny>()?.is_some() {
+        let mut first_other = None;
+        while let Some(ValueKind(kind)) = seq.next_element()? {
+            if kind != "an object" && first_other.is_none() {
+                first_other = Some((n, kind));
+            }
             n = n.saturating_add(1);
         }
-        Ok(Found::Array(n))
+        Ok(Found::Array(n, first_other))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Found, A::Error> {
@@ -298,6 +308,55 @@ impl<'de> Visitor<'de> for FoundVisitor {
 
     fn visit_unit<E>(self) -> Result<Found, E> {
         Ok(Found::Other("null"))
+    }
+}
+
+/// What kind of JSON value an array item is (checked and skipped, as
+/// `IgnoredAny`): records must be objects.
+struct ValueKind(&'static str);
+
+impl<'de> Deserialize<'de> for ValueKind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<ValueKind, D::Error> {
+        deserializer.deserialize_any(KindVisitor)
+    }
+}
+
+struct KindVisitor;
+
+impl<'de> Visitor<'de> for KindVisitor {
+    type Value = ValueKind;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<ValueKind, E> {
+        Ok(ValueKind("a boolean"))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<ValueKind, E> {
+        Ok(ValueKind("a number"))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<ValueKind, E> {
+        Ok(ValueKind("a number"))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<ValueKind, E> {
+        Ok(ValueKind("a number"))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<ValueKind, E> {
+        Ok(ValueKind("a string"))
+    }
+    fn visit_unit<E>(self) -> Result<ValueKind, E> {
+        Ok(ValueKind("null"))
+    }
+    fn visit_none<E>(self) -> Result<ValueKind, E> {
+        Ok(ValueKind("null"))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ValueKind, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(ValueKind("an array"))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ValueKind, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(ValueKind("an object"))
     }
 }
 

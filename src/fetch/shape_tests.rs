@@ -28,7 +28,24 @@ fn shapes_table() {
     let cases: Vec<(&str, &RecordsAt, Want)> = vec![
         (r#"[{"a": 1}, {"a": 2}]"#, &auto, Ok((2, None))),
         ("[]", &auto, Ok((0, None))),
-        (r#" [ 1 , "x" , [ ] , { } ] "#, &auto, Ok((4, None))),
+        // Records are objects: anything else in the array is not a page
+        // of records (retried like any malformed body), never a row of nulls.
+        (
+            r#" [ 1 , "x" , [ ] , { } ] "#,
+            &auto,
+            Err("record 0 of the page is a number, not a JSON object"),
+        ),
+        (
+            r#"[{}, {"a": [1, "x"]}, "x"]"#,
+            &auto,
+            Err("record 2 of the page is a string, not a JSON object"),
+        ),
+        (
+            r#"{"result": [{}, null]}"#,
+            &auto,
+            Err("record 1 of the page is null, not a JSON object"),
+        ),
+        (r#" [ { } , {"a": 1} ] "#, &auto, Ok((2, None))),
         (
             r#"{"result": [{"a": 1}], "count": 10, "next": 1}"#,
             &auto,

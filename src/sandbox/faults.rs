@@ -29,6 +29,10 @@ pub struct Faults {
     /// Every organizations request for this offset is answered 200 with
     /// the HTML page.
     pub html_at_offset: Option<u64>,
+    /// Every page requested at this offset has its first record replaced
+    /// by the JSON string `"damaged"` (a records array holding a value
+    /// that is not a record).
+    pub non_object_at: Option<u64>,
 }
 
 /// The maintenance page (a `ä` straddles byte 100, so an excerpt of the
@@ -46,6 +50,11 @@ impl Faults {
     /// Whether organizations request `n` (from 0) for `offset` gets HTML.
     pub(crate) fn html(&self, n: u64, offset: u64) -> bool {
         n < self.html_first || self.html_at_offset == Some(offset)
+    }
+
+    /// Whether the page at `offset` has a record that is not an object.
+    pub(crate) fn non_object_at(&self, offset: u64) -> bool {
+        self.non_object_at == Some(offset)
     }
 
     /// Whether the page at `offset` is one record short.

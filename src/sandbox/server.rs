@@ -265,6 +265,11 @@ async fn organizations(
     if faults.short_at(req.offset) && page.pop().is_some() {
         Counters::bump(&s.counters.short_pages);
     }
+    if faults.non_object_at(req.offset)
+        && let Some(first) = page.first_mut()
+    {
+        *first = Value::String("damaged".into());
+    }
     let total = matches.len();
     let body = match s.config.envelope.key() {
         None => Value::Array(page),
