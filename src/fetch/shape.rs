@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use serde::de::{Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::records::{extract_records, parse_body};
@@ -272,7 +272,8 @@ impl<'de> Visitor<'de> for FoundVisitor {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Found, A::Error> {
         let mut n = 0u64;
         let mut first_other = None;
-        while let Some(ValueKind(kind)) = seq.next_element()? {
+        while let Some(item) = seq.next_element_seed(FoundSeed)? {
+            let kind = item.kind();
             if kind != "an object" && first_other.is_none() {
                 first_other = Some((n, kind));
             }
@@ -308,55 +309,6 @@ impl<'de> Visitor<'de> for FoundVisitor {
 
     fn visit_unit<E>(self) -> Result<Found, E> {
         Ok(Found::Other("null"))
-    }
-}
-
-/// What kind of JSON value an array item is (checked and skipped, as
-/// `IgnoredAny`): records must be objects.
-struct ValueKind(&'static str);
-
-impl<'de> Deserialize<'de> for ValueKind {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<ValueKind, D::Error> {
-        deserializer.deserialize_any(KindVisitor)
-    }
-}
-
-struct KindVisitor;
-
-impl<'de> Visitor<'de> for KindVisitor {
-    type Value = ValueKind;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any valid JSON value")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<ValueKind, E> {
-        Ok(ValueKind("a boolean"))
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<ValueKind, E> {
-        Ok(ValueKind("a number"))
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<ValueKind, E> {
-        Ok(ValueKind("a number"))
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<ValueKind, E> {
-        Ok(ValueKind("a number"))
-    }
-    fn visit_str<E>(self, _: &str) -> Result<ValueKind, E> {
-        Ok(ValueKind("a string"))
-    }
-    fn visit_unit<E>(self) -> Result<ValueKind, E> {
-        Ok(ValueKind("null"))
-    }
-    fn visit_none<E>(self) -> Result<ValueKind, E> {
-        Ok(ValueKind("null"))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ValueKind, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(ValueKind("an array"))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ValueKind, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(ValueKind("an object"))
     }
 }
 
