@@ -149,13 +149,6 @@ impl PageDecoder {
         let mut st = Stage::new(self.trie.targets.len());
         let mut streamed = true;
         for (_, line) in lines(bytes) {
-            // A line that is not an object is not a record (the seed would
-            // read it as one with every field missing): the Value path
-            // below refuses it.
-            if line.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-                streamed = false;
-                break;
-            }
             let mut de = serde_json::Deserializer::from_slice(line);
             let seed = RecordSeed {
                 trie: &self.trie,
@@ -170,14 +163,7 @@ impl PageDecoder {
         if streamed {
             return self.streamed(out, first_offset, None, DecodePath::Streamed);
         }
-        let mut records = Vec::new();
-        for (n, line) in lines(bytes) {
-            let record: Value = serde_json::from_slice(line).map_err(|source| DecodeError::Line { line: n, source })?;
-            if !record.is_object() {
-                return Err(DecodeError::NotObject { line: n });
-            }
-            records.push(record);
-        }
+        let records = line_values(bytes)?;
         decode_values(&self.columns, self.key.as_ref(), &records, first_offset, errors)
     }
 
@@ -198,6 +184,18 @@ impl PageDecoder {
             path,
         })
     }
+}
+
+/// The records of a JSON Lines stream as `serde_json::Value`s: each
+/// non-blank line one JSON object (else the error names the line, from 1).
+pub fn line_values(bytes: &[u8]) -> Result<Vec<Value>, DecodeError> {
+    lines(bytes)
+        .map(|(n, line)| match serde_json::from_slice::<Value>(line) {
+            Ok(record) if record.is_object() => Ok(record),
+            Ok(_) => Err(DecodeError::NotObject { line: n }),
+            Err(source) => Err(DecodeError::Line { line: n, source }),
+        })
+        .collect()
 }
 
 /// The non-blank lines of a JSON Lines stream with their numbers (from 1).

@@ -11,7 +11,7 @@ mod seed;
 mod stage;
 mod trie;
 
-pub use batch::{DecodePath, DecodedBatch, PageDecoder, decode_values};
+pub use batch::{DecodePath, DecodedBatch, PageDecoder, decode_values, line_values};
 pub use error::DecodeError;
 
 #[cfg(test)]

@@ -202,28 +202,10 @@ impl Lines {
         Ok(())
     }
 
-    /// The complete lines so far, without building the records (the page
-    /// decoder reads them): each complete line is checked to be one JSON object (a walk that
-    /// builds nothing) and handed to `each` with the byte offset after it.
-    /// `Err((line, detail))` for a line that is not a JSON object.
-    pub fn drain_raw(&mut self, mut each: impl FnMut(&[u8], u64)) -> Result<(), (u64, String)> {
-        let mut bad = None;
-        self.drain_unchecked(|line, end, line_no| {
-            if bad.is_some() {
-                return;
-            }
-            match check_line(line) {
-                Ok(()) => each(line, end),
-                Err(detail) => bad = Some((line_no, detail)),
-            }
-        });
-        bad.map_or(Ok(()), Err)
-    }
-
     /// The complete non-blank lines so far, unchecked, each with the byte
-    /// offset after it and its line number in the download (from 1): for a
-    /// reader that walks each line anyway and asks [`check_line`] only about
-    /// a line it could not read (export mode's decoder).
+    /// offset after it and its line number in the download (from 1): the
+    /// reader walks each line anyway and asks [`check_line`] only about a
+    /// line it could not read (export mode's decoder).
     pub fn drain_unchecked(&mut self, mut each: impl FnMut(&[u8], u64, u64)) {
         let mut start = 0;
         while let Some(at) = crate::json::lex::byte_from(&self.buf, b'\n', start) {

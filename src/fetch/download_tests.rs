@@ -18,10 +18,17 @@ fn gz(bytes: &[u8]) -> Vec<u8> {
 /// One record and the byte offset after its line.
 type Line = (Value, u64);
 
-/// The complete lines so far, as records (each was checked to be an
-/// object), with the byte offset after each.
+/// The complete lines so far, as records (each checked to be an object
+/// with `check_line`), with the byte offset after each; the first line
+/// that is not one, with its number.
 fn drain(lines: &mut Lines, out: &mut Vec<Line>) -> Result<(), (u64, String)> {
-    lines.drain_raw(|line, end| out.push((serde_json::from_slice(line).expect("a checked object"), end)))
+    let mut bad = None;
+    lines.drain_unchecked(|line, end, n| match (&bad, check_line(line)) {
+        (Some(_), _) => {}
+        (None, Ok(())) => out.push((serde_json::from_slice(line).expect("a checked object"), end)),
+        (None, Err(detail)) => bad = Some((n, detail)),
+    });
+    bad.map_or(Ok(()), Err)
 }
 
 /// Feeds `raw` in chunks of `chunk` bytes; the records, their end offsets, gzip or not.

@@ -25,7 +25,7 @@ pub use client::{ApiClient, Counters};
 pub use count::count;
 #[cfg(test)]
 pub(crate) use count::read_count_answer;
-pub use download::{Downloader, GZIP_MAGIC, Lines, Opened, Refused, check_line, next_chunk};
+pub use download::{Downloader, GZIP_MAGIC, Lines, Opened, Refused, check_line};
 pub use error::FetchError;
 pub use export::{
     ExportError, FAILURE_STATES, Phase, PollAnswer, async_endpoint, create_export, export_id, join_link, mask_link,

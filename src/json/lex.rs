@@ -70,56 +70,50 @@ fn zero_bytes(w: u64) -> u64 {
     w.wrapping_sub(LO) & !w & HI
 }
 
-/// The index in `w` (little-endian) of its first quote, backslash or byte
-/// below 0x20, if any.
-#[inline]
-fn first_special(w: u64) -> Option<usize> {
-    let m = zero_bytes(w ^ (LO * u64::from(b'"')))
-        | zero_bytes(w ^ (LO * u64::from(b'\\')))
-        | (w.wrapping_sub(LO * 0x20) & !w & HI);
-    (m != 0).then(|| (m.trailing_zeros() / 8) as usize)
+/// What a block search looks for.
+#[derive(Debug, Clone, Copy)]
+enum Find {
+    /// A quote, a backslash or a byte below 0x20 (the end of a string's
+    /// plain run).
+    Special,
+    /// This byte.
+    Byte(u8),
 }
 
-/// The index of the first quote, backslash or byte below 0x20 in `b` at or
-/// after `i`, or `b.len()`: sixteen bytes at a time with SSE2 on x86-64
-/// (part of its baseline: no run-time detection, any x86-64 runs it), eight
-/// at a time in a `u64` elsewhere, then byte by byte.
-#[inline]
-fn special_from(b: &[u8], mut i: usize) -> usize {
-    #[cfg(target_arch = "x86_64")]
-    {
-        while let Some(chunk) = b.get(i..i + 16) {
-            match sse2::first_special(chunk) {
-                Some(at) => return i + at,
-                None => i += 16,
+impl Find {
+    /// High bit set in the bytes of `w` that match (exactly in the lowest
+    /// one; bytes above it may be flagged falsely: only the lowest is read).
+    #[inline]
+    fn swar(self, w: u64) -> u64 {
+        match self {
+            Find::Special => {
+                zero_bytes(w ^ (LO * u64::from(b'"')))
+                    | zero_bytes(w ^ (LO * u64::from(b'\\')))
+                    | (w.wrapping_sub(LO * 0x20) & !w & HI)
             }
+            Find::Byte(needle) => zero_bytes(w ^ (LO * u64::from(needle))),
         }
     }
-    while let Some(chunk) = b.get(i..i + 8) {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        match first_special(u64::from_le_bytes(w)) {
-            Some(at) => return i + at,
-            None => i += 8,
+
+    #[inline]
+    fn byte(self, c: u8) -> bool {
+        match self {
+            Find::Special => c == b'"' || c == b'\\' || c < 0x20,
+            Find::Byte(needle) => c == needle,
         }
     }
-    while let Some(&c) = b.get(i) {
-        if c == b'"' || c == b'\\' || c < 0x20 {
-            return i;
-        }
-        i += 1;
-    }
-    i
 }
 
-/// The index of the first `needle` in `b` at or after `i`, if any: sixteen
-/// bytes at a time as [`special_from`] (a line splitter's `\n`).
+/// The index of the first byte `what` looks for in `b` at or after `i`:
+/// sixteen bytes at a time with SSE2 on x86-64 (part of its baseline: no
+/// run-time detection, any x86-64 runs it), eight at a time in a `u64`
+/// elsewhere, then byte by byte.
 #[inline]
-pub(crate) fn byte_from(b: &[u8], needle: u8, mut i: usize) -> Option<usize> {
+fn find_from(b: &[u8], mut i: usize, what: Find) -> Option<usize> {
     #[cfg(target_arch = "x86_64")]
     {
         while let Some(chunk) = b.get(i..i + 16) {
-            match sse2::first_byte(chunk, needle) {
+            match sse2::first(chunk, what) {
                 Some(at) => return Some(i + at),
                 None => i += 16,
             }
@@ -128,13 +122,27 @@ pub(crate) fn byte_from(b: &[u8], needle: u8, mut i: usize) -> Option<usize> {
     while let Some(chunk) = b.get(i..i + 8) {
         let mut w = [0u8; 8];
         w.copy_from_slice(chunk);
-        let m = zero_bytes(u64::from_le_bytes(w) ^ (LO * u64::from(needle)));
+        let m = what.swar(u64::from_le_bytes(w));
         if m != 0 {
             return Some(i + (m.trailing_zeros() / 8) as usize);
         }
         i += 8;
     }
-    b.get(i..)?.iter().position(|&c| c == needle).map(|at| i + at)
+    b.get(i..)?.iter().position(|&c| what.byte(c)).map(|at| i + at)
+}
+
+/// The index of the first quote, backslash or byte below 0x20 in `b` at or
+/// after `i`, or `b.len()`.
+#[inline]
+fn special_from(b: &[u8], i: usize) -> usize {
+    find_from(b, i, Find::Special).unwrap_or(b.len())
+}
+
+/// The index of the first `needle` in `b` at or after `i`, if any (a line
+/// splitter's `\n`).
+#[inline]
+pub(crate) fn byte_from(b: &[u8], needle: u8, i: usize) -> Option<usize> {
+    find_from(b, i, Find::Byte(needle))
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -143,33 +151,28 @@ mod sse2 {
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
     };
 
-    /// The index in `chunk` (16 bytes) of its first quote, backslash or
-    /// byte below 0x20, if any.
+    use super::Find;
+
+    /// The index in `chunk` (16 bytes) of the first byte `what` looks for.
     #[inline]
-    pub(super) fn first_special(chunk: &[u8]) -> Option<usize> {
+    pub(super) fn first(chunk: &[u8], what: Find) -> Option<usize> {
         assert!(chunk.len() >= 16);
         // SAFETY: SSE2 is in every x86-64 CPU (the target's baseline), and
         // the unaligned load reads 16 bytes that `chunk` holds (checked above).
         let mask = unsafe {
             let x = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
-            let quote = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'"' as i8));
-            let backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\\' as i8));
-            // x <= 0x1f (unsigned) exactly when max(x, 0x1f) == 0x1f.
-            let low = _mm_set1_epi8(0x1f);
-            let control = _mm_cmpeq_epi8(_mm_max_epu8(x, low), low);
-            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control))
-        };
-        (mask != 0).then(|| mask.trailing_zeros() as usize)
-    }
-
-    /// The index in `chunk` (16 bytes) of its first `needle`, if any.
-    #[inline]
-    pub(super) fn first_byte(chunk: &[u8], needle: u8) -> Option<usize> {
-        assert!(chunk.len() >= 16);
-        // SAFETY: as in `first_special`.
-        let mask = unsafe {
-            let x = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
-            _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(needle as i8)))
+            let found = match what {
+                Find::Special => {
+                    let quote = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'"' as i8));
+                    let backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\\' as i8));
+                    // x <= 0x1f (unsigned) exactly when max(x, 0x1f) == 0x1f.
+                    let low = _mm_set1_epi8(0x1f);
+                    let control = _mm_cmpeq_epi8(_mm_max_epu8(x, low), low);
+                    _mm_or_si128(_mm_or_si128(quote, backslash), control)
+                }
+                Find::Byte(needle) => _mm_cmpeq_epi8(x, _mm_set1_epi8(needle as i8)),
+            };
+            _mm_movemask_epi8(found)
         };
         (mask != 0).then(|| mask.trailing_zeros() as usize)
     }

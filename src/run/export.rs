@@ -525,9 +525,6 @@ impl Feed<'_> {
     }
 }
 
-/// The records of checked JSON Lines `text` (export index `first` onwards)
-/// as `Value`s: for type inference and for batches the decoder sends the
-/// `Value` way.
 /// The first line of a batch (`text`, the lines joined by newlines, and
 /// their numbers in the download) that is not a JSON object, as the run's
 /// error; `None` when every line is one.
@@ -545,23 +542,13 @@ fn bad_line(text: &[u8], line_nos: &[u64], id: &str) -> Option<RunError> {
     })
 }
 
+/// The records of JSON Lines `text` (export index `first` onwards) as
+/// `Value`s: for type inference and for batches the decoder sends the
+/// `Value` way. A line that is not a JSON object is an error (the caller
+/// names it with [`bad_line`]).
 fn line_records(text: &[u8], first: u64) -> Result<Vec<Value>, RunError> {
-    text.split(|&b| b == b'\n')
-        .filter(|line| !line.is_empty())
-        .enumerate()
-        .map(|(i, line)| {
-            let offset = first.saturating_add(i as u64);
-            match serde_json::from_slice::<Value>(line) {
-                Ok(record) if record.is_object() => Ok(record),
-                Ok(_) => Err(RunError::Decode {
-                    offset,
-                    reason: "the line is not a JSON object".into(),
-                }),
-                Err(e) => Err(RunError::Decode {
-                    offset,
-                    reason: e.to_string(),
-                }),
-            }
-        })
-        .collect()
+    crate::decode::line_values(text).map_err(|e| RunError::Decode {
+        offset: first,
+        reason: e.to_string(),
+    })
 }
