@@ -16,9 +16,26 @@ pub use logging::init_logging;
 use crate::cli::{AuthCommand, Cli, Command, SchemaCommand};
 use crate::exit::Exit;
 
+/// The async runtime a command runs on. A client command (`run`, `count`,
+/// `fields`, ...) runs on one thread: its work is a few requests in flight
+/// and the decoding and writing of what they bring, and tokio's
+/// work-stealing scheduler spent more CPU handing that work between threads
+/// (futex wake-ups, context switches) than the second thread saved.
+/// Measured on `make bench`'s job (README, Performance, "One thread"):
+/// client CPU 0.86x paging to zstd Parquet with a key, 0.83x for the
+/// transport floor, 0.73x in export mode; wall time unchanged, since the
+/// API or the network sets it. The sandbox serves many clients at once and
+/// keeps the multi-threaded scheduler.
+fn runtime_for(command: &Command) -> tokio::runtime::Builder {
+    match command {
+        Command::Sandbox(_) => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    }
+}
+
 /// Run the command; every error has been printed by the time this returns.
 pub fn dispatch(cli: Cli) -> Exit {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match runtime_for(&cli.command).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("orgsync: cannot start the async runtime: {e}");
