@@ -12,11 +12,13 @@ fn main() -> ExitCode {
     orgsync::commands::dispatch(cli).into()
 }
 
-/// Pages are parsed on tokio's worker threads and freed on the thread that
-/// writes them; with glibc's default of one arena per thread that memory
-/// sits in several arenas at once. Two arenas hold it in fewer places
-/// (`make bench`: lower peak RSS at equal CPU; see README, Performance).
-/// `MALLOC_ARENA_MAX` in the environment still wins: glibc reads it first.
+/// A run decodes and writes on one thread, but the object-store runtime
+/// (bucket uploads), the sandbox and tokio's blocking pool have threads of
+/// their own; with glibc's default of one arena per thread, memory freed by
+/// one thread would sit in several arenas at once. Two arenas hold it in
+/// fewer places (`make bench`: lower peak RSS at equal CPU when pages were
+/// decoded on worker threads; see README, Performance). `MALLOC_ARENA_MAX`
+/// in the environment still wins: glibc reads it first.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
