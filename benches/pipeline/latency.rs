@@ -29,6 +29,7 @@ async fn once(bin: &str, sandbox_bin: &str, schema: &Path) -> Result<(f64, f64),
         rps: BUDGET,
         concurrency: 4,
         floor: false,
+        export: false,
     };
     let m = run_once(bin, schema, &sandbox, &spec, None).await?;
     let http = sandbox::http_client()?;

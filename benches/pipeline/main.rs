@@ -4,6 +4,7 @@
 //! peak RSS, requests/s against the budget, 429s (client manifest and
 //! sandbox counters); the transport floor (the same response bytes read
 //! into one CSV column: what no decoder or writer change removes); the
+//! same pull through one async export (`mode = "export"`); the
 //! sandbox's own serving rate; a rate-limit scenario;
 //! the zstd level study; and the SPEC section 10 targets, met or not.
 //!
@@ -160,6 +161,7 @@ async fn throughput(cfg: &Config, schema: &Path, keep_dir: &Path, results: &mut 
                 rps: UNLIMITED_RPS,
                 concurrency: CONCURRENCY,
                 floor: false,
+                export: false,
             };
             let keep = (records == cfg.sizes[0] && key).then(|| keep_dir.join(format!("part.{format}")));
             let (m, base) = repeat(
@@ -185,10 +187,28 @@ async fn throughput(cfg: &Config, schema: &Path, keep_dir: &Path, results: &mut 
             rps: UNLIMITED_RPS,
             concurrency: CONCURRENCY,
             floor: true,
+            export: false,
         };
         let label = format!("floor {records}");
         let (m, _) = repeat(cfg, &label, schema, &sandbox, &spec, None, None).await?;
         floors.push((records, m));
+        rows.push((label, m));
+        // The bulk pull: the same records, columns and key through one
+        // async export (JSON Lines downloaded in one stream, no rate limit).
+        let spec = JobSpec {
+            format: "parquet",
+            key: true,
+            rps: UNLIMITED_RPS,
+            concurrency: CONCURRENCY,
+            floor: false,
+            export: true,
+        };
+        let label = format!("export {records} key");
+        let (m, base) = repeat(cfg, &label, schema, &sandbox, &spec, None, cfg.baseline.as_deref()).await?;
+        if let Some(b) = base {
+            rows.push((format!("{label} (baseline)"), b));
+            ratios.push((label.clone(), b, m));
+        }
         rows.push((label, m));
         sandbox.stop();
     }
@@ -243,6 +263,7 @@ async fn rate(cfg: &Config, schema: &Path) -> Result<Option<Measured>, String> {
         rps: r,
         concurrency: 4,
         floor: false,
+        export: false,
     };
     let (m, _) = repeat(cfg, "rate", schema, &sandbox, &spec, None, None).await?;
     sandbox.stop();

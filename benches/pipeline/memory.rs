@@ -42,6 +42,7 @@ pub async fn run(cfg: &Config, schema: &Path) -> Result<(), String> {
         rps: MAX_RPS,
         concurrency: CONCURRENCY,
         floor: false,
+        export: false,
     };
     let label = format!("parquet {records} key");
     let (m, base) = repeat(cfg, &label, schema, &sandbox, &spec, None, cfg.baseline.as_deref()).await?;

@@ -24,6 +24,10 @@ pub struct JobSpec {
     /// left is HTTP, the runtime, one scan of each page and a thin write:
     /// the client CPU no decoder or writer change can remove.
     pub floor: bool,
+    /// Export mode (`[query] mode = "export"`): one async export, polled
+    /// every second, its JSON Lines file downloaded and decoded in one
+    /// stream. Wall time includes the polling; CPU is the download's.
+    pub export: bool,
 }
 
 /// What one run measured.
@@ -54,6 +58,11 @@ pub fn job_toml(spec: &JobSpec, base_url: &str, schema: &Path, out: &Path, field
         format!("fields = [{}]\n", quoted.join(", "))
     });
     let compression = if spec.format == "parquet" { "zstd" } else { "none" };
+    let (mode, export) = if spec.export {
+        ("mode = \"export\"\n", "[export]\npoll_secs = 1\n")
+    } else {
+        ("", "")
+    };
     format!(
         r#"name = "bench"
 [api]
@@ -65,11 +74,11 @@ client_secret = "${{VAINU_CLIENT_SECRET}}"
 database = "FI"
 order = "business_id"
 page_size = 100
-{fields}{key}[rate_limit]
+{fields}{key}{mode}[rate_limit]
 requests_per_second = {rps:.1}
 burst = 1
 concurrency = {conc}
-[output]
+{export}[output]
 format = "{format}"
 compression = "{compression}"
 schema = "{schema}"

@@ -58,6 +58,11 @@ pub fn page_rows<T>(decoder: &PageDecoder, page: &Page<T>, at: &RecordsAt) -> Re
     }
 }
 
+/// How many keys ahead of the one being checked [`write_decoded`] asks the
+/// key set to start loading (enough to overlap the memory waits of a few
+/// keys, few enough that nothing is evicted before it is used).
+const PREFETCH_AHEAD: usize = 8;
+
 /// Writes the rows of `decoded` (row `i` at API offset `decoded.offset(i)`)
 /// into `w` exactly like [`write_page`] writes records: duplicates dropped
 /// by their key hashes, the part closed and `checkpoint(w, next_offset,
@@ -85,8 +90,18 @@ where
     let mut start = 0;
     let mut keep: Vec<bool> = Vec::new();
     let mut kept = 0u64;
+    if let (Some(d), Some(hashes)) = (dedup.as_deref(), hashes) {
+        hashes
+            .iter()
+            .take(PREFETCH_AHEAD)
+            .flatten()
+            .for_each(|&h| d.prefetch(h));
+    }
     for i in 0..rows {
         if let (Some(d), Some(hashes)) = (dedup.as_deref_mut(), hashes) {
+            if let Some(Some(ahead)) = hashes.get(i.saturating_add(PREFETCH_AHEAD)) {
+                d.prefetch(*ahead);
+            }
             let new = hashes[i].is_none_or(|h| d.keep_hash(h));
             keep.push(new);
             if !new {

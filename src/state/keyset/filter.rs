@@ -67,6 +67,26 @@ impl Filter {
         }
     }
 
+    /// Asks the CPU to start loading `key`'s block, so that a lookup a few
+    /// keys later finds it in cache. The filter is bigger than the caches
+    /// (1 MiB at its smallest) and its blocks are read at random: without
+    /// this, each lookup waited for memory (perf, the bench's job: ~4% of
+    /// the run in `may_contain`, while `insert` of the same block right
+    /// after cost ~0.1%). A hint only: nothing is read or changed.
+    pub(super) fn prefetch(&self, key: u64) {
+        let (block, _) = self.locate(key);
+        let ptr = self.blocks[block].as_ptr();
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch never faults and does not access memory in the
+        // language's sense; `ptr` points into `self.blocks` anyway.
+        unsafe {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            _mm_prefetch::<_MM_HINT_T0>(ptr.cast::<i8>());
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = ptr;
+    }
+
     /// False: the key was never inserted. True: it may have been.
     pub(super) fn may_contain(&self, key: u64) -> bool {
         let (block, x) = self.locate(key);
@@ -129,5 +149,30 @@ mod tests {
             "{false_positives} false positives of {n}"
         );
         assert!(false_positives > 0, "8 bits a key cannot be exact");
+    }
+
+    proptest::proptest! {
+        /// A prefetch is a hint: any key, on a filter of any size, changes
+        /// no answer and panics nowhere.
+        #[test]
+        fn prefetch_changes_nothing(
+            capacity in 0u64..5_000,
+            inserted in proptest::collection::vec(proptest::num::u64::ANY, 0..200),
+            asked in proptest::collection::vec(proptest::num::u64::ANY, 0..200),
+        ) {
+            let mut f = Filter::with_capacity(capacity);
+            for &k in &inserted {
+                f.insert(k);
+            }
+            let before: Vec<bool> = asked.iter().map(|&k| f.may_contain(k)).collect();
+            let blocks = f.blocks.clone();
+            for &k in inserted.iter().chain(&asked) {
+                f.prefetch(k);
+            }
+            proptest::prop_assert_eq!(&f.blocks, &blocks);
+            let after: Vec<bool> = asked.iter().map(|&k| f.may_contain(k)).collect();
+            proptest::prop_assert_eq!(before, after);
+            proptest::prop_assert!(inserted.iter().all(|&k| f.may_contain(k)));
+        }
     }
 }

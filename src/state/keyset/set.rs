@@ -167,6 +167,12 @@ impl KeySet {
     }
 
     /// True when `key` was not in the set (and now is).
+    /// A hint that `key` will be [`KeySet::insert`]ed soon: its filter
+    /// block starts loading (see `Filter::prefetch`).
+    pub fn prefetch(&self, key: u64) {
+        self.filter.prefetch(key);
+    }
+
     pub fn insert(&mut self, key: u64) -> bool {
         if (!self.filter_complete || self.filter.may_contain(key)) && self.contains_exact(key) {
             return false;
