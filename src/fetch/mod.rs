@@ -14,7 +14,6 @@ mod error;
 mod export;
 mod gate;
 mod pager;
-mod read_ahead;
 mod reader;
 mod records;
 mod shape;
@@ -25,7 +24,7 @@ pub use client::{ApiClient, Counters};
 pub use count::count;
 #[cfg(test)]
 pub(crate) use count::read_count_answer;
-pub use download::{Downloader, GZIP_MAGIC, Lines, Opened, Refused, check_line};
+pub use download::{Downloader, GZIP_MAGIC, Lines, Opened, Refused, check_line, next_chunk};
 pub use error::FetchError;
 pub use export::{
     ExportError, FAILURE_STATES, Phase, PollAnswer, async_endpoint, create_export, export_id, join_link, mask_link,
@@ -33,7 +32,6 @@ pub use export::{
 };
 pub use gate::Gate;
 pub use pager::{Page, Pager, PagerPlan};
-pub use read_ahead::ReadAhead;
 pub use reader::{CheckOnly, PageReader, ReaderSlot};
 pub use records::{Extracted, extract_records, parse_body};
 pub use shape::{Shape, check_page, page_records};

@@ -386,11 +386,10 @@ impl Feed<'_> {
         let mut fresh = Vec::new();
         let mut fresh_ends = Vec::new();
         let mut fresh_lines = Vec::new();
-        let url = opened.response.url().as_str().to_string();
-        // Read on its own task, ahead of this loop's decoding and writing.
-        let mut body = fetch::ReadAhead::start(opened.response);
+        let mut response = opened.response;
+        let url = response.url().as_str().to_string();
         loop {
-            let chunk = match body.next().await {
+            let chunk = match fetch::next_chunk(&mut response).await {
                 Ok(c) => c,
                 Err(Refused::Final(r)) => return Err(Cut::Fatal(self.failed(&url, r))),
                 Err(Refused::Transient(r) | Refused::Expired(r)) => {
