@@ -104,17 +104,36 @@ async fn repeat(
 ) -> Result<(Measured, Option<Measured>), String> {
     let mut runs = Vec::new();
     let mut base_runs = Vec::new();
+    let mut baseline = baseline;
     for i in 0..cfg.runs {
         if let Some(bin) = baseline {
-            let m = run_once(bin, schema, sandbox, spec, None).await?;
-            report::run_line(&format!("{label} (baseline)"), i + 1, &m);
-            base_runs.push(m);
+            match run_once(bin, schema, sandbox, spec, None).await {
+                Ok(m) => {
+                    report::run_line(&format!("{label} (baseline)"), i + 1, &m);
+                    base_runs.push(m);
+                }
+                // An older build may not know the scenario (export mode
+                // came later): measured without it. A later failure is
+                // a real one.
+                Err(e) if i == 0 => {
+                    println!(
+                        "  {label}: the baseline cannot run it ({}); measured without the baseline",
+                        first_line(&e)
+                    );
+                    baseline = None;
+                }
+                Err(e) => return Err(e),
+            }
         }
         let m = run_once(BIN, schema, sandbox, spec, if i == 0 { keep } else { None }).await?;
         report::run_line(label, i + 1, &m);
         runs.push(m);
     }
     Ok((medians(&runs), baseline.map(|_| medians(&base_runs))))
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
 }
 
 async fn serve(cfg: &Config) -> Result<(), String> {
