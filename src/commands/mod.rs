@@ -21,11 +21,10 @@ use crate::exit::Exit;
 /// and the decoding and writing of what they bring, and tokio's
 /// work-stealing scheduler spent more CPU handing that work between threads
 /// (futex wake-ups, context switches) than the second thread saved.
-/// Measured on `make bench`'s job (README, Performance, "One thread"):
-/// client CPU 0.86x paging to zstd Parquet with a key, 0.83x for the
-/// transport floor, 0.73x in export mode; wall time unchanged, since the
-/// API or the network sets it. The sandbox serves many clients at once and
-/// keeps the multi-threaded scheduler.
+/// Measured (README, Performance, "One thread"): client CPU 0.70-0.97x
+/// across `make bench`'s scenarios, 0.59x for reqwest alone; wall time
+/// unchanged, since the API or the network sets it. The sandbox serves
+/// many clients at once and keeps the multi-threaded scheduler.
 fn runtime_for(command: &Command) -> tokio::runtime::Builder {
     match command {
         Command::Sandbox(_) => tokio::runtime::Builder::new_multi_thread(),

@@ -144,15 +144,15 @@ impl Dedup {
         self.keep_hash(hash)
     }
 
-    /// [`Self::keep`] for a key already hashed (by [`hash_text`] of its
-    /// JSON text): true when the hash is new (and now remembered), false
-    /// for a duplicate (counted in [`Self::dropped`]).
     /// A hint that [`Dedup::keep_hash`] of `hash` comes soon (a few keys
     /// ahead): the memory it reads starts loading. Changes nothing.
     pub fn prefetch(&self, hash: u64) {
         self.seen.prefetch(hash);
     }
 
+    /// [`Self::keep`] for a key already hashed (by [`hash_text`] of its
+    /// JSON text): true when the hash is new (and now remembered), false
+    /// for a duplicate (counted in [`Self::dropped`]).
     pub fn keep_hash(&mut self, hash: u64) -> bool {
         if !self.seen.insert(hash) {
             self.dropped += 1;
