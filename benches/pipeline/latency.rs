@@ -23,14 +23,7 @@ const RECORDS: u64 = 15_000;
 /// Requests/s at the server and the client's own requests / elapsed.
 async fn once(bin: &str, sandbox_bin: &str, schema: &Path) -> Result<(f64, f64), String> {
     let sandbox = SandboxProcess::start_with(sandbox_bin, RECORDS, None, &["--latency-ms", LATENCY_MS])?;
-    let spec = JobSpec {
-        format: "csv",
-        key: false,
-        rps: BUDGET,
-        concurrency: 4,
-        floor: false,
-        export: false,
-    };
+    let spec = JobSpec::paging("csv", false, BUDGET, 4);
     let m = run_once(bin, schema, &sandbox, &spec, None).await?;
     let http = sandbox::http_client()?;
     let stats = sandbox::stats(&http, &sandbox.url).await?;

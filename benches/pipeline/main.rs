@@ -158,6 +158,22 @@ async fn serve(cfg: &Config) -> Result<(), String> {
     Ok(())
 }
 
+/// A scenario's row in the table, after its baseline's row and with their
+/// ratio when a baseline ran.
+fn add_rows(
+    rows: &mut Vec<(String, Measured)>,
+    ratios: &mut Vec<(String, Measured, Measured)>,
+    label: String,
+    m: Measured,
+    base: Option<Measured>,
+) {
+    if let Some(b) = base {
+        rows.push((format!("{label} (baseline)"), b));
+        ratios.push((label.clone(), b, m));
+    }
+    rows.push((label, m));
+}
+
 async fn throughput(cfg: &Config, schema: &Path, keep_dir: &Path, results: &mut Results) -> Result<(), String> {
     println!(
         "== throughput: budget {UNLIMITED_RPS} rps, concurrency {CONCURRENCY}, schemas/organizations.toml \
@@ -174,14 +190,7 @@ async fn throughput(cfg: &Config, schema: &Path, keep_dir: &Path, results: &mut 
         let configs = [("parquet", true), ("csv", true), ("parquet", false)];
         for (format, key) in configs {
             let label = format!("{format} {records}{}", if key { " key" } else { " nokey" });
-            let spec = JobSpec {
-                format,
-                key,
-                rps: UNLIMITED_RPS,
-                concurrency: CONCURRENCY,
-                floor: false,
-                export: false,
-            };
+            let spec = JobSpec::paging(format, key, UNLIMITED_RPS, CONCURRENCY);
             let keep = (records == cfg.sizes[0] && key).then(|| keep_dir.join(format!("part.{format}")));
             let (m, base) = repeat(
                 cfg,
@@ -194,19 +203,11 @@ async fn throughput(cfg: &Config, schema: &Path, keep_dir: &Path, results: &mut 
             )
             .await?;
             results.rows.push((format.to_string(), records, key, m));
-            if let Some(b) = base {
-                rows.push((format!("{label} (baseline)"), b));
-                ratios.push((label.clone(), b, m));
-            }
-            rows.push((label, m));
+            add_rows(&mut rows, &mut ratios, label, m, base);
         }
         let spec = JobSpec {
-            format: "csv",
-            key: false,
-            rps: UNLIMITED_RPS,
-            concurrency: CONCURRENCY,
             floor: true,
-            export: false,
+            ..JobSpec::paging("csv", false, UNLIMITED_RPS, CONCURRENCY)
         };
         let label = format!("floor {records}");
         let (m, _) = repeat(cfg, &label, schema, &sandbox, &spec, None, None).await?;
@@ -215,20 +216,12 @@ async fn throughput(cfg: &Config, schema: &Path, keep_dir: &Path, results: &mut 
         // The bulk pull: the same records, columns and key through one
         // async export (JSON Lines downloaded in one stream, no rate limit).
         let spec = JobSpec {
-            format: "parquet",
-            key: true,
-            rps: UNLIMITED_RPS,
-            concurrency: CONCURRENCY,
-            floor: false,
             export: true,
+            ..JobSpec::paging("parquet", true, UNLIMITED_RPS, CONCURRENCY)
         };
         let label = format!("export {records} key");
         let (m, base) = repeat(cfg, &label, schema, &sandbox, &spec, None, cfg.baseline.as_deref()).await?;
-        if let Some(b) = base {
-            rows.push((format!("{label} (baseline)"), b));
-            ratios.push((label.clone(), b, m));
-        }
-        rows.push((label, m));
+        add_rows(&mut rows, &mut ratios, label, m, base);
         sandbox.stop();
     }
     report::throughput_header();
@@ -276,14 +269,7 @@ async fn rate(cfg: &Config, schema: &Path) -> Result<Option<Measured>, String> {
         cfg.rate_secs, cfg.runs
     );
     let sandbox = SandboxProcess::start(BIN, records, Some(r))?;
-    let spec = JobSpec {
-        format: "parquet",
-        key: true,
-        rps: r,
-        concurrency: 4,
-        floor: false,
-        export: false,
-    };
+    let spec = JobSpec::paging("parquet", true, r, 4);
     let (m, _) = repeat(cfg, "rate", schema, &sandbox, &spec, None, None).await?;
     sandbox.stop();
     println!(

@@ -36,14 +36,7 @@ pub async fn run(cfg: &Config, schema: &Path) -> Result<(), String> {
         cfg.runs
     );
     let sandbox = SandboxProcess::start(BIN, records, None)?;
-    let spec = JobSpec {
-        format: "parquet",
-        key: true,
-        rps: MAX_RPS,
-        concurrency: CONCURRENCY,
-        floor: false,
-        export: false,
-    };
+    let spec = JobSpec::paging("parquet", true, MAX_RPS, CONCURRENCY);
     let label = format!("parquet {records} key");
     let (m, base) = repeat(cfg, &label, schema, &sandbox, &spec, None, cfg.baseline.as_deref()).await?;
     sandbox.stop();

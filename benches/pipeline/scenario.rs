@@ -30,6 +30,20 @@ pub struct JobSpec {
     pub export: bool,
 }
 
+impl JobSpec {
+    /// A paging job (neither the floor nor export mode).
+    pub fn paging(format: &'static str, key: bool, rps: f64, concurrency: usize) -> JobSpec {
+        JobSpec {
+            format,
+            key,
+            rps,
+            concurrency,
+            floor: false,
+            export: false,
+        }
+    }
+}
+
 /// What one run measured.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Measured {
