@@ -8,6 +8,7 @@
 //! subtree no column reads (see the README's "Decoding"). It does not
 //! de-duplicate (the hashes are for `state::Dedup`) nor write files.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arrow_array::RecordBatch;
@@ -22,7 +23,7 @@ use super::stage::{Builders, Stage};
 use super::trie::Trie;
 use crate::fetch::extract_records;
 use crate::job::RecordsAt;
-use crate::schema::{BatchBuilder, Column, FieldPath, TypeErrors, arrow_schema};
+use crate::schema::{BatchBuilder, Column, FieldPath, Room, TypeErrors, arrow_schema};
 
 /// Which path decoded a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +73,9 @@ pub struct PageDecoder {
     at: RecordsAt,
     /// Rows of the last batch decoded: room made in the next one's builders.
     rows: AtomicUsize,
+    /// Per output column, what it held in the last batch decoded (list
+    /// items, text bytes): room made in the next one's builders too.
+    rooms: Mutex<Vec<Room>>,
 }
 
 impl PageDecoder {
@@ -85,11 +89,17 @@ impl PageDecoder {
             schema: arrow_schema(columns),
             at,
             rows: AtomicUsize::new(ROWS_HINT_MIN),
+            rooms: Mutex::new(Vec::new()),
         }
     }
 
     fn rows_hint(&self) -> usize {
         self.rows.load(Ordering::Relaxed).clamp(ROWS_HINT_MIN, ROWS_HINT_MAX)
+    }
+
+    fn rooms(&self) -> Vec<Room> {
+        // A poisoned lock only loses a hint.
+        self.rooms.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
     pub fn schema(&self) -> SchemaRef {
@@ -105,12 +115,12 @@ impl PageDecoder {
         errors: &mut TypeErrors,
     ) -> Result<DecodedBatch, DecodeError> {
         if let Ok(text) = std::str::from_utf8(bytes) {
-            let mut out = Builders::new(&self.trie, self.rows_hint());
+            let mut out = Builders::new(&self.trie, self.rows_hint(), &self.rooms());
             if let Ok(count) = scan::page(&self.trie, text, &self.at, &mut out) {
                 return self.streamed(out, first_offset, count, DecodePath::Scanned);
             }
         }
-        let mut out = Builders::new(&self.trie, self.rows_hint());
+        let mut out = Builders::new(&self.trie, self.rows_hint(), &self.rooms());
         let mut st = Stage::new(self.trie.targets.len());
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let streamed = Page {
@@ -141,11 +151,11 @@ impl PageDecoder {
         first_offset: u64,
         errors: &mut TypeErrors,
     ) -> Result<DecodedBatch, DecodeError> {
-        let mut out = Builders::new(&self.trie, self.rows_hint());
+        let mut out = Builders::new(&self.trie, self.rows_hint(), &self.rooms());
         if scan::lines(&self.trie, lines(bytes).map(|(_, line)| line), &mut out).is_ok() {
             return self.streamed(out, first_offset, None, DecodePath::Scanned);
         }
-        let mut out = Builders::new(&self.trie, self.rows_hint());
+        let mut out = Builders::new(&self.trie, self.rows_hint(), &self.rooms());
         let mut st = Stage::new(self.trie.targets.len());
         let mut streamed = true;
         for (_, line) in lines(bytes) {
@@ -175,6 +185,9 @@ impl PageDecoder {
         path: DecodePath,
     ) -> Result<DecodedBatch, DecodeError> {
         self.rows.store(out.rows, Ordering::Relaxed);
+        if let Ok(mut rooms) = self.rooms.lock() {
+            *rooms = out.rooms();
+        }
         let (batch, keys) = out.finish(self.schema.clone())?;
         Ok(DecodedBatch {
             batch,

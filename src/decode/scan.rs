@@ -22,10 +22,10 @@
 use serde_json::Value;
 
 use super::stage::{Builders, Item, Slot, Stage, Text};
-use super::trie::{Kind, Trie};
+use super::trie::{Fast, Kind, Trie};
 use crate::job::RecordsAt;
 use crate::json::lex::{Bail, Lexer, Num, R};
-use crate::schema::{ColumnType, Scalar, scalar_cell};
+use crate::schema::{ColumnType, Scalar, date_days, scalar_cell, timestamp_micros};
 
 struct Scan<'a, 'de> {
     lx: Lexer<'de>,
@@ -206,13 +206,13 @@ impl<'a, 'de> Scan<'a, 'de> {
             b'"' => {
                 let start = self.lx.pos;
                 match self.lx.plain_string()? {
-                    Ok(s) => self.scalar(
-                        node,
-                        item,
-                        Scalar::Str(s),
-                        Some(s),
-                        Some(&self.lx.s[start..self.lx.pos]),
-                    ),
+                    Ok(s) => {
+                        let raw = &self.lx.s[start..self.lx.pos];
+                        if !item && self.fast_str(node, s, raw)? {
+                            return Ok(());
+                        }
+                        self.scalar(node, item, Scalar::Str(s), Some(s), Some(raw))
+                    }
                     Err(quoted) => {
                         let owned: String = serde_json::from_str(quoted).map_err(|_| Bail)?;
                         self.scalar(node, item, Scalar::Str(&owned), None, None)
@@ -225,10 +225,42 @@ impl<'a, 'de> Scan<'a, 'de> {
             },
             _ => {
                 let (n, text) = self.lx.number()?;
+                if !item && let Fast::Int(t) = self.trie.nodes[node].fast {
+                    let int = match n {
+                        Num::I(i) => Some(i),
+                        Num::U(u) => i64::try_from(u).ok(),
+                        Num::F(_) => None,
+                    };
+                    if let Some(i) = int {
+                        self.st.slots[t] = Slot::Int(i);
+                        return Ok(());
+                    }
+                }
                 let raw = (!matches!(n, Num::F(_))).then_some(text);
                 self.scalar(node, item, Scalar::Num(n.into()), None, raw)
             }
         }
+    }
+
+    /// A string without escapes at `node` (not a list item) by the node's
+    /// shortcut ([`Fast`]): `true` when it staged it, `false` for the
+    /// general way ([`Self::scalar`], which gives the same answers).
+    /// `raw`: its quoted text in the page.
+    #[inline]
+    fn fast_str(&mut self, node: usize, s: &'de str, raw: &'de str) -> R<bool> {
+        let slots = &mut self.st.slots;
+        match self.trie.nodes[node].fast {
+            Fast::Str(t) => slots[t] = Slot::Str(Text::Borrowed(s)),
+            Fast::StrKey(t, k) => {
+                slots[t] = Slot::Str(Text::Borrowed(s));
+                slots[k] = Slot::KeyRaw(raw);
+            }
+            Fast::Key(k) => slots[k] = Slot::KeyRaw(raw),
+            Fast::Date(t) => slots[t] = Slot::Date(date_days(s).ok_or(Bail)?),
+            Fast::Timestamp(t) => slots[t] = Slot::Timestamp(timestamp_micros(s).ok_or(Bail)?),
+            Fast::None | Fast::Int(_) => return Ok(false),
+        }
+        Ok(true)
     }
 
     /// A scalar at `node`, for its terminals that are not json columns.
@@ -247,8 +279,15 @@ impl<'a, 'de> Scan<'a, 'de> {
             let target = &trie.targets[t];
             if item {
                 let kind = target.item_kind().ok_or(Bail)?;
-                let cell = scalar_cell(kind, s.clone()).ok_or(Bail)?;
-                self.st.item[t] = Some(self.st.item_of(cell, borrowed));
+                self.st.item[t] = Some(match (kind, &s, borrowed) {
+                    // The common case without a `Cell` between (the same
+                    // answer as `scalar_cell` and `item_of`).
+                    (ColumnType::String, Scalar::Str(_), Some(b)) => Item::Str(Text::Borrowed(b)),
+                    _ => {
+                        let cell = scalar_cell(kind, s.clone()).ok_or(Bail)?;
+                        self.st.item_of(cell, borrowed)
+                    }
+                });
                 continue;
             }
             self.st.slots[t] = match target.kind {

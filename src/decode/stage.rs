@@ -10,7 +10,7 @@ use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::{ArrowError, SchemaRef};
 
 use super::trie::{Kind, Trie};
-use crate::schema::{Builder, Cell, Scalar};
+use crate::schema::{Builder, Cell, Room, Scalar};
 
 /// A string: borrowed from the input, or a range of the arena.
 #[derive(Debug, Clone, Copy)]
@@ -208,20 +208,28 @@ pub(crate) struct Builders {
 }
 
 impl Builders {
-    /// Builders with room for `rows` rows.
-    pub fn new(trie: &Trie, rows: usize) -> Builders {
+    /// Builders with room for `rows` rows, and for `rooms[i]` in column
+    /// `i` (what it held in the previous batch; none when it is empty).
+    pub fn new(trie: &Trie, rows: usize, rooms: &[Room]) -> Builders {
         Builders {
             columns: trie
                 .targets
                 .iter()
                 .filter_map(|t| match t.kind {
-                    Kind::Column(kind) => Some(Builder::with_capacity(kind, rows)),
+                    Kind::Column(kind) => Some(kind),
                     Kind::Key => None,
                 })
+                .enumerate()
+                .map(|(i, kind)| Builder::with_room(kind, rows, rooms.get(i).copied().unwrap_or_default()))
                 .collect(),
             keys: Vec::with_capacity(rows),
             rows: 0,
         }
+    }
+
+    /// What each column holds now (for the next batch's [`Builders::new`]).
+    pub fn rooms(&self) -> Vec<Room> {
+        self.columns.iter().map(Builder::room).collect()
     }
 
     pub fn finish(mut self, schema: SchemaRef) -> Result<(RecordBatch, Vec<Option<u64>>), ArrowError> {

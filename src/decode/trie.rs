@@ -34,6 +34,52 @@ impl Target {
     }
 }
 
+/// The scanner's shortcut for a leaf whose value is one common scalar
+/// target (or a string column that is also the key): it writes the slot
+/// without going through `Scalar` and `scalar_cell`, with the same answers
+/// (`scan.rs`); anything else at the leaf takes the general way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Fast {
+    #[default]
+    None,
+    /// A string column.
+    Str(usize),
+    /// A string column and the key, at the same path.
+    StrKey(usize, usize),
+    /// The key alone.
+    Key(usize),
+    Int(usize),
+    Date(usize),
+    Timestamp(usize),
+}
+
+impl Fast {
+    /// The shortcut for a node with these terminals (none when it has
+    /// children or json columns: those take the general way).
+    fn of(targets: &[Target], plain_here: &[usize], json_here: &[usize], leaf: bool) -> Fast {
+        if !leaf || !json_here.is_empty() {
+            return Fast::None;
+        }
+        let kind = |t: usize| targets[t].kind;
+        match *plain_here {
+            [t] => match kind(t) {
+                Kind::Key => Fast::Key(t),
+                Kind::Column(ColumnType::String) => Fast::Str(t),
+                Kind::Column(ColumnType::Int64) => Fast::Int(t),
+                Kind::Column(ColumnType::Date) => Fast::Date(t),
+                Kind::Column(ColumnType::Timestamp) => Fast::Timestamp(t),
+                Kind::Column(_) => Fast::None,
+            },
+            [a, b] => match (kind(a), kind(b)) {
+                (Kind::Column(ColumnType::String), Kind::Key) => Fast::StrKey(a, b),
+                (Kind::Key, Kind::Column(ColumnType::String)) => Fast::StrKey(b, a),
+                _ => Fast::None,
+            },
+            _ => Fast::None,
+        }
+    }
+}
+
 /// Object keys this many or fewer are matched by comparing in order.
 const LINEAR_MAX: usize = 16;
 
@@ -66,8 +112,10 @@ pub(crate) struct Node {
     pub through: Vec<usize>,
     /// every one of `plain_here` is a list column,
     pub lists_here: bool,
-    /// every one of `through` is a list column.
+    /// every one of `through` is a list column,
     pub lists_below: bool,
+    /// the shortcut for its scalar value.
+    pub fast: Fast,
 }
 
 impl Node {
@@ -189,6 +237,7 @@ impl Trie {
                 .collect();
             node.lists_here = node.plain_here.iter().all(|&t| targets[t].item_kind().is_some());
             node.lists_below = node.through.iter().all(|&t| targets[t].item_kind().is_some());
+            node.fast = Fast::of(&targets, &node.plain_here, &node.json_here, node.children.is_empty());
         }
         let depth1: Vec<usize> = nodes[0].children.iter().map(|(_, i)| *i).collect();
         for n in depth1 {
@@ -251,6 +300,46 @@ mod tests {
         assert!(!node("technology_data").materialize);
         assert!(!node("technology_data").scalar_below);
         assert_eq!(root.child("nope"), None);
+    }
+
+    /// Which leaves get the scanner's shortcut: one scalar column of a
+    /// common type, the key, or a string column that is also the key;
+    /// never a node with children, a json column, a list or another type.
+    #[test]
+    fn fast_table() {
+        use ColumnType::*;
+        // (columns, key, node, its shortcut)
+        type Case = (
+            Vec<(&'static str, ColumnType)>,
+            Option<&'static str>,
+            &'static str,
+            Fast,
+        );
+        let cases: Vec<Case> = vec![
+            (vec![("a", String)], None, "a", Fast::Str(0)),
+            (vec![("a", String)], Some("a"), "a", Fast::StrKey(0, 1)),
+            (vec![("b", String)], Some("a"), "a", Fast::Key(1)),
+            (vec![("a", Int64)], None, "a", Fast::Int(0)),
+            (vec![("a", Date)], None, "a", Fast::Date(0)),
+            (vec![("a", Timestamp)], None, "a", Fast::Timestamp(0)),
+            (vec![("a", Int64)], Some("a"), "a", Fast::None),
+            (vec![("a", Float64)], None, "a", Fast::None),
+            (vec![("a", Bool)], None, "a", Fast::None),
+            (vec![("a", ListString)], None, "a", Fast::None),
+            (vec![("a", Json)], None, "a", Fast::None),
+            (vec![("a", String), ("a", Json)], None, "a", Fast::None),
+            (vec![("a", String), ("a", String)], None, "a", Fast::None),
+            (vec![("a", String), ("a.b", String)], None, "a", Fast::None),
+            (vec![("a.b", String)], None, "a", Fast::None),
+            (vec![("a.b", String)], None, "a.b", Fast::Str(0)),
+        ];
+        for (cols, key, at, want) in cases {
+            let columns: Vec<Column> = cols.iter().map(|(p, k)| col(p, *k)).collect();
+            let key = key.map(FieldPath::parse);
+            let trie = Trie::compile(&columns, key.as_ref());
+            let node = at.split('.').try_fold(0, |n, seg| trie.nodes[n].child(seg)).unwrap();
+            assert_eq!(trie.nodes[node].fast, want, "{cols:?} key {key:?} at {at}");
+        }
     }
 
     #[test]

@@ -63,13 +63,30 @@ pub(crate) enum Builder {
     ListFloat(ListBuilder<Float64Builder>),
 }
 
+/// What a column's builder held (list items, text bytes): the room the
+/// decoder makes in the next batch's builder of the same column, so a
+/// page's strings do not grow their buffer four times over.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Room {
+    /// List items (values of a list column's child builder).
+    pub items: usize,
+    /// Bytes of text (a string column's, or a list of strings' items').
+    pub bytes: usize,
+}
+
+/// Most text bytes a [`Room`] asks for up front (the buffer grows past it).
+const ROOM_BYTES_MAX: usize = 64 << 20;
+
 impl Builder {
     /// A builder with room for `rows` values (a page's worth: the defaults,
-    /// 1024 values, are ten times a page and cost memory churn per page).
-    pub(crate) fn with_capacity(kind: ColumnType, rows: usize) -> Builder {
-        let text = || StringBuilder::with_capacity(rows, rows.saturating_mul(16));
+    /// 1024 values, are ten times a page and cost memory churn per page),
+    /// and for at least `room` (what the same column held last time).
+    pub(crate) fn with_room(kind: ColumnType, rows: usize, room: Room) -> Builder {
+        let items = rows.max(room.items);
+        let bytes = room.bytes.min(ROOM_BYTES_MAX).max(rows.saturating_mul(16));
+        let text = |n: usize| StringBuilder::with_capacity(n, bytes);
         match kind {
-            ColumnType::String | ColumnType::Json => Builder::Str(text()),
+            ColumnType::String | ColumnType::Json => Builder::Str(text(rows)),
             ColumnType::Int64 => Builder::Int(Int64Builder::with_capacity(rows)),
             ColumnType::Float64 => Builder::Float(Float64Builder::with_capacity(rows)),
             ColumnType::Bool => Builder::Bool(BooleanBuilder::with_capacity(rows)),
@@ -77,12 +94,12 @@ impl Builder {
             ColumnType::Timestamp => {
                 Builder::Timestamp(TimestampMicrosecondBuilder::with_capacity(rows).with_timezone(TIMESTAMP_ZONE))
             }
-            ColumnType::ListString => Builder::ListStr(ListBuilder::with_capacity(text(), rows)),
+            ColumnType::ListString => Builder::ListStr(ListBuilder::with_capacity(text(items), rows)),
             ColumnType::ListInt64 => {
-                Builder::ListInt(ListBuilder::with_capacity(Int64Builder::with_capacity(rows), rows))
+                Builder::ListInt(ListBuilder::with_capacity(Int64Builder::with_capacity(items), rows))
             }
             ColumnType::ListFloat64 => {
-                Builder::ListFloat(ListBuilder::with_capacity(Float64Builder::with_capacity(rows), rows))
+                Builder::ListFloat(ListBuilder::with_capacity(Float64Builder::with_capacity(items), rows))
             }
         }
     }
@@ -237,6 +254,29 @@ impl Builder {
             Builder::ListStr(b) => Arc::new(b.finish()),
             Builder::ListInt(b) => Arc::new(b.finish()),
             Builder::ListFloat(b) => Arc::new(b.finish()),
+        }
+    }
+
+    /// What this builder holds now, for [`Self::with_room`].
+    pub(crate) fn room(&self) -> Room {
+        match self {
+            Builder::Str(b) => Room {
+                items: 0,
+                bytes: b.values_slice().len(),
+            },
+            Builder::ListStr(b) => Room {
+                items: b.values_ref().len(),
+                bytes: b.values_ref().values_slice().len(),
+            },
+            Builder::ListInt(b) => Room {
+                items: b.values_ref().len(),
+                bytes: 0,
+            },
+            Builder::ListFloat(b) => Room {
+                items: b.values_ref().len(),
+                bytes: 0,
+            },
+            _ => Room::default(),
         }
     }
 

@@ -11,10 +11,12 @@ mod infer;
 mod time;
 
 pub(crate) use arrow::Builder;
+pub(crate) use arrow::Room;
 pub use arrow::{BatchBuilder, TIMESTAMP_ZONE, arrow_schema, arrow_type};
 pub(crate) use column::extract_at;
 pub use column::{Column, ColumnType, Extracted, FieldPath};
 pub use convert::{Cell, Scalar, TypeErrors, convert, scalar_cell, value_text};
+pub(crate) use convert::{date_days, timestamp_micros};
 pub use error::{SchemaError, SchemaProblem, TypeMismatch};
 pub use file::{OnTypeError, Schema, load_schema, parse_schema};
 pub use infer::{TypeSource, infer, infer_with, to_toml};
