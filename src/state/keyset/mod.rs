@@ -4,6 +4,7 @@
 //! re-exports.
 
 mod filter;
+mod recent;
 mod run;
 mod set;
 #[cfg(test)]

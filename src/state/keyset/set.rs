@@ -1,6 +1,6 @@
 //! [`KeySet`]: an exact set of 64-bit key hashes whose memory does not grow
-//! at 8 bytes a key. The most recent keys sit in a hash set (at most
-//! `recent_max`, 64 Ki by default: ~1.2 MB); when it is full they are sorted and
+//! at 8 bytes a key. The most recent keys sit in a hash table (`recent.rs`,
+//! at most `recent_max`, 64 Ki by default: 1 MiB); when it is full they are sorted and
 //! written out as an immutable run file (`run.rs`), and runs are merged so
 //! there are only a few (at most `max_runs`; like a binary counter, a run
 //! is merged into the one before it once that one is no bigger). Every key
@@ -16,20 +16,19 @@
 //! which the checkpoint turns into a failed run. Does not know the keys
 //! file or the records: see `dedup.rs`.
 
-use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::filter::Filter;
+use super::recent::Recent;
 use super::run::{Run, RunWriter, merge};
 
 /// The sizes that bound a key set. Tests shrink them to force spills,
 /// merges and filter rebuilds with a few keys.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Keys held in the recent hash set before they are spilled to a run.
+    /// Keys held in the recent hash table before they are spilled to a run.
     pub recent_max: usize,
     /// Keys per block of a run (one positioned read per lookup).
     pub block_keys: usize,
@@ -71,31 +70,12 @@ impl Limits {
 /// Name of the runs folder inside a directory given to [`KeySet::in_dir`].
 pub const RUNS_DIR: &str = "_dedup_runs";
 
-/// Key hashes are sha256 bits already: hash them as themselves.
-#[derive(Default)]
-struct Identity(u64);
-
-impl Hasher for Identity {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        // Spread the bits for callers whose hashes are not uniform.
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
 /// An exact set of u64 keys: a Bloom filter and a small hash set in memory,
 /// sorted runs on disk.
 #[derive(Debug)]
 pub struct KeySet {
     limits: Limits,
-    recent: HashSet<u64, BuildHasherDefault<Identity>>,
+    recent: Recent,
     filter: Filter,
     /// False after a filter rebuild failed half-way: every lookup is exact.
     filter_complete: bool,
@@ -119,7 +99,7 @@ impl KeySet {
     pub fn new(limits: Limits) -> KeySet {
         KeySet {
             limits,
-            recent: HashSet::default(),
+            recent: Recent::with_capacity(limits.recent_max),
             filter: Filter::with_capacity(limits.min_capacity),
             filter_complete: true,
             keys: 0,
@@ -168,9 +148,11 @@ impl KeySet {
 
     /// True when `key` was not in the set (and now is).
     /// A hint that `key` will be [`KeySet::insert`]ed soon: its filter
-    /// block starts loading (see `Filter::prefetch`).
+    /// block and its slot in the recent keys start loading (see
+    /// `Filter::prefetch`, `Recent::prefetch`).
     pub fn prefetch(&self, key: u64) {
         self.filter.prefetch(key);
+        self.recent.prefetch(key);
     }
 
     pub fn insert(&mut self, key: u64) -> bool {
@@ -192,7 +174,7 @@ impl KeySet {
     /// Whether `key` is in the set, without the filter. A run that cannot
     /// be read counts as not holding it.
     fn contains_exact(&mut self, key: u64) -> bool {
-        if self.recent.contains(&key) {
+        if self.recent.contains(key) {
             return true;
         }
         let mut failed = None;
@@ -225,7 +207,7 @@ impl KeySet {
         // The old filter goes first: both at once would double the peak.
         self.filter = Filter::with_capacity(capacity);
         self.filter_complete = false;
-        for &k in &self.recent {
+        for k in self.recent.iter() {
             self.filter.insert(k);
         }
         let mut failed = None;
@@ -289,7 +271,7 @@ impl KeySet {
             }
         };
         let path = self.run_path(&dir);
-        let mut keys: Vec<u64> = self.recent.iter().copied().collect();
+        let mut keys: Vec<u64> = self.recent.iter().collect();
         keys.sort_unstable();
         let written = RunWriter::create(&path, self.limits.block_keys).and_then(|mut w| {
             keys.iter().try_for_each(|&k| w.push(k))?;
