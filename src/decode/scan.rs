@@ -344,7 +344,7 @@ impl<'a, 'de> Scan<'a, 'de> {
                 return Err(Bail);
             }
             self.lx.eat(b':')?;
-            match n.child_guessed(&self.lx.s[a..b], &mut guess) {
+            match n.child_guessed(&self.lx.s.as_bytes()[a..b], &mut guess) {
                 None => {
                     self.lx.note_key(mark, a, b);
                     self.lx.skip()?;

@@ -132,20 +132,17 @@ impl Node {
     /// the key after the previous one usually is: records of a page share
     /// their key order). `*guess` moves past the child found.
     #[inline]
-    pub fn child_guessed(&self, key: &str, guess: &mut usize) -> Option<usize> {
+    pub fn child_guessed(&self, key: &[u8], guess: &mut usize) -> Option<usize> {
         if let Some((k, c)) = self.children.get(*guess)
-            && same_key(k.as_bytes(), key.as_bytes())
+            && same_key(k.as_bytes(), key)
         {
             *guess += 1;
             return Some(*c);
         }
         if self.index.is_some() {
-            return self.child(key);
+            return self.child(std::str::from_utf8(key).ok()?);
         }
-        let at = self
-            .children
-            .iter()
-            .position(|(k, _)| same_key(k.as_bytes(), key.as_bytes()))?;
+        let at = self.children.iter().position(|(k, _)| same_key(k.as_bytes(), key))?;
         *guess = at + 1;
         Some(self.children[at].1)
     }

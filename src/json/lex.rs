@@ -199,6 +199,10 @@ impl<'de> Lexer<'de> {
     #[inline]
     pub fn ws(&mut self) {
         let b = self.bytes();
+        // Compact JSON has none: one test, no loop.
+        if !matches!(b.get(self.pos), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+            return;
+        }
         let start = self.pos;
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = b.get(self.pos) {
             self.pos += 1;
