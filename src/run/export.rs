@@ -36,6 +36,10 @@ use crate::state::{self, ExportFile, ExportMark};
 /// record, within the decoder's room hints (`decode::ROWS_HINT_MAX`).
 const EXPORT_BATCH_LINES: usize = 1024;
 
+/// Bytes of text that end a batch after the first sooner than
+/// [`EXPORT_BATCH_LINES`] (long records: the batch's memory stays bounded).
+const EXPORT_BATCH_BYTES: usize = 1 << 20;
+
 /// What a run has once it is connected.
 pub(super) struct Connected<'a> {
     pub client: Arc<ApiClient>,
@@ -424,7 +428,7 @@ impl Feed<'_> {
                 }
                 index += 1;
             });
-            if self.pending_ends.len() >= self.batch_lines() {
+            if self.batch_full() {
                 self.flush()?;
             }
             if ended || self.done() {
@@ -434,15 +438,16 @@ impl Feed<'_> {
         }
     }
 
-    /// Lines decoded and written as one batch: `page_size` for the first
-    /// (the records a snapshot without a schema file infers its columns
-    /// from), then [`EXPORT_BATCH_LINES`] (a batch's fixed costs, the
-    /// builders, the key set's loop and the writer's call, spread over
-    /// more rows).
-    fn batch_lines(&self) -> usize {
+    /// Whether the pending lines make a batch: `page_size` lines for the
+    /// first (the records a snapshot without a schema file infers its
+    /// columns from), then [`EXPORT_BATCH_LINES`] lines or
+    /// [`EXPORT_BATCH_BYTES`] of text (a batch's fixed costs, the builders,
+    /// the key set's loop and the writer's call, spread over more rows).
+    fn batch_full(&self) -> bool {
+        let lines = self.pending_ends.len();
         match self.snapshot {
-            None => usize::try_from(self.job.query.page_size).unwrap_or(100),
-            Some(_) => EXPORT_BATCH_LINES,
+            None => lines >= usize::try_from(self.job.query.page_size).unwrap_or(100),
+            Some(_) => lines >= EXPORT_BATCH_LINES || self.pending.len() >= EXPORT_BATCH_BYTES,
         }
     }
 
