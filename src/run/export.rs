@@ -32,7 +32,7 @@ use crate::sink::{ManifestExport, SnapshotWriter, Stats};
 use crate::state::{self, ExportFile, ExportMark};
 
 /// Lines of a download decoded and written as one batch after the first
-/// (`Feed::batch_lines`): about 0.5 MB of text at the sandbox's 522 bytes a
+/// (`Feed::batch_full`): about 0.5 MB of text at the sandbox's 522 bytes a
 /// record, within the decoder's room hints (`decode::ROWS_HINT_MAX`).
 const EXPORT_BATCH_LINES: usize = 1024;
 

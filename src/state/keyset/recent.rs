@@ -49,16 +49,7 @@ impl Recent {
     /// loading into the cache. Changes nothing else.
     #[inline]
     pub fn prefetch(&self, key: u64) {
-        let ptr = self.slots[self.home(key)..].as_ptr();
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch never faults and does not access memory in the
-        // language's sense; `ptr` points into `self.slots` anyway.
-        unsafe {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            _mm_prefetch::<_MM_HINT_T0>(ptr.cast::<i8>());
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = ptr;
+        super::filter::prefetch_line(&self.slots[self.home(key)]);
     }
 
     pub fn contains(&self, key: u64) -> bool {
