@@ -159,11 +159,11 @@ impl Gate {
     pub async fn pass(&self) {
         loop {
             if let Some(until) = self.paused() {
-                tokio::time::sleep_until(until).await;
+                sleep_until(until).await;
                 continue;
             }
             let slot = self.state().reserve(Instant::now());
-            tokio::time::sleep_until(slot).await;
+            sleep_until(slot).await;
             // A 429 may have arrived while this request waited.
             if self.paused().is_some() {
                 continue;
@@ -172,7 +172,7 @@ impl Gate {
                 let left = self.state().leave(Instant::now());
                 match left {
                     Ok(()) => return,
-                    Err(earliest) => tokio::time::sleep_until(earliest).await,
+                    Err(earliest) => sleep_until(earliest).await,
                 }
             }
         }
@@ -216,6 +216,16 @@ impl Gate {
             s.last_change = now;
             tracing::debug!(rate_per_sec = rate, "rate raised after a quiet second");
         }
+    }
+}
+
+/// Waits until `deadline`, without a timer when it has passed (the common
+/// case below the limit). A timer is not free even then: on the
+/// current-thread runtime, registering one wakes the I/O driver through its
+/// eventfd, a system call and an extra `epoll_wait` round trip per request.
+async fn sleep_until(deadline: Instant) {
+    if deadline > Instant::now() {
+        tokio::time::sleep_until(deadline).await;
     }
 }
 
