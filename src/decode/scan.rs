@@ -339,16 +339,30 @@ impl<'a, 'de> Scan<'a, 'de> {
             if self.lx.peek()? != b'"' {
                 return Err(Bail);
             }
-            let (a, b, escaped) = self.lx.string()?;
-            if escaped {
-                return Err(Bail);
-            }
-            self.lx.eat(b':')?;
-            match n.child_guessed(&self.lx.s.as_bytes()[a..b], &mut guess) {
-                None => {
-                    self.lx.note_key(mark, a, b);
-                    self.lx.skip()?;
+            // The key records usually have next, matched with its closing
+            // quote; else the key read and looked up.
+            let rest = self.lx.s.as_bytes().get(self.lx.pos + 1..).unwrap_or_default();
+            let child = match n.guessed_quoted(rest, &mut guess) {
+                Some((len, c)) => {
+                    self.lx.pos += len + 2;
+                    self.lx.eat(b':')?;
+                    Some(c)
                 }
+                None => {
+                    let (a, b, escaped) = self.lx.string()?;
+                    if escaped {
+                        return Err(Bail);
+                    }
+                    self.lx.eat(b':')?;
+                    let c = n.child_guessed(&self.lx.s.as_bytes()[a..b], &mut guess);
+                    if c.is_none() {
+                        self.lx.note_key(mark, a, b);
+                    }
+                    c
+                }
+            };
+            match child {
+                None => self.lx.skip()?,
                 Some(c) => {
                     // A repeated key: serde_json keeps the last value.
                     if self.seen[c] == stamp {

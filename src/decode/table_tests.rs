@@ -190,3 +190,59 @@ fn records_that_are_not_objects_are_refused() {
         }
     }
 }
+
+/// Keys are matched with their closing quote when the key records usually
+/// have next is there: a key that only starts like a column's, a key that
+/// holds a quote or a backslash in the schema, and keys out of order read
+/// the same as through the general lookup.
+#[test]
+fn keys_matched_with_their_quote_table() {
+    use crate::schema::{Column, ColumnType, FieldPath};
+    let col = |name: &str, path: &str| Column {
+        name: name.into(),
+        path: FieldPath::parse(path),
+        kind: ColumnType::String,
+        nullable: true,
+    };
+    let columns = [col("a", "a"), col("q", "q\"x"), col("bs", "b\\s"), col("ab", "ab")];
+    // (page, Ok(the four columns of the one row) or Err(part of the message))
+    type Want = Result<[Option<&'static str>; 4], &'static str>;
+    let cases: Vec<(&str, Want)> = vec![
+        (
+            r#"[{"a":"1","q\"x":"2","b\\s":"3","ab":"4"}]"#,
+            Ok([Some("1"), Some("2"), Some("3"), Some("4")]),
+        ),
+        (r#"[{"ab":"4","a":"1"}]"#, Ok([Some("1"), None, None, Some("4")])),
+        (r#"[{"abc":"9","a":"1"}]"#, Ok([Some("1"), None, None, None])),
+        (
+            r#"[{"a":"1","q":"9","ab":"4"}]"#,
+            Ok([Some("1"), None, None, Some("4")]),
+        ),
+        // Not JSON: a quote inside a key must be escaped.
+        (r#"[{"a":"1","q"x":"2"}]"#, Err("")),
+    ];
+    for (body, want) in cases {
+        let decoder = PageDecoder::new(&columns, None, RecordsAt::Auto);
+        let mut errors = TypeErrors::new(OnTypeError::Fail);
+        let got = decoder.decode_page(body.as_bytes(), 0, &mut errors);
+        match (got, want) {
+            (Ok(d), Ok(want)) => {
+                let row: Vec<Option<String>> = (0..4)
+                    .map(|c| {
+                        let col = d
+                            .batch
+                            .column(c)
+                            .as_any()
+                            .downcast_ref::<arrow_array::StringArray>()
+                            .unwrap();
+                        (!arrow_array::Array::is_null(col, 0)).then(|| col.value(0).to_string())
+                    })
+                    .collect();
+                let want: Vec<Option<String>> = want.iter().map(|v| v.map(String::from)).collect();
+                assert_eq!(row, want, "{body}");
+            }
+            (Err(e), Err(part)) => assert!(e.to_string().contains(part), "{body}: {e}"),
+            (got, want) => panic!("{body}: got {:?}, want {want:?}", got.map(|d| d.batch.num_rows())),
+        }
+    }
+}

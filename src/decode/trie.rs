@@ -114,8 +114,12 @@ pub(crate) struct Node {
     pub lists_here: bool,
     /// every one of `through` is a list column,
     pub lists_below: bool,
-    /// the shortcut for its scalar value.
+    /// the shortcut for its scalar value,
     pub fast: Fast,
+    /// per child: its key and the closing quote, when the key holds no
+    /// quote, backslash or control character (then input that starts with
+    /// these bytes after an opening quote is exactly this key, unescaped).
+    pub quoted: Vec<Option<Box<[u8]>>>,
 }
 
 impl Node {
@@ -126,6 +130,21 @@ impl Node {
             Some(map) => map.get(key).copied(),
             None => self.children.iter().find(|(k, _)| &**k == key).map(|(_, i)| *i),
         }
+    }
+
+    /// At the text after a key's opening quote: the guessed child's key
+    /// and closing quote, matched at once (no scan for the string's end).
+    /// `Some((key's length, child))`, and `*guess` moves past it; `None`
+    /// says nothing (read the key the general way).
+    #[inline]
+    pub fn guessed_quoted(&self, rest: &[u8], guess: &mut usize) -> Option<(usize, usize)> {
+        let q = self.quoted.get(*guess)?.as_deref()?;
+        if !same_key(q, rest.get(..q.len())?) {
+            return None;
+        }
+        let child = self.children.get(*guess)?.1;
+        *guess += 1;
+        Some((q.len() - 1, child))
     }
 
     /// [`Self::child`], trying first the child at position `*guess` (where
@@ -235,6 +254,14 @@ impl Trie {
             node.lists_here = node.plain_here.iter().all(|&t| targets[t].item_kind().is_some());
             node.lists_below = node.through.iter().all(|&t| targets[t].item_kind().is_some());
             node.fast = Fast::of(&targets, &node.plain_here, &node.json_here, node.children.is_empty());
+            node.quoted = node
+                .children
+                .iter()
+                .map(|(k, _)| {
+                    let plain = k.bytes().all(|b| b != b'"' && b != b'\\' && b >= 0x20);
+                    plain.then(|| [k.as_bytes(), b"\""].concat().into_boxed_slice())
+                })
+                .collect();
         }
         let depth1: Vec<usize> = nodes[0].children.iter().map(|(_, i)| *i).collect();
         for n in depth1 {
@@ -297,6 +324,24 @@ mod tests {
         assert!(!node("technology_data").materialize);
         assert!(!node("technology_data").scalar_below);
         assert_eq!(root.child("nope"), None);
+    }
+
+    /// A child's key with its closing quote is kept for the scanner's
+    /// one-comparison match only when no quote, backslash or control
+    /// character in it would end or escape the string early.
+    #[test]
+    fn quoted_keys_table() {
+        let cases: [(&str, Option<&[u8]>); 5] = [
+            ("code", Some(b"code\"")),
+            ("\u{e4}", Some("\u{e4}\"".as_bytes())),
+            ("q\"x", None),
+            ("b\\s", None),
+            ("t\tab", None),
+        ];
+        for (key, want) in cases {
+            let trie = Trie::compile(&[col(key, ColumnType::String)], None);
+            assert_eq!(trie.nodes[0].quoted[0].as_deref(), want, "{key:?}");
+        }
     }
 
     /// Which leaves get the scanner's shortcut: one scalar column of a
