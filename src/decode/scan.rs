@@ -340,12 +340,11 @@ impl<'a, 'de> Scan<'a, 'de> {
                 return Err(Bail);
             }
             // The key records usually have next, matched with its closing
-            // quote; else the key read and looked up.
+            // quote and colon; else the key read and looked up.
             let rest = self.lx.s.as_bytes().get(self.lx.pos + 1..).unwrap_or_default();
             let child = match n.guessed_quoted(rest, &mut guess) {
                 Some((len, c)) => {
-                    self.lx.pos += len + 2;
-                    self.lx.eat(b':')?;
+                    self.lx.pos += len + 1;
                     Some(c)
                 }
                 None => {

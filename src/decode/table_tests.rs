@@ -191,10 +191,10 @@ fn records_that_are_not_objects_are_refused() {
     }
 }
 
-/// Keys are matched with their closing quote when the key records usually
+/// Keys are matched with their closing quote and colon when the key records usually
 /// have next is there: a key that only starts like a column's, a key that
-/// holds a quote or a backslash in the schema, and keys out of order read
-/// the same as through the general lookup.
+/// holds a quote or a backslash in the schema, keys out of order and
+/// whitespace around the colon read the same as through the general lookup.
 #[test]
 fn keys_matched_with_their_quote_table() {
     use crate::schema::{Column, ColumnType, FieldPath};
@@ -214,6 +214,15 @@ fn keys_matched_with_their_quote_table() {
         ),
         (r#"[{"ab":"4","a":"1"}]"#, Ok([Some("1"), None, None, Some("4")])),
         (r#"[{"abc":"9","a":"1"}]"#, Ok([Some("1"), None, None, None])),
+        (
+            r#"[ { "a" : "1" , "q\"x":"2" } ]"#,
+            Ok([Some("1"), Some("2"), None, None]),
+        ),
+        (r#"[{"a":"1","ab" :"4"}]"#, Ok([Some("1"), None, None, Some("4")])),
+        (
+            r#"[ { "a" : "1" , "q\"x":"2" } ]"#,
+            Ok([Some("1"), Some("2"), None, None]),
+        ),
         (
             r#"[{"a":"1","q":"9","ab":"4"}]"#,
             Ok([Some("1"), None, None, Some("4")]),

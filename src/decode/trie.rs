@@ -116,9 +116,10 @@ pub(crate) struct Node {
     pub lists_below: bool,
     /// the shortcut for its scalar value,
     pub fast: Fast,
-    /// per child: its key and the closing quote, when the key holds no
-    /// quote, backslash or control character (then input that starts with
-    /// these bytes after an opening quote is exactly this key, unescaped).
+    /// per child: its key, the closing quote and the colon of compact
+    /// JSON, when the key holds no quote, backslash or control character
+    /// (then input that starts with these bytes after an opening quote is
+    /// exactly this key, unescaped, and its colon).
     pub quoted: Vec<Option<Box<[u8]>>>,
 }
 
@@ -132,10 +133,10 @@ impl Node {
         }
     }
 
-    /// At the text after a key's opening quote: the guessed child's key
-    /// and closing quote, matched at once (no scan for the string's end).
-    /// `Some((key's length, child))`, and `*guess` moves past it; `None`
-    /// says nothing (read the key the general way).
+    /// At the text after a key's opening quote: the guessed child's key,
+    /// closing quote and colon, matched at once (no scan for the string's
+    /// end). `Some((bytes matched, child))`, and `*guess` moves past it;
+    /// `None` says nothing (read the key the general way).
     #[inline]
     pub fn guessed_quoted(&self, rest: &[u8], guess: &mut usize) -> Option<(usize, usize)> {
         let q = self.quoted.get(*guess)?.as_deref()?;
@@ -144,7 +145,7 @@ impl Node {
         }
         let child = self.children.get(*guess)?.1;
         *guess += 1;
-        Some((q.len() - 1, child))
+        Some((q.len(), child))
     }
 
     /// [`Self::child`], trying first the child at position `*guess` (where
@@ -259,7 +260,7 @@ impl Trie {
                 .iter()
                 .map(|(k, _)| {
                     let plain = k.bytes().all(|b| b != b'"' && b != b'\\' && b >= 0x20);
-                    plain.then(|| [k.as_bytes(), b"\""].concat().into_boxed_slice())
+                    plain.then(|| [k.as_bytes(), b"\":"].concat().into_boxed_slice())
                 })
                 .collect();
         }
@@ -326,14 +327,14 @@ mod tests {
         assert_eq!(root.child("nope"), None);
     }
 
-    /// A child's key with its closing quote is kept for the scanner's
+    /// A child's key with its closing quote and colon is kept for the scanner's
     /// one-comparison match only when no quote, backslash or control
     /// character in it would end or escape the string early.
     #[test]
     fn quoted_keys_table() {
         let cases: [(&str, Option<&[u8]>); 5] = [
-            ("code", Some(b"code\"")),
-            ("\u{e4}", Some("\u{e4}\"".as_bytes())),
+            ("code", Some(b"code\":")),
+            ("\u{e4}", Some("\u{e4}\":".as_bytes())),
             ("q\"x", None),
             ("b\\s", None),
             ("t\tab", None),
