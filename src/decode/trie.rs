@@ -169,7 +169,7 @@ impl Node {
 }
 
 /// Byte equality of two keys, without a call to `memcmp` for the short keys
-/// records have: up to 16 bytes are compared as two overlapping words.
+/// records have: up to 32 bytes are compared as two or four overlapping words.
 #[inline]
 fn same_key(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
@@ -188,6 +188,12 @@ fn same_key(a: &[u8], b: &[u8]) -> bool {
         0..4 => a == b,
         4..8 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
         8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        17..=32 => {
+            word(a, 0) == word(b, 0)
+                && word(a, 8) == word(b, 8)
+                && word(a, n - 16) == word(b, n - 16)
+                && word(a, n - 8) == word(b, n - 8)
+        }
         _ => a == b,
     }
 }
@@ -400,7 +406,7 @@ mod tests {
     /// a difference at any position included.
     #[test]
     fn same_key_is_byte_equality() {
-        for n in 0..24usize {
+        for n in 0..40usize {
             let a: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
             assert!(same_key(&a, &a.clone()), "len {n}");
             for at in 0..n {
