@@ -36,10 +36,47 @@ pub fn key_hash(value: &Value) -> u64 {
 /// The first 8 bytes of the sha256 of a key's JSON text, little-endian
 /// (the hash of a key whose compact JSON text is `text`).
 pub fn hash_text(text: &[u8]) -> u64 {
+    if let Some(first) = one_block_prefix(text) {
+        return first;
+    }
     let digest = Sha256::digest(text);
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
     u64::from_le_bytes(first)
+}
+
+/// sha256's initial state (FIPS 180-4, 5.3.3).
+const SHA256_IV: [u32; 8] = [
+    0x6a09_e667,
+    0xbb67_ae85,
+    0x3c6e_f372,
+    0xa54f_f53a,
+    0x510e_527f,
+    0x9b05_688c,
+    0x1f83_d9ab,
+    0x5be0_cd19,
+];
+
+/// [`hash_text`] of a text of at most 55 bytes (every key of real records):
+/// sha256's one padded block (FIPS 180-4, 5.1.1: the text, a 1 bit, zeros,
+/// the length in bits as a big-endian u64) through one compression, without
+/// the streaming digest's buffering; the first 8 bytes of the digest are
+/// the first two words of the state, big-endian. `None` for longer texts.
+fn one_block_prefix(text: &[u8]) -> Option<u64> {
+    let len = text.len();
+    if len > 55 {
+        return None;
+    }
+    let mut block = [0u8; 64];
+    block[..len].copy_from_slice(text);
+    block[len] = 0x80;
+    block[56..].copy_from_slice(&((len as u64) * 8).to_be_bytes());
+    let mut state = SHA256_IV;
+    sha2::compress256(&mut state, &[block.into()]);
+    let mut first = [0u8; 8];
+    first[..4].copy_from_slice(&state[0].to_be_bytes());
+    first[4..].copy_from_slice(&state[1].to_be_bytes());
+    Some(u64::from_le_bytes(first))
 }
 
 /// New keys held before they are appended to a known keys file.
@@ -311,8 +348,52 @@ fn for_each_key(path: &Path, count: u64, mut f: impl FnMut(u64)) -> Result<(), S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
     use std::fs;
+
+    /// The streaming digest's answer, which every checkpoint's keys were
+    /// written with.
+    fn digest_prefix(text: &[u8]) -> u64 {
+        let digest = Sha256::digest(text);
+        u64::from_le_bytes(digest[..8].try_into().unwrap())
+    }
+
+    /// The one-block hash against known sha256 digests and the streaming
+    /// digest, at the lengths where the padding changes.
+    #[test]
+    fn one_block_hash_table() {
+        // (text, first 8 bytes of its sha256, as hex)
+        let known: [(&[u8], &str); 3] = [
+            (b"", "e3b0c44298fc1c14"),
+            (b"abc", "ba7816bf8f01cfea"),
+            (b"\"FI12345678\"", ""),
+        ];
+        for (text, hex) in known {
+            let want = digest_prefix(text);
+            if !hex.is_empty() {
+                let bytes: Vec<u8> = (0..8)
+                    .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+                    .collect();
+                assert_eq!(want, u64::from_le_bytes(bytes.try_into().unwrap()), "{text:?}");
+            }
+            assert_eq!(hash_text(text), want, "{text:?}");
+        }
+        for len in [54, 55, 56, 63, 64, 65, 119, 120] {
+            let text = vec![b'k'; len];
+            assert_eq!(hash_text(&text), digest_prefix(&text), "len {len}");
+            assert_eq!(one_block_prefix(&text).is_some(), len <= 55, "len {len}");
+        }
+    }
+
+    proptest! {
+        /// Any text, either side of the one-block limit: the same hash as
+        /// the streaming digest (a resumed run's keys file stays valid).
+        #[test]
+        fn hash_text_equals_the_streaming_digest(text in prop::collection::vec(any::<u8>(), 0..130)) {
+            prop_assert_eq!(hash_text(&text), digest_prefix(&text));
+        }
+    }
 
     #[test]
     fn drops_repeated_keys_across_pages() {
