@@ -181,7 +181,7 @@ impl<'a, 'de> Scan<'a, 'de> {
         read?;
         let canon = self.lx.canon;
         self.lx.canon = outer && canon;
-        let span = &self.lx.s[start..self.lx.pos];
+        let span = self.lx.span(start, self.lx.pos);
         let slot = if span == "null" {
             Slot::Null
         } else if canon {
@@ -207,7 +207,7 @@ impl<'a, 'de> Scan<'a, 'de> {
                 let start = self.lx.pos;
                 match self.lx.plain_string()? {
                     Ok(s) => {
-                        let raw = &self.lx.s[start..self.lx.pos];
+                        let raw = self.lx.span(start, self.lx.pos);
                         if !item && self.fast_str(node, s, raw)? {
                             return Ok(());
                         }

@@ -309,10 +309,25 @@ impl<'de> Lexer<'de> {
     pub fn plain_string(&mut self) -> R<Result<&'de str, &'de str>> {
         let (a, b, escaped) = self.string()?;
         Ok(if escaped {
-            Err(&self.s[a - 1..b + 1])
+            Err(self.span(a - 1, b + 1))
         } else {
-            Ok(&self.s[a..b])
+            Ok(self.span(a, b))
         })
+    }
+
+    /// The text from `a` to `b`, both positions the scanner stopped at: the
+    /// text's end, or a byte right after or at an ASCII byte it read (a
+    /// quote, a digit, a bracket). In UTF-8 text (the page was checked) both
+    /// are char boundaries, so the slice skips `str`'s boundary checks, four
+    /// of them for each string value a record has.
+    #[inline]
+    pub fn span(&self, a: usize, b: usize) -> &'de str {
+        debug_assert!(a <= b && self.s.is_char_boundary(a) && self.s.is_char_boundary(b));
+        // SAFETY: the caller's `a` and `b` are positions this lexer stopped
+        // at; each is the text's end or next to an ASCII byte, which in
+        // valid UTF-8 is never inside a character (a continuation byte
+        // follows only a lead byte or another continuation byte).
+        unsafe { self.s.get_unchecked(a..b) }
     }
 
     /// At `t`, `f` or `n`: the literal.
@@ -384,7 +399,7 @@ impl<'de> Lexer<'de> {
     /// serde_json reads as the float -0.0), bail.
     pub fn number(&mut self) -> R<(Num, &'de str)> {
         let (start, integral) = self.number_span()?;
-        let text = &self.s[start..self.pos];
+        let text = self.span(start, self.pos);
         if integral && let Some(n) = integer(text) {
             return Ok((n, text));
         }
