@@ -341,8 +341,7 @@ impl<'a, 'de> Scan<'a, 'de> {
             }
             // The key records usually have next, matched with its closing
             // quote and colon; else the key read and looked up.
-            let rest = self.lx.s.as_bytes().get(self.lx.pos + 1..).unwrap_or_default();
-            let child = match n.guessed_quoted(rest, &mut guess) {
+            let child = match n.guessed_quoted(self.lx.s.as_bytes(), self.lx.pos + 1, &mut guess) {
                 Some((len, c)) => {
                     self.lx.pos += len + 1;
                     Some(c)

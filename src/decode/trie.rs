@@ -119,8 +119,8 @@ pub(crate) struct Node {
     /// per child: its key, the closing quote and the colon of compact
     /// JSON, when the key holds no quote, backslash or control character
     /// (then input that starts with these bytes after an opening quote is
-    /// exactly this key, unescaped, and its colon).
-    pub quoted: Vec<Option<Box<[u8]>>>,
+    /// exactly this key, unescaped, and its colon), with the child's node.
+    pub quoted: Vec<Option<(Box<[u8]>, usize)>>,
 }
 
 impl Node {
@@ -133,19 +133,18 @@ impl Node {
         }
     }
 
-    /// At the text after a key's opening quote: the guessed child's key,
+    /// At `text[at..]`, after a key's opening quote: the guessed child's key,
     /// closing quote and colon, matched at once (no scan for the string's
     /// end). `Some((bytes matched, child))`, and `*guess` moves past it;
     /// `None` says nothing (read the key the general way).
     #[inline]
-    pub fn guessed_quoted(&self, rest: &[u8], guess: &mut usize) -> Option<(usize, usize)> {
-        let q = self.quoted.get(*guess)?.as_deref()?;
-        if !same_key(q, rest.get(..q.len())?) {
+    pub fn guessed_quoted(&self, text: &[u8], at: usize, guess: &mut usize) -> Option<(usize, usize)> {
+        let (q, child) = self.quoted.get(*guess)?.as_ref()?;
+        if !same_key(q, text.get(at..at.checked_add(q.len())?)?) {
             return None;
         }
-        let child = self.children.get(*guess)?.1;
         *guess += 1;
-        Some((q.len(), child))
+        Some((q.len(), *child))
     }
 
     /// [`Self::child`], trying first the child at position `*guess` (where
@@ -169,31 +168,21 @@ impl Node {
 }
 
 /// Byte equality of two keys, without a call to `memcmp` for the short keys
-/// records have: up to 32 bytes are compared as two or four overlapping words.
+/// records have: 4 to 32 bytes are compared as two overlapping words of 4, 8 or 16 bytes.
 #[inline]
 fn same_key(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
+    /// The first and the last `K` bytes of each (overlapping when shorter
+    /// than `2 * K`), compared as fixed-size arrays: word compares, no call.
+    fn ends<const K: usize>(a: &[u8], b: &[u8]) -> bool {
+        a.first_chunk::<K>() == b.first_chunk::<K>() && a.last_chunk::<K>() == b.last_chunk::<K>()
+    }
+    if a.len() != b.len() {
         return false;
     }
-    let word = |s: &[u8], at: usize| {
-        s.get(at..at + 8)
-            .map(|w| u64::from_le_bytes(w.try_into().unwrap_or([0; 8])))
-    };
-    let half = |s: &[u8], at: usize| {
-        s.get(at..at + 4)
-            .map(|w| u32::from_le_bytes(w.try_into().unwrap_or([0; 4])))
-    };
-    match n {
-        0..4 => a == b,
-        4..8 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
-        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
-        17..=32 => {
-            word(a, 0) == word(b, 0)
-                && word(a, 8) == word(b, 8)
-                && word(a, n - 16) == word(b, n - 16)
-                && word(a, n - 8) == word(b, n - 8)
-        }
+    match a.len() {
+        4..8 => ends::<4>(a, b),
+        8..16 => ends::<8>(a, b),
+        16..=32 => ends::<16>(a, b),
         _ => a == b,
     }
 }
@@ -264,9 +253,9 @@ impl Trie {
             node.quoted = node
                 .children
                 .iter()
-                .map(|(k, _)| {
+                .map(|(k, child)| {
                     let plain = k.bytes().all(|b| b != b'"' && b != b'\\' && b >= 0x20);
-                    plain.then(|| [k.as_bytes(), b"\":"].concat().into_boxed_slice())
+                    plain.then(|| ([k.as_bytes(), b"\":"].concat().into_boxed_slice(), *child))
                 })
                 .collect();
         }
@@ -347,7 +336,11 @@ mod tests {
         ];
         for (key, want) in cases {
             let trie = Trie::compile(&[col(key, ColumnType::String)], None);
-            assert_eq!(trie.nodes[0].quoted[0].as_deref(), want, "{key:?}");
+            let got = trie.nodes[0].quoted[0].as_ref().map(|(q, child)| {
+                assert_eq!(*child, 1, "{key:?}: the child's node");
+                &q[..]
+            });
+            assert_eq!(got, want, "{key:?}");
         }
     }
 
