@@ -199,8 +199,10 @@ impl<'de> Lexer<'de> {
     #[inline]
     pub fn ws(&mut self) {
         let b = self.bytes();
-        // Compact JSON has none: one test, no loop.
-        if !matches!(b.get(self.pos), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+        // Compact JSON has none: one comparison, no loop (whitespace is at
+        // most b' '; the control bytes below it are no token either, and
+        // the loop below stops at them).
+        if b.get(self.pos).is_none_or(|&c| c > b' ') {
             return;
         }
         let start = self.pos;
