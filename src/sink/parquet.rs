@@ -8,8 +8,9 @@
 //! pages) plus one batch of builders, never the whole part. Rotation into
 //! `part-NNNNN.parquet` files is `rotation.rs`'s job, not this file's.
 //! Decoded batches (one API page each, often 100 rows) are merged into
-//! batches of [`BATCH_ROWS`] before the writer: the writer's cost per call
-//! (levels, statistics, page checks) made small batches slow.
+//! batches of exactly [`BATCH_ROWS`] before the writer: the writer's cost
+//! per call (levels, statistics, page checks) made small batches slow, and
+//! equal batches make the file depend on the rows alone.
 
 use std::io;
 use std::path::PathBuf;
@@ -178,15 +179,26 @@ impl PartEncoder for ParquetEncoder {
         }
         // Rows written through `write` come first.
         self.flush_batch()?;
-        if decoded.batch.num_rows() == 0 {
-            return Ok(());
-        }
-        self.pending_rows += decoded.batch.num_rows();
-        self.pending.push(decoded.batch.clone());
-        if self.pending_rows >= BATCH_ROWS {
+        // The writer gets batches of exactly BATCH_ROWS rows (the last may
+        // be shorter): where its pages end depends on the sizes it is
+        // handed, so the same rows make the same file whatever batches they
+        // arrived in (API pages, or export batches cut where the
+        // download's chunks end). Slices share the batch's buffers.
+        let mut rest = decoded.batch.clone();
+        loop {
+            let room = BATCH_ROWS - self.pending_rows;
+            if rest.num_rows() < room {
+                if rest.num_rows() > 0 {
+                    self.pending_rows += rest.num_rows();
+                    self.pending.push(rest);
+                }
+                return Ok(());
+            }
+            self.pending.push(rest.slice(0, room));
+            self.pending_rows += room;
             self.flush_pending()?;
+            rest = rest.slice(room, rest.num_rows() - room);
         }
-        Ok(())
     }
 
     fn finish(mut self: Box<Self>) -> Result<SinkSummary, SinkError> {
