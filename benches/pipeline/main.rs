@@ -362,17 +362,37 @@ fn verdicts(results: &Results, rate_result: Option<(f64, Measured)>) {
     }
 }
 
+/// The CPU's model name, family and model from `/proc/cpuinfo` (Linux):
+/// records per CPU-second depend on it, so results name it. Ratios against
+/// `ORGSYNC_BENCH_BASELINE`, measured in one run, do not.
+fn cpu_model() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |key: &str| {
+        info.lines().find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.trim() == key)
+                .map(|(_, v)| v.trim().to_string())
+        })
+    };
+    match (field("model name"), field("cpu family"), field("model")) {
+        (Some(name), Some(family), Some(model)) => format!("{name}, family {family}, model {model}"),
+        (Some(name), ..) => name,
+        _ => "CPU model unknown".into(),
+    }
+}
+
 async fn bench() -> Result<(), String> {
     let cfg = Config::from_env();
     let schema = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schemas/organizations.toml");
     let keep = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     println!(
-        "orgsync bench: {BIN}{}\n  {} CPUs, runs {}, sizes {:?}",
+        "orgsync bench: {BIN}{}\n  {} CPUs ({}), runs {}, sizes {:?}",
         cfg.baseline
             .as_deref()
             .map(|b| format!(" (baseline {b})"))
             .unwrap_or_default(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model(),
         cfg.runs,
         cfg.sizes
     );
