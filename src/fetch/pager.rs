@@ -71,6 +71,8 @@ impl<T> Page<T> {
 pub struct Pager<R: PageReader = CheckOnly> {
     client: Arc<ApiClient>,
     plan: PagerPlan,
+    /// The plan's body, serialized once.
+    body: PageBody,
     /// The run's reader, once it has one (shared with the page tasks).
     slot: Arc<ReaderSlot<R>>,
     next_offset: u64,
@@ -98,6 +100,7 @@ impl<R: PageReader> Pager<R> {
     pub fn with_slot(client: Arc<ApiClient>, plan: PagerPlan, slot: Arc<ReaderSlot<R>>) -> Pager<R> {
         Pager {
             slot,
+            body: PageBody::new(&plan.body),
             next_offset: plan.start_offset,
             received: plan.start_offset,
             client,
@@ -134,10 +137,7 @@ impl<R: PageReader> Pager<R> {
             limit = limit.min(end.saturating_sub(offset));
         }
         self.next_offset = self.next_offset.saturating_add(limit);
-        let mut body = self.plan.body.clone();
-        body.insert("offset".into(), Value::from(offset));
-        body.insert("limit".into(), Value::from(limit));
-        let bytes = Bytes::from(serde_json::to_vec(&Value::Object(body)).expect("a JSON value serializes"));
+        let bytes = self.body.at(offset, limit);
         let client = self.client.clone();
         let url = self.plan.url.clone();
         let records_at = self.plan.records_at.clone();
@@ -253,5 +253,90 @@ impl<R: PageReader> Pager<R> {
 impl<R: PageReader> Drop for Pager<R> {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A page's request body: the plan's body with `offset` and `limit`, as
+/// serde_json prints the map with the two inserted (appended last, the map
+/// keeping insertion order), without cloning and printing the whole map
+/// for every page.
+#[derive(Debug)]
+struct PageBody {
+    /// The map's JSON text without its closing brace, and a comma when it
+    /// has members; `None` when it already holds `offset` or `limit` (then
+    /// each page prints the map with them replaced).
+    prefix: Option<Vec<u8>>,
+    map: Map<String, Value>,
+}
+
+impl PageBody {
+    fn new(map: &Map<String, Value>) -> PageBody {
+        let prefix = (!map.contains_key("offset") && !map.contains_key("limit")).then(|| {
+            let mut text = serde_json::to_vec(map).expect("a JSON map serializes");
+            text.pop(); // the closing brace
+            if !map.is_empty() {
+                text.push(b',');
+            }
+            text
+        });
+        PageBody {
+            prefix,
+            map: map.clone(),
+        }
+    }
+
+    fn at(&self, offset: u64, limit: u64) -> Bytes {
+        let Some(prefix) = &self.prefix else {
+            let mut body = self.map.clone();
+            body.insert("offset".into(), Value::from(offset));
+            body.insert("limit".into(), Value::from(limit));
+            return Bytes::from(serde_json::to_vec(&Value::Object(body)).expect("a JSON value serializes"));
+        };
+        let mut text = Vec::with_capacity(prefix.len() + 48);
+        text.extend_from_slice(prefix);
+        text.extend_from_slice(format!("\"offset\":{offset},\"limit\":{limit}}}").as_bytes());
+        Bytes::from(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The bytes the pager sent before: the map cloned, the two inserted,
+    /// printed.
+    fn printed_whole(map: &Map<String, Value>, offset: u64, limit: u64) -> Vec<u8> {
+        let mut body = map.clone();
+        body.insert("offset".into(), Value::from(offset));
+        body.insert("limit".into(), Value::from(limit));
+        serde_json::to_vec(&Value::Object(body)).unwrap()
+    }
+
+    #[test]
+    fn page_bodies_are_the_map_with_offset_and_limit_table() {
+        let maps = [
+            json!({}),
+            json!({"database": "FI", "query": {"?ALL": []}, "fields": ["a", "b.c"], "order": "business_id"}),
+            json!({"query": {"s": "quote \" and \\ and \u{e4}"}}),
+            // Already there: replaced where they stand.
+            json!({"limit": 5, "database": "FI", "offset": 0}),
+        ];
+        for map in maps {
+            let map = map.as_object().unwrap().clone();
+            let body = PageBody::new(&map);
+            for (offset, limit) in [(0, 100), (100, 100), (u64::MAX, 1), (9_999_900, 37)] {
+                let got = body.at(offset, limit);
+                assert_eq!(
+                    &got[..],
+                    &printed_whole(&map, offset, limit)[..],
+                    "{map:?} at {offset}/{limit}"
+                );
+                let back: Value = serde_json::from_slice(&got).unwrap();
+                assert_eq!(back["offset"], json!(offset));
+                assert_eq!(back["limit"], json!(limit));
+            }
+        }
     }
 }
