@@ -261,41 +261,43 @@ impl<R: PageReader> Drop for Pager<R> {
 /// keeping insertion order), without cloning and printing the whole map
 /// for every page.
 #[derive(Debug)]
-struct PageBody {
+enum PageBody {
     /// The map's JSON text without its closing brace, and a comma when it
-    /// has members; `None` when it already holds `offset` or `limit` (then
-    /// each page prints the map with them replaced).
-    prefix: Option<Vec<u8>>,
-    map: Map<String, Value>,
+    /// has members.
+    Prefix(Vec<u8>),
+    /// A map that already holds `offset` or `limit`: each page prints it
+    /// with them replaced where they stand.
+    Whole(Map<String, Value>),
 }
 
 impl PageBody {
     fn new(map: &Map<String, Value>) -> PageBody {
-        let prefix = (!map.contains_key("offset") && !map.contains_key("limit")).then(|| {
-            let mut text = serde_json::to_vec(map).expect("a JSON map serializes");
-            text.pop(); // the closing brace
-            if !map.is_empty() {
-                text.push(b',');
-            }
-            text
-        });
-        PageBody {
-            prefix,
-            map: map.clone(),
+        if map.contains_key("offset") || map.contains_key("limit") {
+            return PageBody::Whole(map.clone());
         }
+        let mut text = serde_json::to_vec(map).expect("a JSON map serializes");
+        text.pop(); // the closing brace
+        if !map.is_empty() {
+            text.push(b',');
+        }
+        PageBody::Prefix(text)
     }
 
     fn at(&self, offset: u64, limit: u64) -> Bytes {
-        let Some(prefix) = &self.prefix else {
-            let mut body = self.map.clone();
-            body.insert("offset".into(), Value::from(offset));
-            body.insert("limit".into(), Value::from(limit));
-            return Bytes::from(serde_json::to_vec(&Value::Object(body)).expect("a JSON value serializes"));
-        };
-        let mut text = Vec::with_capacity(prefix.len() + 48);
-        text.extend_from_slice(prefix);
-        text.extend_from_slice(format!("\"offset\":{offset},\"limit\":{limit}}}").as_bytes());
-        Bytes::from(text)
+        match self {
+            PageBody::Prefix(prefix) => {
+                let mut text = Vec::with_capacity(prefix.len() + 48);
+                text.extend_from_slice(prefix);
+                text.extend_from_slice(format!("\"offset\":{offset},\"limit\":{limit}}}").as_bytes());
+                Bytes::from(text)
+            }
+            PageBody::Whole(map) => {
+                let mut body = map.clone();
+                body.insert("offset".into(), Value::from(offset));
+                body.insert("limit".into(), Value::from(limit));
+                Bytes::from(serde_json::to_vec(&Value::Object(body)).expect("a JSON value serializes"))
+            }
+        }
     }
 }
 
