@@ -114,7 +114,7 @@ impl PageDecoder {
         first_offset: u64,
         errors: &mut TypeErrors,
     ) -> Result<DecodedBatch, DecodeError> {
-        if let Ok(text) = std::str::from_utf8(bytes) {
+        if let Some(text) = crate::json::utf8::text(bytes) {
             let mut out = Builders::new(&self.trie, self.rows_hint(), &self.rooms());
             if let Ok(count) = scan::page(&self.trie, text, &self.at, &mut out) {
                 return self.streamed(out, first_offset, count, DecodePath::Scanned);

@@ -55,7 +55,7 @@ pub(crate) fn page(trie: &Trie, text: &str, at: &RecordsAt, out: &mut Builders) 
 /// The lines of a JSON Lines chunk into `out`: each one record (checked
 /// to be UTF-8 here).
 pub(crate) fn lines<'x>(trie: &Trie, mut lines: impl Iterator<Item = &'x [u8]>, out: &mut Builders) -> R<()> {
-    let text = |line: &'x [u8]| std::str::from_utf8(line).map_err(|_| Bail);
+    let text = |line: &'x [u8]| crate::json::utf8::text(line).ok_or(Bail);
     let Some(first) = lines.next() else {
         return Ok(());
     };

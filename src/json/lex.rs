@@ -78,6 +78,8 @@ enum Find {
     Special,
     /// This byte.
     Byte(u8),
+    /// A byte of 0x80 or more (not ASCII).
+    NonAscii,
 }
 
 impl Find {
@@ -92,6 +94,7 @@ impl Find {
                     | (w.wrapping_sub(LO * 0x20) & !w & HI)
             }
             Find::Byte(needle) => zero_bytes(w ^ (LO * u64::from(needle))),
+            Find::NonAscii => w & HI,
         }
     }
 
@@ -100,6 +103,7 @@ impl Find {
         match self {
             Find::Special => c == b'"' || c == b'\\' || c < 0x20,
             Find::Byte(needle) => c == needle,
+            Find::NonAscii => c >= 0x80,
         }
     }
 }
@@ -138,6 +142,13 @@ fn special_from(b: &[u8], i: usize) -> usize {
     find_from(b, i, Find::Special).unwrap_or(b.len())
 }
 
+/// The index of the first byte of 0x80 or more in `b` at or after `i`, or
+/// `b.len()` (the end of an ASCII run, for `super::utf8`).
+#[inline]
+pub(super) fn non_ascii_from(b: &[u8], i: usize) -> usize {
+    find_from(b, i, Find::NonAscii).unwrap_or(b.len())
+}
+
 /// The index of the first `needle` in `b` at or after `i`, if any (a line
 /// splitter's `\n`).
 #[inline]
@@ -171,6 +182,8 @@ mod sse2 {
                     _mm_or_si128(_mm_or_si128(quote, backslash), control)
                 }
                 Find::Byte(needle) => _mm_cmpeq_epi8(x, _mm_set1_epi8(needle as i8)),
+                // The movemask below reads each byte's high bit.
+                Find::NonAscii => x,
             };
             _mm_movemask_epi8(found)
         };

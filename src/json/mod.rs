@@ -1,9 +1,11 @@
 //! JSON text read without building it: the byte-level lexer of the
 //! decoder's fast scanner (`lex.rs`), and [`is_object`], the cheap check
-//! that one line of a JSON Lines stream is one JSON object. A leaf: it
+//! that one line of a JSON Lines stream is one JSON object, and the UTF-8
+//! check of a body or a line (`utf8.rs`). A leaf: it
 //! knows nothing of records, columns or HTTP. This file only declares.
 
 pub(crate) mod lex;
+pub(crate) mod utf8;
 
 /// True when `line` is certainly one JSON object (whitespace around it
 /// allowed), as serde_json would read it; false when the lexer cannot say
@@ -11,7 +13,7 @@ pub(crate) mod lex;
 /// ask serde_json. Numbers are not range-checked and `\u` escapes are not
 /// paired, as serde_json's `IgnoredAny` does not either.
 pub fn is_object(line: &[u8]) -> bool {
-    let Ok(text) = std::str::from_utf8(line) else {
+    let Some(text) = utf8::text(line) else {
         return false;
     };
     let mut lx = lex::Lexer::new(text);
