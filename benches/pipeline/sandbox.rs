@@ -37,6 +37,8 @@ pub struct SandboxProcess {
     reaped: bool,
     started: Instant,
     pub url: String,
+    /// `--rate`, when the sandbox throttles.
+    pub rate: Option<f64>,
 }
 
 impl SandboxProcess {
@@ -74,6 +76,7 @@ impl SandboxProcess {
             reaped: false,
             started,
             url,
+            rate,
         })
     }
 

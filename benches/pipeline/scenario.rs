@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -151,6 +152,12 @@ pub async fn run_once(
         job_toml(spec, &sandbox.url, schema, &out, None)
     };
     std::fs::write(&job, text).map_err(|e| format!("job file: {e}"))?;
+    if let Some(rate) = sandbox.rate {
+        // A throttling sandbox's limiter remembers the previous run's last
+        // request: without a pause, a run started right after it draws a
+        // 429 on its first request (seen once the client started faster).
+        tokio::time::sleep(Duration::from_secs_f64((2.0 / rate).max(0.5))).await;
+    }
     let http = sandbox::http_client()?;
     let before = sandbox::stats(&http, &sandbox.url).await?;
     let sandbox_cpu0 = sandbox.cpu();
