@@ -15,17 +15,19 @@
 //! 150 ms server at 10 requests/s the run reached 93% of its budget.)
 //!
 //! Timers fire on millisecond ticks ([`TICK`]), so a wait shorter than a
-//! tick cannot be slept precisely: it would last until the next tick. A
+//! tick cannot be slept precisely: it would last until the next tick. So a
 //! request whose slot is at most a tick away leaves at once, and a
-//! departure is never refused for being less than a tick early. Below
-//! 1,000 requests per second nothing changes (a slot is more than a tick
-//! from the one before; burst 1 below 250/s already allowed a quarter
-//! interval). Above it, a budget of N requests per second lets up to N/1000
-//! go in one millisecond, and the long-run rate is still the budget's;
-//! before, each sleep lasted to the next tick and each wake-up let one
-//! request through, so a budget of 10,000/s with burst 1 delivered about
-//! 1,250/s (`make bench`'s throughput job: 1,003 requests in 0.80 s, and a
-//! wake-up of the I/O driver per request).
+//! departure is never refused for being less than a tick early. At 250
+//! requests per second or less, that stays inside what the gate allowed
+//! before (burst 1 let a request leave a quarter interval early, at least
+//! a tick there). Between 250 and 1,000, a request may now leave up to a
+//! tick early instead of a quarter interval. Above 1,000, a budget of N
+//! requests per second lets up to N/1000 go in one millisecond. The
+//! long-run rate is the budget's in every case. Before, each sleep lasted
+//! to the next tick and each wake-up let one request through, so a budget
+//! of 10,000/s with burst 1 delivered about 1,250/s (`make bench`'s
+//! throughput job: 1,003 requests in 0.80 s, and a wake-up of the I/O
+//! driver per request).
 
 use std::sync::Mutex;
 use std::time::Duration;
