@@ -380,35 +380,31 @@ mod tests {
     /// Virtual time (`start_paused`): the clock moves only when every task
     /// sleeps, to the next timer's deadline, so durations are exact.
     #[tokio::test(start_paused = true)]
-    async fn a_budget_above_a_thousand_per_second_is_delivered() {
-        let g = gate(10_000.0, 1);
-        let start = Instant::now();
-        for _ in 0..1000 {
-            g.pass().await;
+    async fn requests_pass_at_the_budget_above_and_below_a_tick() {
+        let us = Duration::from_micros;
+        // (rate, burst, requests, least and most time they take)
+        let cases = [
+            // 999 intervals (99.9 ms), less the eleven the first tick lets
+            // go. One per tick (the gate before the tick rule) took about
+            // a second.
+            (10_000.0, 1, 1000, us(98_900), us(101_000)),
+            // Every slot 20 ms from the one before: each is slept for.
+            (50.0, 1, 11, us(200_000), us(202_000)),
+            // Burst 3 at 1,000/s: three at once, then one per millisecond.
+            (1_000.0, 3, 12, us(8_000), us(10_000)),
+        ];
+        for (rate, burst, requests, least, most) in cases {
+            let g = gate(rate, burst);
+            let start = Instant::now();
+            for _ in 0..requests {
+                g.pass().await;
+            }
+            let took = start.elapsed();
+            assert!(
+                took >= least && took <= most,
+                "rate {rate}, burst {burst}, {requests} requests: {took:?}"
+            );
         }
-        // 1000 requests at 10,000/s: 999 intervals (99.9 ms), less the
-        // eleven the first tick lets go. One per tick (the old gate) took
-        // about a second.
-        let took = start.elapsed();
-        assert!(
-            took >= Duration::from_micros(98_900) && took <= Duration::from_millis(101),
-            "{took:?}"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_budget_below_a_thousand_per_second_is_paced_as_before() {
-        let g = gate(50.0, 1);
-        let start = Instant::now();
-        for _ in 0..11 {
-            g.pass().await;
-        }
-        // Every slot is 20 ms from the one before: each is slept for.
-        let took = start.elapsed();
-        assert!(
-            took >= Duration::from_millis(200) && took <= Duration::from_millis(202),
-            "{took:?}"
-        );
     }
 
     fn gate(rps: f64, burst: u32) -> Gate {
