@@ -298,43 +298,26 @@ mod tests {
     }
 
     #[test]
-    fn a_late_wake_up_within_the_allowance_costs_nothing() {
+    fn departures_table() {
         let t0 = Instant::now();
-        let ms = Duration::from_millis;
-        // (rate, burst, leave attempts in ms, Ok or the earliest instant in ms)
+        let us = Duration::from_micros;
+        const MS: u64 = 1000;
+        // (rate, burst, leave attempts in µs, Ok or the earliest instant in µs)
         type Case<'a> = (f64, u32, &'a [u64], &'a [Result<(), u64>]);
         let cases: &[Case<'_>] = &[
-            // 10/s, 10 ms allowance: 105 (5 ms late) costs nothing (200 may
+            // 10/s, 10 ms allowance: 105 ms (5 late) costs nothing (200 may
             // go); 330 (30 late) loses 20 ms: the next may go at 420.
             (
                 10.0,
                 1,
-                &[0, 105, 200, 330, 410, 420],
-                &[Ok(()), Ok(()), Ok(()), Ok(()), Err(420), Ok(())],
+                &[0, 105 * MS, 200 * MS, 330 * MS, 410 * MS, 420 * MS],
+                &[Ok(()), Ok(()), Ok(()), Ok(()), Err(420 * MS), Ok(())],
             ),
-            (20.0, 1, &[0, 39, 40], &[Ok(()), Err(40), Ok(())]),
+            (20.0, 1, &[0, 39 * MS, 40 * MS], &[Ok(()), Err(40 * MS), Ok(())]),
             // Burst 3: three back to back, then one per interval.
-            (10.0, 3, &[0, 0, 0, 0], &[Ok(()), Ok(()), Ok(()), Err(100)]),
-        ];
-        for (rate, burst, attempts, want) in cases {
-            let mut s = state(*rate, *burst, t0);
-            let got: Vec<Result<(), u64>> = attempts
-                .iter()
-                .map(|a| s.leave(t0 + ms(*a)).map_err(|e| (e - t0).as_millis() as u64))
-                .collect();
-            assert_eq!(got, *want, "rate {rate}, burst {burst}, attempts {attempts:?}");
-        }
-    }
-
-    #[test]
-    fn departures_may_be_a_tick_early_above_a_thousand_per_second() {
-        let t0 = Instant::now();
-        let us = Duration::from_micros;
-        // (rate, burst, leave attempts in µs, Ok or the earliest instant in µs)
-        type Case<'a> = (f64, u32, &'a [u64], &'a [Result<(), u64>]);
-        let cases: &[Case<'_>] = &[
-            // 10,000/s: eleven at once (the tick's ten intervals and the
-            // first), then one per 100 µs.
+            (10.0, 3, &[0, 0, 0, 0], &[Ok(()), Ok(()), Ok(()), Err(100 * MS)]),
+            // Never less than a tick of allowance. 10,000/s: eleven at once
+            // (the tick's ten intervals and the first), then one per 100 µs.
             (
                 10_000.0,
                 1,
