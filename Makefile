@@ -3,7 +3,7 @@ CARGO ?= cargo
 BIN := target/debug/orgsync
 RUN_OUT := out
 
-.PHONY: all build run test fmt lint unit bench bench-decode bench-parquet bench-keyset bench-peers clean moto
+.PHONY: all build run test fmt lint unit bench bench-decode bench-parsers bench-parquet bench-keyset bench-peers clean moto
 
 all: build
 
@@ -50,6 +50,14 @@ bench:
 ## the streaming PageDecoder and JSON Lines (benches/decode.rs); ORGSYNC_BENCH_RECORDS / _RUNS / _ONLY.
 bench-decode:
 	$(CARGO) bench --bench decode
+
+## simd-json and sonic-rs against serde_json on bench-decode's pages (benches/parsers: a package
+## of its own, so neither crate is orgsync's dependency). Opt-in; ORGSYNC_BENCH_RECORDS / _REPS.
+PARSER_PAGES := target/parser-pages
+bench-parsers:
+	rm -rf $(PARSER_PAGES)
+	ORGSYNC_BENCH_DUMP_PAGES=$(CURDIR)/$(PARSER_PAGES) $(CARGO) bench --bench decode
+	$(CARGO) run --release --manifest-path benches/parsers/Cargo.toml --target-dir target/parsers -- $(PARSER_PAGES)
 
 ## In-process CPU of the Parquet write alone, one row per WriterProperties variant (the same
 ## decoded batches each time), with file size and row-group min/max: benches/parquet_write.rs;

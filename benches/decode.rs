@@ -19,6 +19,9 @@
 //! Parquet encoder does); `jsonl-merged` the same for JSON Lines;
 //! `check-only` is the shape check alone (`fetch::check_page`, which a run
 //! paid on every page before it decoded in the page task).
+//!
+//! With ORGSYNC_BENCH_DUMP_PAGES=<dir> it only writes the pages there, one
+//! file each, for `make bench-parsers` (benches/parsers).
 
 use arrow_array::RecordBatch;
 use orgsync::decode::{DecodePath, PageDecoder, decode_values};
@@ -63,6 +66,15 @@ fn main() {
             out
         })
         .collect();
+    if let (false, Ok(dir)) = (smoke, std::env::var("ORGSYNC_BENCH_DUMP_PAGES")) {
+        // For `make bench-parsers`: the same pages, one file each.
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, page) in pages.iter().enumerate() {
+            std::fs::write(format!("{dir}/page-{i:05}.json"), page).unwrap();
+        }
+        println!("wrote {} pages to {dir}", pages.len());
+        return;
+    }
     let bytes: usize = pages.iter().map(Vec::len).sum();
     println!(
         "{records} records, {} pages, {:.0} bytes a record, {} columns, key business_id, {runs} runs",
