@@ -42,12 +42,12 @@ pub fn text(bytes: &[u8]) -> Option<&str> {
 fn letter_end(b: &[u8], i: usize) -> Option<usize> {
     let first = b[i];
     let second = *b.get(i + 1)?;
-    // Two bytes (Latin letters with marks, Cyrillic, Greek): the common case.
+    // Two bytes (Latin letters with marks, Cyrillic, Greek): the common
+    // case, first; the match below takes three and four.
     if (0xC2..=0xDF).contains(&first) {
         return (second & 0xC0 == 0x80).then_some(i + 2);
     }
     let (len, second_ok) = match first {
-        0xC2..=0xDF => (2, (0x80..=0xBF).contains(&second)),
         0xE0 => (3, (0xA0..=0xBF).contains(&second)),
         0xE1..=0xEC | 0xEE..=0xEF => (3, (0x80..=0xBF).contains(&second)),
         0xED => (3, (0x80..=0x9F).contains(&second)),
