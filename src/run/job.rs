@@ -4,34 +4,29 @@
 //! finished part, the last one included), publish, then record the run in
 //! the job's state file and release the locks. `mode = "export"` runs
 //! through `export.rs` (one async export instead of pages) and shares the
-//! rest.
+//! rest; an `s3://` target is `object.rs`'s. What is settled before the
+//! first request is `plan.rs`; the end of a run (completeness, manifest,
+//! publish, state) is `publish.rs`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::catalog::{self, Catalog};
 use crate::fetch::{self, ApiClient, FetchError, PagerPlan};
-use crate::job::{Job, OnCountMismatch, QueryMode};
+use crate::job::{Job, QueryMode};
 use crate::progress::Progress;
 use crate::schema::{Column, OnTypeError, infer_with};
-use crate::sink::{
-    self, FinishedParts, Manifest, ManifestApi, ManifestRequest, SchemaColumn, SnapshotOptions, SnapshotWriter, Stats,
-};
-use crate::state::{
-    self, CHECKPOINT_VERSION, Checkpoint, Checkpointer, Dedup, Fingerprint, Holder, KEYS_FILE, LastRun, LockError,
-    LockGuard, LockKey, Pointer, RemoteLock, RemoteState, StateError,
-};
+use crate::sink::{FinishedParts, SnapshotOptions, SnapshotWriter, Stats};
+use crate::state::{self, Checkpoint, Checkpointer, Dedup, KEYS_FILE, Pointer, StateError};
 
-use super::identity::{Resumed, identity};
+use super::identity::Resumed;
 use super::read::{RunReader, rows_of};
-use super::request::{Effective, effective_filter, request_body, sha256_hex};
 use super::windows::Windows;
-use super::{JobOutcome, PageRows, ProgressMode, RunError, RunOptions, Session, Summary};
+use super::{JobOutcome, PageRows, ProgressMode, RunError, RunOptions, Session};
 use crate::decode::PageDecoder;
 
 #[path = "object.rs"]
@@ -39,6 +34,15 @@ mod object;
 
 #[path = "export.rs"]
 mod export;
+
+#[path = "plan.rs"]
+mod plan;
+
+#[path = "publish.rs"]
+mod publish;
+
+use plan::{Plan, plan};
+use publish::{Written, close_last_part, completeness, manifest, publish, recorded};
 
 /// The columns of a snapshot and the type-error policy: the schema file's,
 /// or the job's fields with the fields catalog's types, and types inferred
@@ -74,210 +78,6 @@ fn run_stats(client: &ApiClient, clock: Instant, earlier: &Stats) -> Stats {
         throttled: earlier.throttled + counters.throttled.load(Ordering::Relaxed),
         token_requests: earlier.token_requests + client.tokens().requests(),
         elapsed_secs: earlier.elapsed_secs + clock.elapsed().as_secs_f64(),
-    }
-}
-
-/// What a run knows before its first request.
-struct Plan {
-    state_dir: PathBuf,
-    resumed: Option<Resumed>,
-    started: DateTime<Utc>,
-    run_id: String,
-    target: PathBuf,
-    effective: Effective,
-    body: Map<String, Value>,
-    body_sha: String,
-    print: Fingerprint,
-    /// The job's and the target's locks (none for a dry run), held until
-    /// the run's state is recorded.
-    _locks: Vec<LockGuard>,
-    /// The schema of the last successful run, for the drift report.
-    previous_schema: Option<Vec<SchemaColumn>>,
-    /// An `s3://` target, connected and checked (`object.rs`).
-    object: Option<object::ObjectTarget>,
-    /// The async export the records came from, for the manifest (`export.rs`).
-    export: Option<sink::ManifestExport>,
-    /// The state's bucket copy (`--state-dir s3://...`): `state_dir` is its
-    /// working copy, mirrored after each state write.
-    remote: Option<Arc<RemoteState>>,
-    /// The lock objects in the state's bucket (job, target), renewed while held.
-    remote_locks: Vec<RemoteLock>,
-}
-
-/// What a run's lock files say about it.
-fn holder(job: &Job, run_id: &str, started: DateTime<Utc>) -> Holder {
-    Holder {
-        pid: std::process::id(),
-        run_id: run_id.to_string(),
-        started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        job: job.name.clone(),
-    }
-}
-
-/// The job's lock (first of all: a second run of the job stops here with
-/// exit 5, touching nothing), the state, the checkpoint to resume (if asked
-/// and there is one), the run's identity, the target's lock and the target
-/// check (before any request), the request.
-fn plan(job: &Job, options: &RunOptions) -> Result<Plan, RunError> {
-    let state_dir = options.state_dir.clone();
-    let now = Utc::now();
-    let fresh = (now, super::new_run_id(now));
-    let mut locks = Vec::new();
-    let mut remote_locks = Vec::new();
-    let mut object = None;
-    let remote = options.remote_state.clone();
-    if !options.dry_run {
-        let job_lock = LockKey::Job(job.name.clone());
-        if let Some(r) = &remote {
-            // The bucket's lock first: the working copy is this process's own.
-            remote_locks.push(r.lock(&job_lock, &holder(job, &fresh.1, now))?);
-        }
-        locks.push(state::acquire(&state_dir, &job_lock, &holder(job, &fresh.1, now))?);
-    }
-    if let Some(r) = &remote {
-        r.hydrate(&job.name)?;
-    }
-    let last = LastRun::load(&state_dir, &job.name)?;
-    let previous_to = match (&job.incremental, &last) {
-        (Some(inc), Some(last)) => last.watermark(&inc.field),
-        _ => None,
-    };
-    let resumed = match options.resume && !options.dry_run {
-        true => match state::find_checkpoint(&state_dir, &job.name)? {
-            Some((pointer, checkpoint)) => Some(Resumed { pointer, checkpoint }),
-            None => {
-                tracing::info!("--resume: no checkpoint of an interrupted run; starting a fresh run");
-                None
-            }
-        },
-        false => None,
-    };
-    let (started, run_id, target) = identity(job, options, resumed.as_ref(), fresh)?;
-    if !options.dry_run {
-        let holder = holder(job, &run_id, started);
-        if let (Some(job_lock), Some(_)) = (locks.first_mut(), &resumed) {
-            job_lock.set_holder(&holder)?;
-        }
-        if let (Some(job_lock), Some(_)) = (remote_locks.first(), &resumed) {
-            job_lock.set_holder(&holder);
-        }
-        let target_lock = LockKey::Target(target.clone());
-        if let Some(r) = &remote {
-            remote_locks.push(r.lock(&target_lock, &holder)?);
-        }
-        locks.push(state::acquire(&state_dir, &target_lock, &holder)?);
-        object = object::check(&target, options.overwrite)?;
-        if object.is_none() {
-            sink::check_target(&target, options.overwrite)?;
-        }
-    }
-    let effective = effective_filter(job, started, previous_to);
-    let body = request_body(job, &effective.filter);
-    let body_sha = sha256_hex(Value::Object(body.clone()).to_string().as_bytes());
-    let print = Fingerprint::of(job, &body_sha);
-    if let Some(r) = &resumed {
-        r.checkpoint.check(&print)?;
-        // A bucket target's parts are checked by HEAD when it reopens them.
-        if object.is_none() {
-            state::verify_parts(&r.pointer.temp_dir, &r.checkpoint.files)?;
-        }
-        tracing::info!(
-            run_id = %run_id,
-            target = %target.display(),
-            next_offset = r.checkpoint.next_offset,
-            records = r.checkpoint.records,
-            parts = r.checkpoint.files.len(),
-            "resuming an interrupted run"
-        );
-    } else {
-        tracing::info!(run_id = %run_id, target = %target.display(), "job started");
-    }
-    Ok(Plan {
-        state_dir,
-        resumed,
-        started,
-        run_id,
-        target,
-        effective,
-        body,
-        body_sha,
-        print,
-        _locks: locks,
-        previous_schema: last.and_then(|l| l.schema),
-        object,
-        export: None,
-        remote,
-        remote_locks,
-    })
-}
-
-impl Plan {
-    /// The target as checkpoints and pointers name it: absolute, or the
-    /// `s3://` URL as it is.
-    fn absolute_target(&self) -> PathBuf {
-        if self.target.to_str().and_then(sink::object::scheme).is_some() {
-            return self.target.clone();
-        }
-        std::path::absolute(&self.target).unwrap_or_else(|_| self.target.clone())
-    }
-
-    /// Mirrors `job`'s state files to the bucket, when the state is there,
-    /// unless a lock object is no longer ours (exit 5): a run that lost its
-    /// lock must not write over the new holder's checkpoint.
-    fn sync(&self, job: &str) -> Result<(), RunError> {
-        self.check_locks()?;
-        Ok(self.mirror(job)?)
-    }
-
-    /// Mirrors `job`'s state files to the bucket, when the state is there.
-    fn mirror(&self, job: &str) -> Result<(), StateError> {
-        match &self.remote {
-            Some(r) => r.sync(job),
-            None => Ok(()),
-        }
-    }
-
-    /// Fails (exit 5) if a lock object in the bucket is no longer ours.
-    fn check_locks(&self) -> Result<(), LockError> {
-        self.remote_locks.iter().try_for_each(RemoteLock::check)
-    }
-
-    /// The checkpoint every finished part of this run saves, before the
-    /// first part.
-    fn checkpoint(
-        &self,
-        job: &Job,
-        columns: &[Column],
-        on_type_error: OnTypeError,
-        expected: Option<u64>,
-    ) -> Checkpoint {
-        Checkpoint {
-            version: CHECKPOINT_VERSION,
-            job: job.name.clone(),
-            run_id: self.run_id.clone(),
-            started_at: self.started.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-            target: self.absolute_target(),
-            request_sha256: self.body_sha.clone(),
-            format: self.print.format.clone(),
-            compression: self.print.compression.clone(),
-            rows_per_file: self.print.rows_per_file,
-            key: self.print.key.clone(),
-            on_type_error: on_type_error.name().to_string(),
-            schema: columns.iter().map(SchemaColumn::from).collect(),
-            schema_file: job.schema.is_some(),
-            incremental: self.effective.window.clone(),
-            next_offset: 0,
-            window: None,
-            records: 0,
-            files: Vec::new(),
-            duplicates_dropped: 0,
-            type_errors: Default::default(),
-            null_counts: None,
-            dedup_keys: None,
-            expected_records: expected,
-            stats: Stats::default(),
-            export: None,
-        }
     }
 }
 
@@ -580,187 +380,4 @@ fn pager_plan(job: &Job, options: &RunOptions, plan: &Plan, expected: Option<u64
         expected,
         start_offset,
     }
-}
-
-/// The completeness check: records written against the API's count (none
-/// with `--max-records`). A mismatch is a warning, or with
-/// `on_count_mismatch = "fail"` the run's error: it comes before the last
-/// part is checkpointed, so `--resume` refetches the records after the last
-/// finished part (where a record that went missing on a short page may be)
-/// instead of publishing the same short snapshot again.
-fn completeness(
-    job: &Job,
-    options: &RunOptions,
-    expected: Option<u64>,
-    records: u64,
-    duplicates: u64,
-) -> Result<(), RunError> {
-    let Some(n) = expected.filter(|&n| options.max_records.is_none() && n != records) else {
-        return Ok(());
-    };
-    if job.output.on_count_mismatch == OnCountMismatch::Fail {
-        // Nothing is published; the writer's folder stays if a checkpoint
-        // refers to it (--resume).
-        return Err(RunError::CountMismatch {
-            written: records,
-            expected: n,
-        });
-    }
-    tracing::warn!(
-        expected = n,
-        written = records,
-        missing = n.saturating_sub(records),
-        duplicates,
-        "record count differs from the API's count (records changed during the run?)"
-    );
-    Ok(())
-}
-
-/// Closes the last part and checkpoints it like every other, so a failure
-/// from here on (manifest, publishing) keeps every
-/// finished part and `--resume` only has to publish. A run with no part
-/// (no records) has nothing to keep.
-fn close_last_part(open: &mut Open, next_offset: u64, stats: Stats) -> Result<(), RunError> {
-    sink::fault_at("last-part").map_err(|source| sink::SinkError::Io {
-        path: open.writer.temp_dir().to_path_buf(),
-        source,
-    })?;
-    open.writer.close_part()?;
-    if !open.writer.files().is_empty() {
-        open.checkpointer
-            .save(&mut open.writer, next_offset, open.dedup.as_mut(), stats)?;
-    }
-    Ok(())
-}
-
-/// What a finished run wrote, for its manifest and summary.
-struct Written {
-    records: u64,
-    expected: Option<u64>,
-    duplicates: u64,
-    type_errors: std::collections::BTreeMap<String, u64>,
-    null_counts: std::collections::BTreeMap<String, u64>,
-}
-
-/// The manifest of a run (the writer fills in files, records, schema with
-/// null counts and times as it publishes), with the quality report: columns
-/// null in every record and changes against the last successful run's
-/// schema, each also a warning. Local and bucket targets share it.
-fn manifest(job: &Job, plan: &Plan, columns: &[Column], written: &Written, stats: &Stats) -> Manifest {
-    let schema = sink::schema_with_nulls(columns, &written.null_counts);
-    let records = written.records;
-    let empty_columns = super::quality::empty_columns(&schema, &written.null_counts, records);
-    for column in &empty_columns {
-        tracing::warn!(
-            column = %column,
-            records,
-            "column is null in every record: the field may be misspelt or need a permission \
-             (check it with `orgsync validate --online` or `orgsync fields --search`)"
-        );
-    }
-    let schema_changes = match &plan.previous_schema {
-        Some(before) => super::quality::schema_changes(before, &schema),
-        None => Vec::new(),
-    };
-    if !schema_changes.is_empty() {
-        tracing::warn!(
-            changes = %super::quality::describe(&schema_changes),
-            "the schema differs from the last successful run's"
-        );
-    }
-    Manifest {
-        job: job.name.clone(),
-        run_id: plan.run_id.clone(),
-        orgsync_version: env!("CARGO_PKG_VERSION").to_string(),
-        started_at: plan.started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        finished_at: String::new(),
-        api: ManifestApi {
-            base_url: job.api.base_url.to_string(),
-            path: job.api.path.clone(),
-            database: job.query.database.clone(),
-        },
-        request: ManifestRequest {
-            body: Value::Object(plan.body.clone()),
-            sha256: plan.body_sha.clone(),
-        },
-        incremental: plan.effective.window.clone(),
-        format: job.output.format.extension().to_string(),
-        compression: plan.print.compression.clone(),
-        records,
-        expected_records: written.expected,
-        duplicates_dropped: written.duplicates,
-        type_errors: written.type_errors.clone(),
-        files: Vec::new(),
-        schema,
-        empty_columns,
-        schema_changes,
-        stats: stats.clone(),
-        mode: job.query.mode.name().to_string(),
-        export: plan.export.clone(),
-    }
-}
-
-/// After publishing: the run in the job's state file, and the summary.
-fn recorded(
-    options: &RunOptions,
-    plan: &Plan,
-    published: sink::Published,
-    written: &Written,
-    stats: &Stats,
-    clock: Instant,
-) -> Result<JobOutcome, RunError> {
-    // A bucket's URL as it is (made "absolute" it would name a local folder "s3:").
-    let path = match published.path.to_str().and_then(sink::object::scheme) {
-        Some(_) => published.path.clone(),
-        None => std::path::absolute(&published.path).unwrap_or_else(|_| published.path.clone()),
-    };
-    let trial = options.max_records.is_some();
-    state::record_success(&plan.state_dir, &published.manifest, &path, trial)
-        .and_then(|()| plan.mirror(&published.manifest.job))
-        .map_err(|source| RunError::StateAfterPublish {
-            path: path.clone(),
-            source,
-        })?;
-    Ok(JobOutcome::Published(Summary {
-        path,
-        records: written.records,
-        expected: written.expected,
-        files: published.manifest.files.len(),
-        bytes: published.manifest.files.iter().map(|f| f.bytes).sum(),
-        elapsed: clock.elapsed(),
-        requests: stats.requests,
-        retries: stats.retries,
-        throttled: stats.throttled,
-        duplicates: written.duplicates,
-    }))
-}
-
-/// Write the manifest, publish the snapshot, record the run in the state
-/// file; the summary.
-fn publish(
-    job: &Job,
-    options: &RunOptions,
-    plan: &Plan,
-    snapshot: Open,
-    expected: Option<u64>,
-    stats: Stats,
-    clock: Instant,
-) -> Result<JobOutcome, RunError> {
-    let Open {
-        writer, dedup, columns, ..
-    } = snapshot;
-    let written = Written {
-        records: writer.records(),
-        expected,
-        duplicates: dedup.as_ref().map_or(0, Dedup::dropped),
-        type_errors: writer.type_errors(),
-        null_counts: writer.null_counts(),
-    };
-    // The key runs live in the snapshot's folder: gone before it is published.
-    if let Some(d) = dedup {
-        d.close()?;
-    }
-    let manifest = manifest(job, plan, &columns, &written, &stats);
-    let published = writer.finish(manifest, options.overwrite)?;
-    recorded(options, plan, published, &written, &stats, clock)
 }
