@@ -218,7 +218,7 @@ fn lines(bytes: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
     let mut rest = Some(bytes);
     std::iter::from_fn(move || {
         let text = rest?;
-        match crate::json::lex::byte_from(text, b'\n', 0) {
+        match crate::json::find::byte_from(text, b'\n', 0) {
             Some(at) => {
                 rest = text.get(at + 1..);
                 text.get(..at)

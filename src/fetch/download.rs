@@ -208,7 +208,7 @@ impl Lines {
     /// line it could not read (export mode's decoder).
     pub fn drain_unchecked(&mut self, mut each: impl FnMut(&[u8], u64, u64)) {
         let mut start = 0;
-        while let Some(at) = crate::json::lex::byte_from(&self.buf, b'\n', start) {
+        while let Some(at) = crate::json::find::byte_from(&self.buf, b'\n', start) {
             let line = &self.buf[start..at];
             start = at + 1;
             self.line_no += 1;

@@ -1,10 +1,13 @@
 //! JSON text read without building it: the byte-level lexer of the
-//! decoder's fast scanner (`lex.rs`), and [`is_object`], the cheap check
-//! that one line of a JSON Lines stream is one JSON object, and the UTF-8
-//! check of a body or a line (`utf8.rs`). A leaf: it
-//! knows nothing of records, columns or HTTP. This file only declares.
+//! decoder's fast scanner (`lex.rs`), with its block search (`find.rs`,
+//! also the line splitter's) and its number readers (`number.rs`);
+//! [`is_object`], the cheap check that one line of a JSON Lines stream is
+//! one JSON object; and the UTF-8 check of a body or a line (`utf8.rs`). A
+//! leaf: it knows nothing of records, columns or HTTP.
 
+pub(crate) mod find;
 pub(crate) mod lex;
+mod number;
 pub(crate) mod utf8;
 
 /// True when `line` is certainly one JSON object (whitespace around it

@@ -4,14 +4,14 @@
 //! pair at a time only from an aligned address, and after every multibyte
 //! letter it walks byte by byte back to alignment. Here ASCII runs are
 //! skipped sixteen bytes at a time from wherever they start (the lexer's
-//! block search, `lex::non_ascii_from`), and each multibyte letter is
+//! block search, `find::non_ascii_from`), and each multibyte letter is
 //! checked on its own by the table of the Unicode standard (table 3-7,
 //! "Well-Formed UTF-8 Byte Sequences"), which is what `std` checks too.
 //! Text that is mostly letters of two or three bytes with single spaces
 //! (Cyrillic, CJK) goes letter by letter without the block search, about
 //! as fast as `std`.
 
-use super::lex::non_ascii_from;
+use super::find::non_ascii_from;
 
 /// `bytes` as `&str` when they are UTF-8; `None` exactly when
 /// `std::str::from_utf8` would refuse them.
