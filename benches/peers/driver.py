@@ -19,7 +19,7 @@ driver's own child, whose peak RSS would include the driver's), wall time is
 measured around it. After each run the Parquet it wrote is read back: the
 number of rows and of distinct business_ids must both equal the record
 count, or the benchmark stops with an error (exit 1). It prints one line per
-run, then a Markdown table of medians with each tool's ratios to orgsync,
+run, then a Markdown table of medians (and each tool's CPU range) with its ratios to orgsync,
 and the versions of everything measured.
 
 Knobs (environment): ORGSYNC_PEERS_RECORDS, ORGSYNC_PEERS_RUNS,
@@ -243,6 +243,23 @@ def same_data(orgsync, plain):
     return f"note: the plain loop's table differs from orgsync's in columns {differ}: not like for like"
 
 
+def cpu_model():
+    """The CPU's model name, family and model (/proc/cpuinfo): the ratios
+    between tools depend on it, so the output names it."""
+    fields = {}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        return "CPU model unknown"
+    name = fields.get("model name", "CPU model unknown")
+    if "cpu family" in fields and "model" in fields:
+        return f"{name}, family {fields['cpu family']}, model {fields['model']}"
+    return name
+
+
 def versions(binary):
     """Tool name -> version text, and the environment line."""
     out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False).stdout.split()
@@ -267,18 +284,19 @@ def table(results, records, vers, tools):
     med = {t: {k: statistics.median(r[k] for r in results[t]) for k in results[t][0]} for t in tools}
     base = med.get("orgsync")
     lines = [
-        "| tool | version | records | CPU-s (median) | records / CPU-s | peak RSS MiB (median) "
+        "| tool | version | records | CPU-s (median) | CPU-s (min-max) | records / CPU-s | peak RSS MiB (median) "
         "| wall s (median) | CPU vs orgsync | RSS vs orgsync | wall vs orgsync | sandbox CPU-s (median) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for t in tools:
         m = med[t]
+        spread = f"{min(r['cpu'] for r in results[t]):.2f}-{max(r['cpu'] for r in results[t]):.2f}"
 
         def ratio(key, m=m):
             return f"{m[key] / base[key]:.1f}x" if base and base[key] > 0 else "-"
 
         lines.append(
-            f"| {t} | {vers[t]} | {records:,} | {m['cpu']:.2f} | {records / m['cpu']:,.0f} | {m['rss_mib']:.1f} "
+            f"| {t} | {vers[t]} | {records:,} | {m['cpu']:.2f} | {spread} | {records / m['cpu']:,.0f} | {m['rss_mib']:.1f} "
             f"| {m['wall']:.2f} | {ratio('cpu')} | {ratio('rss_mib')} | {ratio('wall')} | {m['sandbox_cpu']:.2f} |"
         )
     return "\n".join(lines), med
@@ -302,7 +320,7 @@ def main():
     vers = versions(binary)
     print(
         f"bench-peers: {records:,} records, {runs} interleaved runs of {', '.join(tools)}; "
-        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; "
+        f"{os.cpu_count()} CPUs ({cpu_model()}), load average {os.getloadavg()[0]:.1f} at start; "
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
         flush=True,
     )
