@@ -114,11 +114,12 @@ impl PageDecoder {
         first_offset: u64,
         errors: &mut TypeErrors,
     ) -> Result<DecodedBatch, DecodeError> {
-        if let Some(text) = crate::json::utf8::text(bytes) {
-            let mut out = Builders::new(&self.trie, self.rows_hint(), &self.rooms());
-            if let Ok(count) = scan::page(&self.trie, text, &self.at, &mut out) {
-                return self.streamed(out, first_offset, count, DecodePath::Scanned);
-            }
+        // The scanner reads the bytes as they came: it checks UTF-8 as it
+        // goes (`json::utf8`), and any page it refuses goes the slower ways.
+        let mut out = Builders::new(&self.trie, self.rows_hint(), &self.rooms());
+        if let Ok(count) = scan::page(&self.trie, bytes, &self.at, &mut out) {
+            debug_assert!(std::str::from_utf8(bytes).is_ok());
+            return self.streamed(out, first_offset, count, DecodePath::Scanned);
         }
         let mut out = Builders::new(&self.trie, self.rows_hint(), &self.rooms());
         let mut st = Stage::new(self.trie.targets.len());
@@ -153,6 +154,8 @@ impl PageDecoder {
     ) -> Result<DecodedBatch, DecodeError> {
         let mut out = Builders::new(&self.trie, self.rows_hint(), &self.rooms());
         if scan::lines(&self.trie, lines(bytes).map(|(_, line)| line), &mut out).is_ok() {
+            // Blank lines are ASCII; the scanner checked the others.
+            debug_assert!(std::str::from_utf8(bytes).is_ok());
             return self.streamed(out, first_offset, None, DecodePath::Scanned);
         }
         let mut out = Builders::new(&self.trie, self.rows_hint(), &self.rooms());

@@ -38,7 +38,7 @@ struct Scan<'a, 'de> {
 
 /// A page (a bare array or an envelope, as `api.records` says) into `out`;
 /// the envelope's believable `count`.
-pub(crate) fn page(trie: &Trie, text: &str, at: &RecordsAt, out: &mut Builders) -> R<Option<u64>> {
+pub(crate) fn page(trie: &Trie, text: &[u8], at: &RecordsAt, out: &mut Builders) -> R<Option<u64>> {
     let mut scan = Scan::new(trie, text);
     let count = match scan.lx.peek()? {
         b'[' if *at == RecordsAt::Auto => {
@@ -52,26 +52,24 @@ pub(crate) fn page(trie: &Trie, text: &str, at: &RecordsAt, out: &mut Builders) 
     Ok(count)
 }
 
-/// The lines of a JSON Lines chunk into `out`: each one record (checked
-/// to be UTF-8 here).
+/// The lines of a JSON Lines chunk into `out`: each one record.
 pub(crate) fn lines<'x>(trie: &Trie, mut lines: impl Iterator<Item = &'x [u8]>, out: &mut Builders) -> R<()> {
-    let text = |line: &'x [u8]| crate::json::utf8::text(line).ok_or(Bail);
     let Some(first) = lines.next() else {
         return Ok(());
     };
-    let mut scan = Scan::new(trie, text(first)?);
+    let mut scan = Scan::new(trie, first);
     loop {
         scan.record(out)?;
         scan.lx.end()?;
         match lines.next() {
-            Some(line) => scan.lx = Lexer::new(text(line)?),
+            Some(line) => scan.lx = Lexer::new(line),
             None => return Ok(()),
         }
     }
 }
 
 impl<'a, 'de> Scan<'a, 'de> {
-    fn new(trie: &'a Trie, text: &'de str) -> Scan<'a, 'de> {
+    fn new(trie: &'a Trie, text: &'de [u8]) -> Scan<'a, 'de> {
         Scan {
             lx: Lexer::new(text),
             trie,
@@ -104,7 +102,7 @@ impl<'a, 'de> Scan<'a, 'de> {
                 self.lx.ws();
                 let start = self.lx.pos;
                 self.lx.skip()?;
-                let value: Value = serde_json::from_str(&self.lx.s[start..self.lx.pos]).map_err(|_| Bail)?;
+                let value: Value = serde_json::from_str(self.lx.span(start, self.lx.pos)).map_err(|_| Bail)?;
                 count = crate::fetch::count_value(Some(&value)).ok();
             } else {
                 match (rank(key), decoded) {
@@ -341,7 +339,7 @@ impl<'a, 'de> Scan<'a, 'de> {
             }
             // The key records usually have next, matched with its closing
             // quote and colon; else the key read and looked up.
-            let child = match n.guessed_quoted(self.lx.s.as_bytes(), self.lx.pos + 1, &mut guess) {
+            let child = match n.guessed_quoted(self.lx.b, self.lx.pos + 1, &mut guess) {
                 Some((len, c)) => {
                     self.lx.pos += len + 1;
                     Some(c)
@@ -352,7 +350,7 @@ impl<'a, 'de> Scan<'a, 'de> {
                         return Err(Bail);
                     }
                     self.lx.eat(b':')?;
-                    let c = n.child_guessed(&self.lx.s.as_bytes()[a..b], &mut guess);
+                    let c = n.child_guessed(&self.lx.b[a..b], &mut guess);
                     if c.is_none() {
                         self.lx.note_key(mark, a, b);
                     }

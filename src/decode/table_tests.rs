@@ -255,3 +255,58 @@ fn keys_matched_with_their_quote_table() {
         }
     }
 }
+
+/// The scanner checks UTF-8 as it reads (there is no separate pass): a page
+/// with a byte that is not UTF-8, in a string a column reads, in a key or
+/// outside strings, is never scanned; it goes the slower ways, which refuse
+/// it as serde_json does. In a subtree no column reads the serde walk
+/// accepts it, as it did before this check moved into the scanner (the
+/// documented difference: such subtrees are only checked for syntax). A
+/// letter that is UTF-8 is scanned.
+#[test]
+fn bytes_that_are_not_utf8_table() {
+    use DecodePath::*;
+    let decoder = PageDecoder::new(&columns(true), Some("id"), RecordsAt::Auto);
+    // (body, the path that decodes it, or None: refused)
+    let cases: [(&[u8], Option<DecodePath>); 9] = [
+        (b"[{\"id\":\"M\xc3\xa4kel\xc3\xa4\"}]", Some(Scanned)),
+        (b"[{\"id\":\"sixteen ascii bytes \xf0\x9d\x84\x9e\"}]", Some(Scanned)),
+        (b"[{\"id\":\"M\xe4kel\xe4\"}]", None),
+        (b"[{\"id\":\"\xed\xa0\x80\"}]", None),
+        (b"[{\"id\":\"a\",\"z\xff\":1}]", None),
+        (b"[{\"id\":\"a\"}]\xc3\xa4", None),
+        (b"[{\"id\":\"a\"} \xa0]", None),
+        (b"[{\"id\":\"a\",\"n\":{\"i\":1},\"s\":\"\xc3\"}]", None),
+        (b"[{\"id\":\"a\",\"zz\":\"\xc3\"}]", Some(Streamed)),
+    ];
+    for (body, want) in cases {
+        let mut errors = TypeErrors::new(OnTypeError::Fail);
+        let got = decoder.decode_page(body, 0, &mut errors);
+        assert_eq!(got.as_ref().ok().map(|d| d.path), want, "{body:?}: {:?}", got.err());
+    }
+}
+
+proptest::proptest! {
+    /// Any byte of a page replaced by any other: the scanner never accepts
+    /// text that is not UTF-8 (a page it decodes is UTF-8), and a page
+    /// that is not UTF-8 in what a column reads is refused.
+    #[test]
+    fn a_page_that_is_not_utf8_is_never_scanned(at in 0usize..200, byte in proptest::num::u8::ANY) {
+        let page = "[{\"id\":\"Välitys Lähteenmäki Oy\",\"n\":{\"i\":1},\"s\":\"Jyväskylä\",\"zz\":[\"€\",{\"k\":\"𝄞\"}]},{\"id\":\"b€\"}]";
+        let mut bytes = page.as_bytes().to_vec();
+        let at = at % bytes.len();
+        bytes[at] = byte;
+        let decoder = PageDecoder::new(&columns(true), Some("id"), RecordsAt::Auto);
+        let mut errors = TypeErrors::new(OnTypeError::Fail);
+        let got = decoder.decode_page(&bytes, 0, &mut errors);
+        let utf8 = std::str::from_utf8(&bytes).is_ok();
+        if let Ok(d) = &got {
+            proptest::prop_assert!(utf8 || d.path != DecodePath::Scanned, "scanned {:?}", bytes);
+        }
+        // Outside the unread `zz` subtree, text that is not UTF-8 is refused.
+        let zz = page.find("\"zz\"").unwrap_or(0)..page.find("]},{").unwrap_or(0);
+        if !utf8 && !zz.contains(&at) {
+            proptest::prop_assert!(got.is_err(), "accepted {:?}", bytes);
+        }
+    }
+}

@@ -1,6 +1,6 @@
-//! Block search over bytes: the first quote, backslash or control
-//! character (the end of a string's plain run), the first byte of 0x80 or
-//! more (the end of an ASCII run, for `utf8.rs`), or the first given byte
+//! Block search over bytes: the first quote, backslash, control character
+//! or byte of 0x80 or more (the end of a string's plain ASCII run), or the
+//! first given byte
 //! (a line splitter's newline). Sixteen bytes at a time with SSE2 on
 //! x86-64, eight at a time in a `u64` elsewhere, then byte by byte. It
 //! knows nothing of JSON beyond which bytes end a string's plain run.
@@ -18,13 +18,12 @@ fn zero_bytes(w: u64) -> u64 {
 /// What a block search looks for.
 #[derive(Debug, Clone, Copy)]
 enum Find {
-    /// A quote, a backslash or a byte below 0x20 (the end of a string's
-    /// plain run).
+    /// A quote, a backslash, a byte below 0x20 or a byte of 0x80 or more
+    /// (the end of a string's plain ASCII run: a letter is checked to be
+    /// UTF-8 where it is met).
     Special,
     /// This byte.
     Byte(u8),
-    /// A byte of 0x80 or more (not ASCII).
-    NonAscii,
 }
 
 impl Find {
@@ -37,18 +36,17 @@ impl Find {
                 zero_bytes(w ^ (LO * u64::from(b'"')))
                     | zero_bytes(w ^ (LO * u64::from(b'\\')))
                     | (w.wrapping_sub(LO * 0x20) & !w & HI)
+                    | (w & HI)
             }
             Find::Byte(needle) => zero_bytes(w ^ (LO * u64::from(needle))),
-            Find::NonAscii => w & HI,
         }
     }
 
     #[inline]
     fn byte(self, c: u8) -> bool {
         match self {
-            Find::Special => c == b'"' || c == b'\\' || c < 0x20,
+            Find::Special => c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c),
             Find::Byte(needle) => c == needle,
-            Find::NonAscii => c >= 0x80,
         }
     }
 }
@@ -80,18 +78,11 @@ fn find_from(b: &[u8], mut i: usize, what: Find) -> Option<usize> {
     b.get(i..)?.iter().position(|&c| what.byte(c)).map(|at| i + at)
 }
 
-/// The index of the first quote, backslash or byte below 0x20 in `b` at or
-/// after `i`, or `b.len()`.
+/// The index of the first quote, backslash, byte below 0x20 or byte of
+/// 0x80 or more in `b` at or after `i`, or `b.len()`.
 #[inline]
 pub(super) fn special_from(b: &[u8], i: usize) -> usize {
     find_from(b, i, Find::Special).unwrap_or(b.len())
-}
-
-/// The index of the first byte of 0x80 or more in `b` at or after `i`, or
-/// `b.len()` (the end of an ASCII run, for `super::utf8`).
-#[inline]
-pub(super) fn non_ascii_from(b: &[u8], i: usize) -> usize {
-    find_from(b, i, Find::NonAscii).unwrap_or(b.len())
 }
 
 /// The index of the first `needle` in `b` at or after `i`, if any (a line
@@ -124,11 +115,10 @@ mod sse2 {
                     // x <= 0x1f (unsigned) exactly when max(x, 0x1f) == 0x1f.
                     let low = _mm_set1_epi8(0x1f);
                     let control = _mm_cmpeq_epi8(_mm_max_epu8(x, low), low);
-                    _mm_or_si128(_mm_or_si128(quote, backslash), control)
+                    // A byte of 0x80 or more has its high bit set already.
+                    _mm_or_si128(_mm_or_si128(_mm_or_si128(quote, backslash), control), x)
                 }
                 Find::Byte(needle) => _mm_cmpeq_epi8(x, _mm_set1_epi8(needle as i8)),
-                // The movemask below reads each byte's high bit.
-                Find::NonAscii => x,
             };
             _mm_movemask_epi8(found)
         };
@@ -147,7 +137,7 @@ mod tests {
     fn special_from_finds_what_a_byte_search_finds() {
         let naive = |b: &[u8], i: usize| {
             (i..b.len())
-                .find(|&j| b[j] == b'"' || b[j] == b'\\' || b[j] < 0x20)
+                .find(|&j| b[j] == b'"' || b[j] == b'\\' || b[j] < 0x20 || b[j] >= 0x80)
                 .unwrap_or(b.len())
         };
         for len in 0..40 {
@@ -173,7 +163,7 @@ mod tests {
         #[test]
         fn special_from_agrees_with_a_byte_search(b in proptest::collection::vec(proptest::num::u8::ANY, 0..80), start in 0usize..80) {
             let start = start.min(b.len());
-            let want = (start..b.len()).find(|&j| b[j] == b'"' || b[j] == b'\\' || b[j] < 0x20).unwrap_or(b.len());
+            let want = (start..b.len()).find(|&j| b[j] == b'"' || b[j] == b'\\' || b[j] < 0x20 || b[j] >= 0x80).unwrap_or(b.len());
             proptest::prop_assert_eq!(special_from(&b, start), want);
         }
     }

@@ -1,9 +1,14 @@
 //! The byte-level half of the decoder's fast scanner (`decode/scan.rs`),
 //! also used alone to check JSON Lines (`super::is_object`): a cursor over a
-//! page's text (already checked to be UTF-8) that finds strings, numbers and
-//! literals, and skips whole values without building anything, checking
-//! JSON's grammar as strictly as serde_json does. Strings are scanned sixteen
-//! bytes at a time for a quote, a backslash or a control character.
+//! page's bytes that finds strings, numbers and literals, and skips whole
+//! values without building anything, checking JSON's grammar as strictly as
+//! serde_json does. Strings are scanned sixteen bytes at a time for a
+//! quote, a backslash, a control character or a letter (a byte of 0x80 or
+//! more); each letter is checked to be well-formed UTF-8 where it is met
+//! (`super::utf8`). Every byte outside strings must be one of JSON's ASCII
+//! tokens or whitespace, so a text the lexer reads to its end is UTF-8:
+//! the page needs no separate UTF-8 pass, and the text handed out
+//! ([`Lexer::span`]) is only ever bytes the lexer has passed.
 //!
 //! While a `json` column's value is read (a *capture*), the lexer also
 //! tracks whether the text it passes is exactly what serde_json prints for
@@ -17,6 +22,7 @@
 
 use super::find::special_from;
 use super::number::{fast_float, integer};
+use super::utf8::letter_end;
 
 /// The scanner cannot prove it reads this input like the `Value` path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +57,8 @@ impl From<Num> for serde_json::Number {
 }
 
 pub(crate) struct Lexer<'de> {
-    pub s: &'de str,
+    /// The text; not known to be UTF-8 past `pos`.
+    pub b: &'de [u8],
     pub pos: usize,
     depth: usize,
     /// Since the innermost capture began: the text read is what serde_json
@@ -64,9 +71,9 @@ pub(crate) struct Lexer<'de> {
 }
 
 impl<'de> Lexer<'de> {
-    pub fn new(s: &'de str) -> Lexer<'de> {
+    pub fn new(b: &'de [u8]) -> Lexer<'de> {
         Lexer {
-            s,
+            b,
             pos: 0,
             depth: 0,
             canon: true,
@@ -77,7 +84,7 @@ impl<'de> Lexer<'de> {
 
     #[inline]
     fn bytes(&self) -> &'de [u8] {
-        self.s.as_bytes()
+        self.b
     }
 
     /// Skips whitespace (which a capture's text may not hold).
@@ -119,7 +126,7 @@ impl<'de> Lexer<'de> {
     /// After the last value: only whitespace is left.
     pub fn end(&mut self) -> R<()> {
         self.ws();
-        if self.pos == self.s.len() { Ok(()) } else { Err(Bail) }
+        if self.pos == self.b.len() { Ok(()) } else { Err(Bail) }
     }
 
     /// Consumes the opening `[` or `{` at `pos`, one level deeper.
@@ -185,6 +192,8 @@ impl<'de> Lexer<'de> {
                     i = escape_end(b, i)?;
                 }
                 0..=0x1f => return Err(Bail),
+                // A letter: one well-formed UTF-8 sequence, else not JSON text.
+                0x80..=0xff => i = letter_end(b, i).ok_or(Bail)?,
                 _ => i += 1,
             }
         }
@@ -202,19 +211,27 @@ impl<'de> Lexer<'de> {
         })
     }
 
-    /// The text from `a` to `b`, both positions the scanner stopped at: the
-    /// text's end, or a byte right after or at an ASCII byte it read (a
-    /// quote, a digit, a bracket). In UTF-8 text (the page was checked) both
-    /// are char boundaries, so the slice skips `str`'s boundary checks, four
-    /// of them for each string value a record has.
+    /// The text from `a` to `b`, both positions the scanner stopped at, `b`
+    /// at most `pos`: the text's end, or a byte right after or at an ASCII
+    /// byte it read (a quote, a digit, a bracket). The bytes between were
+    /// all passed by the lexer, so they are UTF-8 and both ends are char
+    /// boundaries; no check is repeated here, four of them for each string
+    /// value a record has.
     #[inline]
     pub fn span(&self, a: usize, b: usize) -> &'de str {
-        debug_assert!(a <= b && self.s.is_char_boundary(a) && self.s.is_char_boundary(b));
-        // SAFETY: the caller's `a` and `b` are positions this lexer stopped
-        // at; each is the text's end or next to an ASCII byte, which in
-        // valid UTF-8 is never inside a character (a continuation byte
-        // follows only a lead byte or another continuation byte).
-        unsafe { self.s.get_unchecked(a..b) }
+        debug_assert!(a <= b && b <= self.pos);
+        debug_assert!(std::str::from_utf8(&self.b[a..b]).is_ok());
+        // SAFETY: `a..b` lies before `pos` (asserted in tests above), so
+        // the lexer passed every byte of it: outside strings only ASCII
+        // tokens and whitespace get past it, inside strings ASCII and
+        // letters it checked to be well-formed UTF-8 (`Lexer::string`, by
+        // table 3-7 of the Unicode standard), and keys it matched byte for
+        // byte with the schema's (`str`s). `a` and `b` are the text's end
+        // or next to an ASCII byte it read, never inside a letter (a
+        // continuation byte follows only a lead byte or another
+        // continuation byte). So the bytes are UTF-8 and both ends are char
+        // boundaries, which is all `str` requires.
+        unsafe { std::str::from_utf8_unchecked(self.b.get_unchecked(a..b)) }
     }
 
     /// At `t`, `f` or `n`: the literal.
@@ -324,7 +341,7 @@ impl<'de> Lexer<'de> {
             b'-' | b'0'..=b'9' => {
                 let (start, integral) = self.number_span()?;
                 // serde_json prints a float or a long integer otherwise.
-                if !integral || integer(&self.s[start..self.pos]).is_none() {
+                if !integral || integer(self.span(start, self.pos)).is_none() {
                     self.canon = false;
                 }
                 Ok(())
@@ -399,7 +416,7 @@ mod tests {
     use super::*;
 
     fn skip_all(text: &str) -> R<bool> {
-        let mut lx = Lexer::new(text);
+        let mut lx = Lexer::new(text.as_bytes());
         lx.canon = true;
         lx.captures = 1;
         lx.skip()?;
@@ -478,14 +495,14 @@ mod tests {
             "0.1",
             "2.2250738585072011e-308",
         ] {
-            let mut lx = Lexer::new(text);
+            let mut lx = Lexer::new(text.as_bytes());
             let (n, raw) = lx.number().unwrap();
             assert_eq!(raw, text);
             let want: serde_json::Number = serde_json::from_str(text).unwrap();
             assert_eq!(serde_json::Number::from(n), want, "{text}");
         }
         for text in ["-0", "1e400", "-1e400", "-", "01x"] {
-            let mut lx = Lexer::new(text);
+            let mut lx = Lexer::new(text.as_bytes());
             let got = lx.number().and_then(|_| lx.end());
             assert_eq!(got, Err(Bail), "{text}");
         }
@@ -499,12 +516,12 @@ mod tests {
             r#""abcdefgh\"ijklmnop""#,
             r#""äöüäöüäöü\u00e4x""#,
         ] {
-            let mut lx = Lexer::new(text);
+            let mut lx = Lexer::new(text.as_bytes());
             let (a, b, escaped) = lx.string().unwrap();
             assert_eq!((a, b, lx.pos), (1, text.len() - 1, text.len()), "{text}");
             assert_eq!(escaped, text.contains('\\'));
         }
-        let mut lx = Lexer::new("\"abcdefghijklm\u{1f}\"");
+        let mut lx = Lexer::new("\"abcdefghijklm\u{1f}\"".as_bytes());
         assert_eq!(lx.string(), Err(Bail));
     }
 }

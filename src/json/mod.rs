@@ -2,7 +2,7 @@
 //! decoder's fast scanner (`lex.rs`), with its block search (`find.rs`,
 //! also the line splitter's) and its number readers (`number.rs`);
 //! [`is_object`], the cheap check that one line of a JSON Lines stream is
-//! one JSON object; and the UTF-8 check of a body or a line (`utf8.rs`). A
+//! one JSON object; and the UTF-8 check of a letter (`utf8.rs`). A
 //! leaf: it knows nothing of records, columns or HTTP.
 
 pub(crate) mod find;
@@ -16,10 +16,7 @@ pub(crate) mod utf8;
 /// ask serde_json. Numbers are not range-checked and `\u` escapes are not
 /// paired, as serde_json's `IgnoredAny` does not either.
 pub fn is_object(line: &[u8]) -> bool {
-    let Some(text) = utf8::text(line) else {
-        return false;
-    };
-    let mut lx = lex::Lexer::new(text);
+    let mut lx = lex::Lexer::new(line);
     matches!(lx.peek(), Ok(b'{')) && lx.skip().is_ok() && lx.end().is_ok()
 }
 

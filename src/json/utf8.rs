@@ -1,45 +1,18 @@
-//! UTF-8 validation of a response body or a JSON Lines line, with the
-//! answer of `std::str::from_utf8` but faster on text that is mostly ASCII
-//! with a few letters like `ä` in every record: `std` skips ASCII a word
-//! pair at a time only from an aligned address, and after every multibyte
-//! letter it walks byte by byte back to alignment. Here ASCII runs are
-//! skipped sixteen bytes at a time from wherever they start (the lexer's
-//! block search, `find::non_ascii_from`), and each multibyte letter is
-//! checked on its own by the table of the Unicode standard (table 3-7,
-//! "Well-Formed UTF-8 Byte Sequences"), which is what `std` checks too.
-//! Text that is mostly letters of two or three bytes with single spaces
-//! (Cyrillic, CJK) goes letter by letter without the block search, about
-//! as fast as `std`.
-
-use super::find::non_ascii_from;
-
-/// `bytes` as `&str` when they are UTF-8; `None` exactly when
-/// `std::str::from_utf8` would refuse them.
-pub fn text(bytes: &[u8]) -> Option<&str> {
-    let mut i = 0;
-    while let Some(&c) = bytes.get(i) {
-        if c >= 0x80 {
-            i = letter_end(bytes, i)?;
-        } else if bytes.get(i + 1).is_some_and(|&c| c < 0x80) {
-            // A run of ASCII: by blocks.
-            i = non_ascii_from(bytes, i + 2);
-        } else {
-            // One ASCII byte between letters (a space in Cyrillic text).
-            i += 1;
-        }
-    }
-    debug_assert!(std::str::from_utf8(bytes).is_ok());
-    // SAFETY: every byte was read above, either in an ASCII run or inside
-    // one well-formed sequence of table 3-7 (`letter_end`), and a sequence
-    // starts only where the byte before it is ASCII or ends a sequence:
-    // that is the definition of UTF-8, which `str` requires.
-    Some(unsafe { std::str::from_utf8_unchecked(bytes) })
-}
+//! UTF-8 of a response body or a JSON Lines line, checked by the lexer
+//! as it reads (`lex.rs`): outside strings only JSON's ASCII tokens and
+//! whitespace pass, and inside a string the block search that looks for
+//! the closing quote also stops at every byte of 0x80 or more, where
+//! [`letter_end`] checks one multibyte letter by the table of the Unicode
+//! standard (table 3-7, "Well-Formed UTF-8 Byte Sequences"), which is what
+//! `std::str::from_utf8` checks too. So a page is not walked once for
+//! UTF-8 and again for JSON: the records of the sandbox, ASCII with a few
+//! letters like `ä` each, cost one pass. The tests hold the lexer's answer
+//! to `std`'s.
 
 /// The end of the well-formed multibyte sequence that starts at `b[i]` (a
 /// byte of 0x80 or more), or `None` when none starts there.
 #[inline]
-fn letter_end(b: &[u8], i: usize) -> Option<usize> {
+pub(super) fn letter_end(b: &[u8], i: usize) -> Option<usize> {
     let first = b[i];
     let second = *b.get(i + 1)?;
     // Two bytes (Latin letters with marks, Cyrillic, Greek): the common
@@ -64,14 +37,34 @@ fn letter_end(b: &[u8], i: usize) -> Option<usize> {
 mod tests {
     use proptest::strategy::Strategy as _;
 
-    use super::*;
+    use super::super::lex::Lexer;
 
     fn std_says(b: &[u8]) -> bool {
         std::str::from_utf8(b).is_ok()
     }
 
+    /// Whether the lexer reads `bytes` as the content of a JSON string:
+    /// quotes, backslashes and control bytes are first replaced by `x`
+    /// (ASCII for ASCII: the same answer from `std`), so only UTF-8 can
+    /// make it refuse.
+    fn lexer_says(bytes: &[u8]) -> bool {
+        let mut token = vec![b'"'];
+        token.extend(bytes.iter().map(|&c| match c {
+            b'"' | b'\\' | 0..=0x1f => b'x',
+            c => c,
+        }));
+        token.push(b'"');
+        let mut lx = Lexer::new(&token);
+        let read = lx.string();
+        if let Ok((a, b, _)) = read {
+            // What it hands out is the content, as `str`.
+            assert_eq!(lx.span(a, b).as_bytes(), &token[1..token.len() - 1]);
+        }
+        read.is_ok()
+    }
+
     #[test]
-    fn text_table() {
+    fn letters_in_strings_table() {
         for (bytes, want) in [
             (&b""[..], true),
             (b"plain ascii, longer than sixteen bytes {\"a\":1}", true),
@@ -92,10 +85,9 @@ mod tests {
             (b"\xe2\x82\xac", true),
             (b"\xf0\x9d\x84", false),
         ] {
-            assert_eq!(text(bytes).is_some(), want, "{bytes:?}");
+            assert_eq!(lexer_says(bytes), want, "{bytes:?}");
             assert_eq!(want, std_says(bytes), "the table agrees with std: {bytes:?}");
         }
-        assert_eq!(text("Mäkelä".as_bytes()), Some("Mäkelä"));
     }
 
     #[test]
@@ -111,7 +103,7 @@ mod tests {
                         buf.clear();
                         buf.resize(pad, b'x');
                         buf.extend_from_slice(&[a, b, c]);
-                        assert_eq!(text(&buf).is_some(), std_says(&buf), "{buf:?}");
+                        assert_eq!(lexer_says(&buf), std_says(&buf), "{buf:?}");
                     }
                 }
             }
@@ -120,7 +112,7 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn text_agrees_with_std(
+        fn lexer_agrees_with_std(
             parts in proptest::collection::vec(
                 proptest::prop_oneof![
                     proptest::collection::vec(0x20u8..0x7f, 0..40),
@@ -131,10 +123,7 @@ mod tests {
             ),
         ) {
             let bytes: Vec<u8> = parts.concat();
-            proptest::prop_assert_eq!(text(&bytes).is_some(), std_says(&bytes));
-            if let Some(s) = text(&bytes) {
-                proptest::prop_assert_eq!(s.as_bytes(), &bytes[..]);
-            }
+            proptest::prop_assert_eq!(lexer_says(&bytes), std_says(&bytes));
         }
     }
 }
