@@ -173,26 +173,37 @@ pub(crate) fn timestamp_micros(s: &str) -> Option<i64> {
 /// `YYYY-MM-DD` as days since the epoch; `None` for anything else
 /// (including dates that do not exist).
 fn plain_date(b: &[u8]) -> Option<i64> {
-    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+    let d: &[u8; 10] = b.get(..10)?.try_into().ok()?;
+    if d[4] != b'-' || d[7] != b'-' {
         return None;
     }
-    let year = digits(&b[0..4])?;
-    let month = digits(&b[5..7])?;
-    let day = digits(&b[8..10])?;
+    let year = two_digits(d[0], d[1])? * 100 + two_digits(d[2], d[3])?;
+    let month = two_digits(d[5], d[6])?;
+    let day = two_digits(d[8], d[9])?;
     if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
         return None;
     }
     Some(days_from_civil(year as i64, month, day))
 }
 
+/// Powers of ten that scale a fraction of `n` digits (n <= 6) to microseconds.
+const TO_MICROS: [u32; 7] = [1_000_000, 100_000, 10_000, 1_000, 100, 10, 1];
+
 /// `YYYY-MM-DD[T ]HH:MM:SS` with an optional `.` and 1 to 9 fraction digits,
 /// no zone. `None` means "not this shape": the caller falls back to chrono.
+/// Fixed positions, two digits at a time: the API's timestamps all have
+/// this shape, one or two per record.
 fn fast_timestamp(b: &[u8]) -> Option<i64> {
-    if b.len() < 19 || !(b[10] == b'T' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
+    let t: &[u8; 19] = b.get(..19)?.try_into().ok()?;
+    if !(t[10] == b'T' || t[10] == b' ') || t[13] != b':' || t[16] != b':' {
         return None;
     }
-    let days = plain_date(b)?;
-    let (h, m, sec) = (digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..19])?);
+    let days = plain_date(t)?;
+    let (h, m, sec) = (
+        two_digits(t[11], t[12])?,
+        two_digits(t[14], t[15])?,
+        two_digits(t[17], t[18])?,
+    );
     // A leap second (60) and anything out of range: let chrono decide.
     if h > 23 || m > 59 || sec > 59 {
         return None;
@@ -201,18 +212,16 @@ fn fast_timestamp(b: &[u8]) -> Option<i64> {
         [] => 0,
         [b'.', frac @ ..] if (1..=9).contains(&frac.len()) => {
             let mut micros = 0u32;
-            for i in 0..6 {
-                let d = match frac.get(i) {
-                    Some(c) if c.is_ascii_digit() => u32::from(c - b'0'),
-                    Some(_) => return None,
-                    None => 0,
-                };
-                micros = micros * 10 + d;
+            for (i, &c) in frac.iter().enumerate() {
+                let d = c.wrapping_sub(b'0');
+                if d > 9 {
+                    return None;
+                }
+                if i < 6 {
+                    micros = micros * 10 + u32::from(d);
+                }
             }
-            if !frac.iter().all(u8::is_ascii_digit) {
-                return None;
-            }
-            micros
+            micros * TO_MICROS[frac.len().min(6)]
         }
         _ => return None,
     };
@@ -220,10 +229,11 @@ fn fast_timestamp(b: &[u8]) -> Option<i64> {
     Some(secs * 1_000_000 + i64::from(micros))
 }
 
-/// ASCII digits as a number; `None` if any byte is not a digit.
-fn digits(b: &[u8]) -> Option<u32> {
-    b.iter()
-        .try_fold(0u32, |n, c| c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0')))
+/// Two ASCII digits as a number; `None` if either is not a digit.
+#[inline]
+fn two_digits(tens: u8, ones: u8) -> Option<u32> {
+    let (t, o) = (tens.wrapping_sub(b'0'), ones.wrapping_sub(b'0'));
+    (t < 10 && o < 10).then(|| u32::from(t) * 10 + u32::from(o))
 }
 
 fn days_in_month(year: u32, month: u32) -> u32 {

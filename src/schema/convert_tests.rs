@@ -255,3 +255,18 @@ fn fast_date_and_timestamp_parsing_agree_with_chrono() {
         );
     }
 }
+
+proptest::proptest! {
+    /// Any text of the API's timestamp shape, digits anywhere (months 13,
+    /// hour 24, second 60, February 30...), a `T` or a space, 0 to 10
+    /// fraction digits, sometimes a stray byte: the hand parser answers
+    /// as chrono does.
+    #[test]
+    fn timestamp_shapes_agree_with_chrono(
+        text in "[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{0,10})?[x0-9]?",
+    ) {
+        use crate::schema::{parse_date, parse_timestamp};
+        proptest::prop_assert_eq!(super::timestamp_micros(&text), parse_timestamp(&text), "{}", text);
+        proptest::prop_assert_eq!(super::date_days(&text[..10]), parse_date(&text[..10]), "{}", &text[..10]);
+    }
+}
