@@ -234,6 +234,17 @@ impl<'a, 'de> Scan<'a, 'de> {
                         return Ok(());
                     }
                 }
+                if item && let Some(t) = self.trie.nodes[node].float_items {
+                    // `scalar_cell`'s answer for a float item (serde_json's
+                    // `Number::as_f64`), without a `Number` between.
+                    let f = match n {
+                        Num::F(f) => f,
+                        Num::I(i) => i as f64,
+                        Num::U(u) => u as f64,
+                    };
+                    self.st.item[t] = Some(Item::Float(f));
+                    return Ok(());
+                }
                 let raw = (!matches!(n, Num::F(_))).then_some(text);
                 self.scalar(node, item, Scalar::Num(n.into()), None, raw)
             }

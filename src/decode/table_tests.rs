@@ -310,3 +310,33 @@ proptest::proptest! {
         }
     }
 }
+
+proptest::proptest! {
+    /// A list of floats in its own array (coordinates): numbers of every
+    /// shape, sometimes a value that is not a number, read by the scanner's
+    /// float-item shortcut exactly as the `Value` path reads them.
+    #[test]
+    fn float_items_read_like_the_value_path(
+        items in proptest::collection::vec(
+            proptest::sample::select(&[
+                "25.726716", "-62.262676", "0", "-7", "12.0", "1e22", "1.5E-3", "9007199254740993",
+                "18446744073709551615", "-9223372036854775808", "123456789012345678901.5", "null", "\"1.5\"", "true",
+            ][..]),
+            0..5,
+        ),
+    ) {
+        use crate::schema::{Column, ColumnType, FieldPath};
+        let columns = vec![
+            Column { name: "id".into(), path: FieldPath::parse("id"), kind: ColumnType::String, nullable: true },
+            Column { name: "c".into(), path: FieldPath::parse("c"), kind: ColumnType::ListFloat64, nullable: true },
+        ];
+        let page = format!("[{{\"id\":\"a\",\"c\":[{}]}}]", items.join(","));
+        let decoder = PageDecoder::new(&columns, None, RecordsAt::Auto);
+        let mut errors = TypeErrors::new(OnTypeError::Fail);
+        let got = decoder.decode_page(page.as_bytes(), 0, &mut errors).map(|d| d.batch);
+        let records: Vec<Value> = serde_json::from_str(&page).unwrap();
+        let mut want_errors = TypeErrors::new(OnTypeError::Fail);
+        let want = super::decode_values(&columns, None, &records, 0, &mut want_errors).map(|d| d.batch);
+        proptest::prop_assert_eq!(got.map_err(|e| e.to_string()), want.map_err(|e| e.to_string()), "{}", page);
+    }
+}

@@ -116,6 +116,10 @@ pub(crate) struct Node {
     pub lists_below: bool,
     /// the shortcut for its scalar value,
     pub fast: Fast,
+    /// the one target ending here when it is a list of floats and nothing
+    /// else ends here: a number met as one of its items is the item, as
+    /// `scalar_cell` would make it (coordinates),
+    pub float_items: Option<usize>,
     /// per child: its key, the closing quote and the colon of compact
     /// JSON, when the key holds no quote, backslash or control character
     /// (then input that starts with these bytes after an opening quote is
@@ -250,6 +254,10 @@ impl Trie {
             node.lists_here = node.plain_here.iter().all(|&t| targets[t].item_kind().is_some());
             node.lists_below = node.through.iter().all(|&t| targets[t].item_kind().is_some());
             node.fast = Fast::of(&targets, &node.plain_here, &node.json_here, node.children.is_empty());
+            node.float_items = match (node.plain_here.as_slice(), node.json_here.is_empty()) {
+                (&[t], true) if targets[t].item_kind() == Some(ColumnType::Float64) => Some(t),
+                _ => None,
+            };
             node.quoted = node
                 .children
                 .iter()
