@@ -21,7 +21,7 @@
 //! and the page goes to the slower paths, which own the answer.
 
 use super::find::special_from;
-use super::number::{fast_float, integer};
+use super::number::{clinger, integer};
 use super::utf8::letter_end;
 
 /// The scanner cannot prove it reads this input like the `Value` path.
@@ -300,20 +300,97 @@ impl<'de> Lexer<'de> {
 
     /// At `-` or a digit: the number as serde_json reads it (`u64`, else
     /// `i64`, else `f64`). A number out of `f64`'s range, and `-0` (which
-    /// serde_json reads as the float -0.0), bail.
+    /// serde_json reads as the float -0.0), bail. One pass: the grammar is
+    /// checked and the digits are read into a mantissa and a power of ten
+    /// as they go (what `number::integer` and `number::fast_float` read
+    /// from the finished text); only a float outside Clinger's fast path
+    /// is parsed again, in full.
     pub fn number(&mut self) -> R<(Num, &'de str)> {
-        let (start, integral) = self.number_span()?;
-        let text = self.span(start, self.pos);
-        if integral && let Some(n) = integer(text) {
-            return Ok((n, text));
+        let b = self.bytes();
+        let start = self.pos;
+        let mut i = start;
+        let neg = b.get(i) == Some(&b'-');
+        if neg {
+            i += 1;
         }
-        if text == "-0" {
-            return Err(Bail);
+        // Every digit, before and after the point, while they fit: 19
+        // digits always fit a u64 (more are read from the text again).
+        let mut m: u64 = 0;
+        let mut digits: u32 = 0;
+        let mut push = |c: u8| {
+            m = m.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
+            digits += 1;
+        };
+        match b.get(i) {
+            Some(&c @ b'0') => {
+                push(c);
+                i += 1;
+            }
+            Some(b'1'..=b'9') => {
+                while let Some(&c @ b'0'..=b'9') = b.get(i) {
+                    push(c);
+                    i += 1;
+                }
+            }
+            _ => return Err(Bail),
+        }
+        let mut integral = true;
+        let mut exp: Option<i64> = Some(0);
+        if b.get(i) == Some(&b'.') {
+            integral = false;
+            let first = i + 1;
+            i = first;
+            while let Some(&c @ b'0'..=b'9') = b.get(i) {
+                push(c);
+                i += 1;
+            }
+            if i == first {
+                return Err(Bail);
+            }
+            exp = i64::try_from(i - first).ok().map(|n| -n);
+        }
+        if let Some(b'e' | b'E') = b.get(i) {
+            integral = false;
+            i += 1;
+            let sign = match b.get(i) {
+                Some(b'-') => -1,
+                Some(b'+') => 1,
+                _ => 0,
+            };
+            if sign != 0 {
+                i += 1;
+            }
+            if !b.get(i).is_some_and(u8::is_ascii_digit) {
+                return Err(Bail);
+            }
+            let mut e = Some(0i64);
+            while let Some(&c @ b'0'..=b'9') = b.get(i) {
+                e = e.and_then(|e| e.checked_mul(10)?.checked_add(i64::from(c - b'0')));
+                i += 1;
+            }
+            let sign = if sign < 0 { -1 } else { 1 };
+            exp = exp.zip(e).and_then(|(x, e)| x.checked_add(sign * e));
+        }
+        self.pos = i;
+        let text = self.span(start, i);
+        let mantissa = (digits <= 19).then_some(m);
+        if integral {
+            // As `number::integer`: u64, else a negative i64; `-0` bails.
+            let n = match (mantissa, neg) {
+                (Some(m), false) => Some(Num::U(m)),
+                (Some(0), true) => return Err(Bail),
+                (Some(m), true) => i64::try_from(-i128::from(m)).ok().map(Num::I),
+                (None, _) => integer(text),
+            };
+            if let Some(n) = n {
+                return Ok((n, text));
+            }
         }
         // A float, or an integer out of 64 bits: serde_json (float_roundtrip)
         // and Rust's parser both round correctly, so they agree.
         self.canon = false;
-        match fast_float(text).or_else(|| text.parse::<f64>().ok()) {
+        let fast = mantissa.zip(exp).and_then(|(m, e)| clinger(m, e, neg));
+        match fast.or_else(|| text.parse::<f64>().ok()) {
             Some(f) if f.is_finite() => Ok((Num::F(f), text)),
             _ => Err(Bail),
         }
@@ -505,6 +582,44 @@ mod tests {
             let mut lx = Lexer::new(text.as_bytes());
             let got = lx.number().and_then(|_| lx.end());
             assert_eq!(got, Err(Bail), "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any JSON number (integer, fraction, exponent; long mantissas,
+        /// exponents past f64's range): `Lexer::number` reads in one pass
+        /// what serde_json's `Value` holds (u64, i64, or the same f64
+        /// bits), and bails only on `-0` and where serde_json refuses.
+        #[test]
+        fn number_reads_like_serde_json(
+            neg in proptest::bool::ANY,
+            int in "(0|[1-9][0-9]{0,24})",
+            frac in proptest::option::of("[0-9]{1,22}"),
+            exp in proptest::option::of((proptest::sample::select(vec!["e", "E"]), proptest::sample::select(vec!["", "+", "-"]), 0u32..400)),
+        ) {
+            let mut text = format!("{}{int}", if neg { "-" } else { "" });
+            if let Some(f) = frac {
+                text.push('.');
+                text.push_str(&f);
+            }
+            if let Some((e, sign, n)) = exp {
+                text.push_str(&format!("{e}{sign}{n}"));
+            }
+            let mut lx = Lexer::new(text.as_bytes());
+            let got = lx.number().and_then(|(n, raw)| lx.end().map(|()| (n, raw)));
+            let want = serde_json::from_str::<serde_json::Number>(&text);
+            match (got, want) {
+                (Ok((n, raw)), Ok(w)) => {
+                    proptest::prop_assert_eq!(raw, text.as_str());
+                    if let (Num::F(f), Some(wf)) = (n, w.as_f64().filter(|_| w.is_f64())) {
+                        proptest::prop_assert_eq!(f.to_bits(), wf.to_bits(), "{}", text);
+                    }
+                    proptest::prop_assert_eq!(serde_json::Number::from(n), w, "{}", text);
+                }
+                (Err(Bail), Ok(_)) => proptest::prop_assert_eq!(text.as_str(), "-0"),
+                (Ok((n, _)), Err(e)) => proptest::prop_assert!(false, "{}: {:?}, serde_json: {}", text, n, e),
+                (Err(Bail), Err(_)) => {}
+            }
         }
     }
 

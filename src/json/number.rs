@@ -31,11 +31,11 @@ const POW10: [f64; 23] = [
 ];
 
 /// A number's text (JSON grammar already checked) as `str::parse::<f64>`
-/// reads it, when Clinger's fast path applies: at most 2^53 as an integer
-/// of its digits and a power of ten of at most 22 either way. Both are
-/// exact doubles, so one multiplication or division rounds the value
-/// correctly, as the full parser does (coordinates are these). `None`:
-/// parse it in full.
+/// reads it, when Clinger's fast path applies ([`clinger`]). `None`:
+/// parse it in full. The lexer reads the same digits as it scans
+/// (`Lexer::number`); this is the same rule over a finished text, which
+/// the tests hold against the full parser.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(super) fn fast_float(text: &str) -> Option<f64> {
     let b = text.as_bytes();
     let (neg, b) = match b.split_first() {
@@ -74,6 +74,16 @@ pub(super) fn fast_float(text: &str) -> Option<f64> {
     } else if i != b.len() {
         return None;
     }
+    clinger(mantissa, exp, neg)
+}
+
+/// `±mantissa * 10^exp` correctly rounded, when Clinger's fast path
+/// applies: the mantissa at most 2^53 and the power of ten at most 22
+/// either way. Both are exact doubles, so one multiplication or division
+/// rounds the value correctly, as the full parser does (coordinates are
+/// these). `None`: parse the text in full.
+#[inline]
+pub(super) fn clinger(mantissa: u64, exp: i64, neg: bool) -> Option<f64> {
     if mantissa > 1 << 53 {
         return None;
     }
