@@ -302,9 +302,9 @@ impl<'de> Lexer<'de> {
     /// `i64`, else `f64`). A number out of `f64`'s range, and `-0` (which
     /// serde_json reads as the float -0.0), bail. One pass: the grammar is
     /// checked and the digits are read into a mantissa and a power of ten
-    /// as they go (what `number::integer` and `number::fast_float` read
-    /// from the finished text); only a float outside Clinger's fast path
-    /// is parsed again, in full.
+    /// as they go (only a number of more than 19 digits is read again, by
+    /// `number::integer`); a float is `number::clinger`'s where Clinger's
+    /// fast path applies, else parsed again, in full.
     pub fn number(&mut self) -> R<(Num, &'de str)> {
         let b = self.bytes();
         let start = self.pos;
