@@ -6,6 +6,8 @@
 //! then asks the exact check. Does not grow by itself: the key set rebuilds
 //! it bigger (see `set.rs`). Knows nothing of files.
 
+use super::table::Table;
+
 /// Bits of filter per key at capacity.
 pub(super) const BITS_PER_KEY: u64 = 8;
 /// Bits in one block: one cache line's half, eight 32-bit words.
@@ -28,14 +30,13 @@ const SALT: [u32; 8] = [
 /// A split-block Bloom filter sized for `capacity` keys.
 #[derive(Debug)]
 pub(super) struct Filter {
-    blocks: Vec<[u32; 8]>,
+    blocks: Table<[u32; 8]>,
     capacity: u64,
 }
 
 impl Filter {
     /// An empty filter of `capacity.max(1) * BITS_PER_KEY` bits (rounded up
-    /// to whole blocks). The vector is zeroed by the allocator: its pages
-    /// cost memory only once a key lands in them.
+    /// to whole blocks), zeroed, on huge pages from 1 MiB on (`table.rs`).
     pub(super) fn with_capacity(capacity: u64) -> Filter {
         let blocks = capacity
             .max(1)
@@ -44,7 +45,7 @@ impl Filter {
             .clamp(1, MAX_BLOCKS);
         let blocks = usize::try_from(blocks).unwrap_or(usize::MAX >> 6);
         Filter {
-            blocks: vec![[0u32; 8]; blocks],
+            blocks: Table::zeroed(blocks),
             capacity: capacity.max(1),
         }
     }
@@ -172,11 +173,11 @@ mod tests {
                 f.insert(k);
             }
             let before: Vec<bool> = asked.iter().map(|&k| f.may_contain(k)).collect();
-            let blocks = f.blocks.clone();
+            let blocks = f.blocks.to_vec();
             for &k in inserted.iter().chain(&asked) {
                 f.prefetch(k);
             }
-            proptest::prop_assert_eq!(&f.blocks, &blocks);
+            proptest::prop_assert_eq!(&f.blocks[..], &blocks[..]);
             let after: Vec<bool> = asked.iter().map(|&k| f.may_contain(k)).collect();
             proptest::prop_assert_eq!(before, after);
             proptest::prop_assert!(inserted.iter().all(|&k| f.may_contain(k)));

@@ -7,6 +7,7 @@ mod filter;
 mod recent;
 mod run;
 mod set;
+mod table;
 #[cfg(test)]
 mod tests;
 

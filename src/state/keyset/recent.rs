@@ -6,6 +6,8 @@
 //! for memory (`HashSet::insert` was ~2% of a Parquet run with a key).
 //! A slot holding 0 is empty; the key 0 is held in a flag beside.
 
+use super::table::Table;
+
 /// Slots a table starts with (it doubles past half full).
 const MIN_SLOTS: usize = 1 << 10;
 
@@ -16,7 +18,7 @@ const MIX: u64 = 0x9E37_79B9_7F4A_7C15;
 #[derive(Debug)]
 pub(super) struct Recent {
     /// A power of two of them, at most half full.
-    slots: Vec<u64>,
+    slots: Table<u64>,
     /// Keys held, the key 0 included.
     len: usize,
     zero: bool,
@@ -27,8 +29,7 @@ impl Recent {
     pub fn with_capacity(keys: usize) -> Recent {
         let slots = keys.saturating_mul(2).clamp(MIN_SLOTS, 1 << 40).next_power_of_two();
         Recent {
-            // Zeroed pages come from the system untouched until written.
-            slots: vec![0; slots],
+            slots: Table::zeroed(slots),
             len: 0,
             zero: false,
         }
@@ -95,11 +96,11 @@ impl Recent {
 
     /// Twice the slots, every key placed again.
     fn grow(&mut self) {
-        let slots = vec![0; self.slots.len().saturating_mul(2)];
+        let slots = Table::zeroed(self.slots.len().saturating_mul(2));
         let old = std::mem::replace(&mut self.slots, slots);
         let zero = self.zero;
         self.len = usize::from(zero);
-        for k in old.into_iter().filter(|&k| k != 0) {
+        for k in old.iter().copied().filter(|&k| k != 0) {
             self.insert(k);
         }
     }
