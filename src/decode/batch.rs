@@ -56,6 +56,17 @@ impl DecodedBatch {
     pub fn offset(&self, row: usize) -> u64 {
         self.first_offset.saturating_add(row as u64)
     }
+
+    /// Rows `start..start + len` of the batch: the batch itself (its
+    /// arrays shared) when that is all of it, else a slice. A slice
+    /// allocates a new array per column; most pages go whole.
+    pub fn rows(&self, start: usize, len: usize) -> RecordBatch {
+        if start == 0 && len == self.batch.num_rows() {
+            self.batch.clone()
+        } else {
+            self.batch.slice(start, len)
+        }
+    }
 }
 
 /// Room made in a batch's builders: at least a small page's, at most a

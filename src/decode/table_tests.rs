@@ -340,3 +340,32 @@ proptest::proptest! {
         proptest::prop_assert_eq!(got.map_err(|e| e.to_string()), want.map_err(|e| e.to_string()), "{}", page);
     }
 }
+
+#[test]
+fn rows_of_a_batch_table() {
+    let (decoded, _) = decode(
+        r#"[{"id":"a"},{"id":"b"},{"id":"c"}]"#,
+        RecordsAt::Auto,
+        OnTypeError::Fail,
+    );
+    let decoded = decoded.unwrap();
+    // (start, len, shares the batch's arrays)
+    let cases = [
+        (0, 3, true),
+        (0, 2, false),
+        (1, 2, false),
+        (2, 1, false),
+        (3, 0, false),
+        (0, 0, false),
+    ];
+    for (start, len, whole) in cases {
+        let rows = decoded.rows(start, len);
+        assert_eq!(rows, decoded.batch.slice(start, len), "rows {start}+{len}");
+        let shared = rows
+            .columns()
+            .iter()
+            .zip(decoded.batch.columns())
+            .all(|(a, b)| std::sync::Arc::ptr_eq(a, b));
+        assert_eq!(shared, whole, "rows {start}+{len}: the batch itself");
+    }
+}

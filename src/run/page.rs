@@ -174,7 +174,7 @@ fn write_kept(
     len: usize,
     keep: Option<&[bool]>,
 ) -> Result<(), SinkError> {
-    let mut batch = decoded.batch.slice(start, len);
+    let mut batch = decoded.rows(start, len);
     if let Some(keep) = keep.filter(|k| k.contains(&false)) {
         batch = filter_record_batch(&batch, &BooleanArray::from(keep.to_vec()))
             .map_err(|e| bug(w, decoded, &format!("dropping duplicate rows failed: {e}")))?;

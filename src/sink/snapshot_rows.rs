@@ -27,7 +27,7 @@ impl SnapshotWriter {
 /// bucket writer, `sink::object`).
 pub(crate) fn piece(decoded: &DecodedBatch, start: usize, take: usize) -> DecodedBatch {
     DecodedBatch {
-        batch: decoded.batch.slice(start, take),
+        batch: decoded.rows(start, take),
         key_hashes: None,
         first_offset: decoded.offset(start),
         count: None,
