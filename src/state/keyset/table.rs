@@ -29,7 +29,7 @@ const HUGE_PAGE: usize = 2 << 20;
 /// the recent keys' default size) rounding up to 2 MiB costs at most as
 /// much memory again, and both tables are touched all over within the
 /// first few thousand keys anyway.
-pub(super) const HUGE_FROM: usize = HUGE_PAGE / 2;
+const HUGE_FROM: usize = HUGE_PAGE / 2;
 
 /// Element types whose all-zero bytes are a valid value.
 ///
@@ -198,7 +198,7 @@ impl<T: Zeroable> Drop for Table<T> {
     }
 }
 
-impl<T: Zeroable + std::fmt::Debug> std::fmt::Debug for Table<T> {
+impl<T: Zeroable> std::fmt::Debug for Table<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Table").field("len", &self.len).finish_non_exhaustive()
     }
