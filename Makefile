@@ -3,7 +3,7 @@ CARGO ?= cargo
 BIN := target/debug/orgsync
 RUN_OUT := out
 
-.PHONY: all build run test fmt lint unit bench bench-decode bench-parsers bench-parquet bench-keyset bench-peers clean moto
+.PHONY: all build run test fmt lint unit bench bench-decode bench-parsers bench-parquet bench-keyset bench-peers bench-peers-pgo release-pgo clean moto
 
 all: build
 
@@ -86,6 +86,16 @@ $(PEERS_STAMP):
 bench-peers: $(PEERS_STAMP)
 	$(CARGO) build --release
 	$(PEERS_VENV)/bin/python benches/peers/driver.py
+
+## A profile-guided (PGO) release build at target/pgo/orgsync: an instrumented build trained on
+## five pulls from `orgsync sandbox`, then the optimized build (benches/pgo/build.sh; needs an
+## llvm-profdata of LLVM 19 or newer, e.g. Debian's llvm-19; two release builds of time).
+release-pgo:
+	CARGO=$(CARGO) benches/pgo/build.sh
+
+## bench-peers with the PGO build as one more tool (`orgsync-pgo`), interleaved with the others.
+bench-peers-pgo: $(PEERS_STAMP) release-pgo
+	ORGSYNC_PEERS_PGO_BIN=$(CURDIR)/target/pgo/orgsync $(PEERS_VENV)/bin/python benches/peers/driver.py
 
 clean:
 	$(CARGO) clean

@@ -23,10 +23,13 @@ run, then a Markdown table of medians (and each tool's CPU range) with its ratio
 and the versions of everything measured.
 
 Knobs (environment): ORGSYNC_PEERS_RECORDS, ORGSYNC_PEERS_RUNS,
-ORGSYNC_PEERS_ONLY (comma list of orgsync,dlt,plain), ORGSYNC_PEERS_BIN
+ORGSYNC_PEERS_ONLY (comma list of orgsync,orgsync-pgo,dlt,plain), ORGSYNC_PEERS_BIN
 (the orgsync binary; default target/release/orgsync: set it to an older
-build to measure that one). The sandbox itself always runs from
-ORGSYNC_PEERS_SANDBOX_BIN (default: the same binary).
+build to measure that one), ORGSYNC_PEERS_PGO_BIN (a second orgsync
+binary, run as one more tool, `orgsync-pgo`, interleaved with the others:
+`make release-pgo` builds target/pgo/orgsync, and `make bench-peers-pgo`
+sets it). The sandbox itself always runs from ORGSYNC_PEERS_SANDBOX_BIN
+(default: the ORGSYNC_PEERS_BIN binary).
 
 It measures; it does not judge beyond printing whether dlt / orgsync CPU
 reaches the issue's 50x. It never touches the network beyond 127.0.0.1.
@@ -52,7 +55,7 @@ import pyarrow.parquet as pq
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-TOOLS = ("orgsync", "dlt", "plain")
+TOOLS = ("orgsync", "orgsync-pgo", "dlt", "plain")
 TIME = "/usr/bin/time"  # GNU time (Debian/Ubuntu package `time`)
 
 
@@ -144,7 +147,7 @@ class Sandbox:
 def command(tool, binary, url, work):
     """The child command line and its extra environment for one run of `tool`."""
     py = sys.executable
-    if tool == "orgsync":
+    if tool.startswith("orgsync"):
         job = os.path.join(HERE, "orgsync.toml")
         env = {"ORGSYNC_BASE_URL": url, "VAINU_CLIENT_ID": "sandbox", "VAINU_CLIENT_SECRET": "sandbox-secret"}
         return [binary, "run", "-q", "--overwrite", "--out-dir", work, job], env
@@ -155,7 +158,7 @@ def command(tool, binary, url, work):
 
 def parquet_files(tool, work):
     """The Parquet files holding one row per organization for `tool`'s run in `work`."""
-    if tool == "orgsync":
+    if tool.startswith("orgsync"):
         pattern = os.path.join(work, "orgsync", "part-*.parquet")
     elif tool == "dlt":
         # filesystem destination: <bucket>/<dataset>/<table>/<load_id>.<file_id>.parquet
@@ -260,7 +263,7 @@ def cpu_model():
     return name
 
 
-def versions(binary):
+def versions(binary, pgo_binary):
     """Tool name -> version text, and the environment line."""
     out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False).stdout.split()
     orgsync = out[-1] if out else "?"
@@ -273,6 +276,7 @@ def versions(binary):
     py = platform.python_version()
     return {
         "orgsync": orgsync,
+        "orgsync-pgo": f"{orgsync}, PGO ({os.path.relpath(pgo_binary, ROOT)})" if pgo_binary else "-",
         "dlt": f"dlt {v('dlt')}",
         "plain": f"requests {v('requests')} + pyarrow {v('pyarrow')}",
         "all": f"orgsync {orgsync}; dlt {v('dlt')}; pyarrow {v('pyarrow')}; requests {v('requests')}; Python {py}",
@@ -305,19 +309,25 @@ def table(results, records, vers, tools):
 def main():
     records = env_int("ORGSYNC_PEERS_RECORDS", 100_000)
     runs = env_int("ORGSYNC_PEERS_RUNS", 3)
-    only = [t.strip() for t in os.environ.get("ORGSYNC_PEERS_ONLY", ",".join(TOOLS)).split(",") if t.strip()]
+    pgo = os.environ.get("ORGSYNC_PEERS_PGO_BIN")
+    pgo_binary = os.path.abspath(pgo) if pgo else None
+    default_only = [t for t in TOOLS if t != "orgsync-pgo" or pgo_binary]
+    only = [t.strip() for t in os.environ.get("ORGSYNC_PEERS_ONLY", ",".join(default_only)).split(",") if t.strip()]
     unknown = [t for t in only if t not in TOOLS]
     if unknown or not only:
         raise BenchError(f"ORGSYNC_PEERS_ONLY: unknown tool(s) {unknown}; choose from {', '.join(TOOLS)}")
+    if "orgsync-pgo" in only and not pgo_binary:
+        raise BenchError("ORGSYNC_PEERS_ONLY names orgsync-pgo: set ORGSYNC_PEERS_PGO_BIN (make release-pgo builds one)")
     tools = [t for t in TOOLS if t in only]
     binary = os.path.abspath(os.environ.get("ORGSYNC_PEERS_BIN") or os.path.join(ROOT, "target", "release", "orgsync"))
     sandbox_bin = os.path.abspath(os.environ.get("ORGSYNC_PEERS_SANDBOX_BIN") or binary)
-    for b in {binary, sandbox_bin}:
+    binaries = {t: (pgo_binary if t == "orgsync-pgo" else binary) for t in tools}
+    for b in {binary, sandbox_bin, *(b for b in binaries.values() if b)}:
         if not os.access(b, os.X_OK):
             raise BenchError(f"{b} is not an executable orgsync: run `cargo build --release` (make bench-peers does)")
     if not os.access(TIME, os.X_OK):
         raise BenchError(f"{TIME} (GNU time) is missing: install it (apt-get install time)")
-    vers = versions(binary)
+    vers = versions(binary, pgo_binary)
     print(
         f"bench-peers: {records:,} records, {runs} interleaved runs of {', '.join(tools)}; "
         f"{os.cpu_count()} CPUs ({cpu_model()}), load average {os.getloadavg()[0]:.1f} at start; "
@@ -333,11 +343,11 @@ def main():
         for i in range(runs):
             for t in tools:
                 keep = {t: None} if i == 0 and t in ("orgsync", "plain") else {}
-                r = run_once(t, binary, sandbox, records, keep)
+                r = run_once(t, binaries[t], sandbox, records, keep)
                 tables.update(keep)
                 results[t].append(r)
                 print(
-                    f"run {i + 1}/{runs} {t:8} cpu {r['cpu']:7.2f} s (user {r['user']:.2f} sys {r['sys']:.2f}) "
+                    f"run {i + 1}/{runs} {t:11} cpu {r['cpu']:7.2f} s (user {r['user']:.2f} sys {r['sys']:.2f}) "
                     f"rss {r['rss_mib']:7.1f} MiB wall {r['wall']:7.2f} s rows {r['rows']:,} "
                     f"parquet {r['bytes'] / 2**20:.1f} MiB sandbox cpu {r['sandbox_cpu']:.2f} s",
                     flush=True,
@@ -351,9 +361,10 @@ def main():
     print(text)
     print()
     print(f"versions: {vers['all']}; load average {os.getloadavg()[0]:.1f} at the end")
-    if "orgsync" in med and "dlt" in med:
-        r = med["dlt"]["cpu"] / med["orgsync"]["cpu"]
-        print(f"dlt / orgsync client CPU: {r:.1f}x (issue 10's target: >= 50x): {'met' if r >= 50 else 'not met'}")
+    for build in ("orgsync", "orgsync-pgo"):
+        if build in med and "dlt" in med:
+            r = med["dlt"]["cpu"] / med[build]["cpu"]
+            print(f"dlt / {build} client CPU: {r:.1f}x (issue 10's target: >= 50x): {'met' if r >= 50 else 'not met'}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# `make release-pgo`: a profile-guided (PGO) release build of orgsync, at
+# target/pgo/orgsync. The plain `cargo build --release` stays as it is.
+#
+#   1. target/release/orgsync (the plain release build): the sandbox the
+#      training pulls from, so the sandbox's own code (the same binary's
+#      `sandbox` command, which shares tokio, hyper and serde_json with the
+#      client) does not count in the profile;
+#   2. an instrumented build (target/pgo/gen, -Cprofile-generate);
+#   3. training: the instrumented binary runs five pulls against that
+#      sandbox (50,000 records each), every hot path a user's run takes:
+#      zstd Parquet with `key` one request in flight (benches/peers'
+#      job), Parquet without `key` eight in flight, CSV and JSON Lines
+#      with zstd, and an export-mode pull (the JSON Lines download);
+#   4. llvm-profdata merges the raw profiles (target/pgo/orgsync.profdata);
+#   5. the PGO build (target/pgo/use, -Cprofile-use), copied to
+#      target/pgo/orgsync.
+#
+# Needs llvm-profdata that reads rustc's raw profiles: rustc 1.95 is LLVM 22;
+# Debian 12's llvm-19 (`apt-get install llvm-19`) reads them. LLVM_PROFDATA
+# names another one. About two release builds of time (~15 min on 2 vCPUs).
+# Exit 2 when llvm-profdata is missing, 1 when a step fails.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+PGO=$ROOT/target/pgo
+CARGO=${CARGO:-cargo}
+RECORDS=${ORGSYNC_PGO_RECORDS:-50000}
+
+profdata=${LLVM_PROFDATA:-}
+if [ -z "$profdata" ]; then
+    for candidate in llvm-profdata-22 llvm-profdata-21 llvm-profdata-20 llvm-profdata-19 \
+        "$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-profdata"; do
+        if command -v "$candidate" > /dev/null 2>&1; then
+            profdata=$candidate
+            break
+        fi
+    done
+fi
+if [ -z "$profdata" ]; then
+    echo "release-pgo: no llvm-profdata 19 or newer found: install one (Debian: apt-get install llvm-19)," >&2
+    echo "or set LLVM_PROFDATA to its path" >&2
+    exit 2
+fi
+
+echo "release-pgo: 1/5 the plain release build (the training's sandbox)"
+"$CARGO" build --release --bin orgsync
+
+echo "release-pgo: 2/5 the instrumented build (target/pgo/gen)"
+RUSTFLAGS="${RUSTFLAGS:-} -Cprofile-generate=$PGO/raw" \
+    "$CARGO" build --release --target-dir "$PGO/gen" --bin orgsync
+# Build scripts and proc macros of that build wrote profiles too: only the
+# training's count.
+rm -rf "$PGO/raw" "$PGO/train"
+mkdir -p "$PGO/train"
+
+echo "release-pgo: 3/5 training against the sandbox ($RECORDS records)"
+sandbox_log=$PGO/train/sandbox.log
+"$ROOT/target/release/orgsync" sandbox --port 0 --records "$RECORDS" -q > "$sandbox_log" 2>&1 &
+sandbox_pid=$!
+trap 'kill "$sandbox_pid" 2> /dev/null || true' EXIT
+url=
+for _ in $(seq 100); do
+    url=$(grep -o 'http://127.0.0.1:[0-9]*' "$sandbox_log" | head -1 || true)
+    [ -n "$url" ] && break
+    sleep 0.1
+done
+if [ -z "$url" ]; then
+    echo "release-pgo: the sandbox did not print its URL: $(cat "$sandbox_log")" >&2
+    exit 1
+fi
+
+peers=$ROOT/benches/peers/orgsync.toml
+schema=$ROOT/schemas/organizations.toml
+train_job() {
+    # A variant of the peers' job: $1 its name, then sed expressions.
+    local name=$1
+    shift
+    local job=$PGO/train/$name.toml
+    sed -e "s|^name = .*|name = \"$name\"|" -e "s|^schema = .*|schema = \"$schema\"|" "$@" "$peers" > "$job"
+    echo "release-pgo:   $name"
+    (cd "$PGO/train" && ORGSYNC_BASE_URL=$url VAINU_CLIENT_ID=sandbox VAINU_CLIENT_SECRET=sandbox-secret \
+        "$PGO/gen/release/orgsync" run -q --overwrite --out-dir "$PGO/train/out" "$job")
+}
+train_job parquet_key
+train_job parquet_nokey -e '/^key = /d' -e 's/^concurrency = .*/concurrency = 8/'
+train_job csv_zstd -e 's/^format = .*/format = "csv"/' -e 's/^concurrency = .*/concurrency = 8/'
+train_job jsonl_zstd -e 's/^format = .*/format = "jsonl"/'
+train_job export_key -e 's/^page_size = .*/&\nmode = "export"/' -e 's/^\[output\]/[export]\npoll_secs = 1\n\n[output]/'
+kill "$sandbox_pid" 2> /dev/null || true
+trap - EXIT
+
+echo "release-pgo: 4/5 merging the profiles ($profdata)"
+if ! "$profdata" merge -o "$PGO/orgsync.profdata" "$PGO/raw"; then
+    echo "release-pgo: $profdata could not merge rustc's profiles (rustc: $(rustc -vV | grep LLVM));" >&2
+    echo "use an llvm-profdata at least as new as LLVM 19 (LLVM_PROFDATA=...)" >&2
+    exit 1
+fi
+
+echo "release-pgo: 5/5 the PGO build (target/pgo/use)"
+RUSTFLAGS="${RUSTFLAGS:-} -Cprofile-use=$PGO/orgsync.profdata" \
+    "$CARGO" build --release --target-dir "$PGO/use" --bin orgsync
+cp "$PGO/use/release/orgsync" "$PGO/orgsync"
+echo "release-pgo: target/pgo/orgsync"
