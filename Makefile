@@ -39,7 +39,7 @@ $(MOTO_STAMP):
 
 unit: $(MOTO_STAMP)
 	$(CARGO) test --all-targets
-	VAINU_CLIENT_ID=ci VAINU_CLIENT_SECRET=ci $(BIN) validate jobs/
+	VAINU_CLIENT_ID=ci VAINU_CLIENT_SECRET=ci $(BIN) validate jobs/ benches/peers/orgsync.toml benches/pgo/jobs/
 
 ## Release build, then the benchmark harness (benches/pipeline) against `orgsync sandbox`
 ## as a separate process; ORGSYNC_BENCH_RUNS / _SIZES / _ONLY narrow it (see benches/pipeline/main.rs).

@@ -7,11 +7,12 @@
 #      `sandbox` command, which shares tokio, hyper and serde_json with the
 #      client) does not count in the profile;
 #   2. an instrumented build (target/pgo/gen, -Cprofile-generate);
-#   3. training: the instrumented binary runs five pulls against that
-#      sandbox (50,000 records each), every hot path a user's run takes:
-#      zstd Parquet with `key` one request in flight (benches/peers'
-#      job), Parquet without `key` eight in flight, CSV and JSON Lines
-#      with zstd, and an export-mode pull (the JSON Lines download);
+#   3. training: the instrumented binary runs the pulls of
+#      benches/pgo/jobs/ against that sandbox (50,000 records each), every
+#      hot path a user's run takes: zstd Parquet with `key` one request in
+#      flight (benches/peers' job), Parquet without `key` eight in flight,
+#      CSV and JSON Lines with zstd, and an export-mode pull (the JSON
+#      Lines download). `make test` validates those job files;
 #   4. llvm-profdata merges the raw profiles (target/pgo/orgsync.profdata);
 #   5. the PGO build (target/pgo/use, -Cprofile-use), copied to
 #      target/pgo/orgsync.
@@ -70,23 +71,11 @@ if [ -z "$url" ]; then
     exit 1
 fi
 
-peers=$ROOT/benches/peers/orgsync.toml
-schema=$ROOT/schemas/organizations.toml
-train_job() {
-    # A variant of the peers' job: $1 its name, then sed expressions.
-    local name=$1
-    shift
-    local job=$PGO/train/$name.toml
-    sed -e "s|^name = .*|name = \"$name\"|" -e "s|^schema = .*|schema = \"$schema\"|" "$@" "$peers" > "$job"
-    echo "release-pgo:   $name"
+for job in "$ROOT"/benches/pgo/jobs/*.toml; do
+    echo "release-pgo:   $(basename "$job" .toml)"
     (cd "$PGO/train" && ORGSYNC_BASE_URL=$url VAINU_CLIENT_ID=sandbox VAINU_CLIENT_SECRET=sandbox-secret \
         "$PGO/gen/release/orgsync" run -q --overwrite --out-dir "$PGO/train/out" "$job")
-}
-train_job parquet_key
-train_job parquet_nokey -e '/^key = /d' -e 's/^concurrency = .*/concurrency = 8/'
-train_job csv_zstd -e 's/^format = .*/format = "csv"/' -e 's/^concurrency = .*/concurrency = 8/'
-train_job jsonl_zstd -e 's/^format = .*/format = "jsonl"/'
-train_job export_key -e 's/^page_size = .*/&\nmode = "export"/' -e 's/^\[output\]/[export]\npoll_secs = 1\n\n[output]/'
+done
 kill "$sandbox_pid" 2> /dev/null || true
 trap - EXIT
 
