@@ -322,9 +322,11 @@ def main():
     binary = os.path.abspath(os.environ.get("ORGSYNC_PEERS_BIN") or os.path.join(ROOT, "target", "release", "orgsync"))
     sandbox_bin = os.path.abspath(os.environ.get("ORGSYNC_PEERS_SANDBOX_BIN") or binary)
     binaries = {t: (pgo_binary if t == "orgsync-pgo" else binary) for t in tools}
-    for b in {binary, sandbox_bin, *(b for b in binaries.values() if b)}:
+    for b in {binary, sandbox_bin}:
         if not os.access(b, os.X_OK):
             raise BenchError(f"{b} is not an executable orgsync: run `cargo build --release` (make bench-peers does)")
+    if "orgsync-pgo" in tools and not os.access(pgo_binary, os.X_OK):
+        raise BenchError(f"{pgo_binary} is not an executable orgsync: run `make release-pgo` (make bench-peers-pgo does)")
     if not os.access(TIME, os.X_OK):
         raise BenchError(f"{TIME} (GNU time) is missing: install it (apt-get install time)")
     vers = versions(binary, pgo_binary)
