@@ -7,12 +7,12 @@
 #      `sandbox` command, which shares tokio, hyper and serde_json with the
 #      client) does not count in the profile;
 #   2. an instrumented build (target/pgo/gen, -Cprofile-generate);
-#   3. training: the instrumented binary runs the pulls of
-#      benches/pgo/jobs/ against that sandbox (50,000 records each), every
-#      hot path a user's run takes: zstd Parquet with `key` one request in
-#      flight (benches/peers' job), Parquet without `key` eight in flight,
-#      CSV and JSON Lines with zstd, and an export-mode pull (the JSON
-#      Lines download). `make test` validates those job files;
+#   3. training: the instrumented binary runs five pulls against that
+#      sandbox (50,000 records each), every hot path a user's run takes:
+#      benches/peers/orgsync.toml (zstd Parquet with `key`, one request in
+#      flight) and the variants of it in benches/pgo/jobs/ (Parquet without
+#      `key` eight in flight, CSV and JSON Lines with zstd, an export-mode
+#      pull: the JSON Lines download). `make test` validates those job files;
 #   4. llvm-profdata merges the raw profiles (target/pgo/orgsync.profdata);
 #   5. the PGO build (target/pgo/use, -Cprofile-use), copied to
 #      target/pgo/orgsync.
@@ -71,7 +71,7 @@ if [ -z "$url" ]; then
     exit 1
 fi
 
-for job in "$ROOT"/benches/pgo/jobs/*.toml; do
+for job in "$ROOT"/benches/peers/orgsync.toml "$ROOT"/benches/pgo/jobs/*.toml; do
     echo "release-pgo:   $(basename "$job" .toml)"
     (cd "$PGO/train" && ORGSYNC_BASE_URL=$url VAINU_CLIENT_ID=sandbox VAINU_CLIENT_SECRET=sandbox-secret \
         "$PGO/gen/release/orgsync" run -q --overwrite --out-dir "$PGO/train/out" "$job")
