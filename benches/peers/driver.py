@@ -28,8 +28,12 @@ ORGSYNC_PEERS_ONLY (comma list of orgsync,orgsync-pgo,dlt,plain), ORGSYNC_PEERS_
 build to measure that one), ORGSYNC_PEERS_PGO_BIN (a second orgsync
 binary, run as one more tool, `orgsync-pgo`, interleaved with the others:
 `make release-pgo` builds target/pgo/orgsync, and `make bench-peers-pgo`
-sets it). The sandbox itself always runs from ORGSYNC_PEERS_SANDBOX_BIN
-(default: the ORGSYNC_PEERS_BIN binary).
+sets it), ORGSYNC_PEERS_CONCURRENCY (comma list of requests in flight for
+orgsync, default "1,4": each orgsync build runs once per value and round;
+1 is the job file as it is, like the peers' one request at a time, shown as
+`orgsync`; another value N runs a copy of it with `concurrency = N`, shown
+as `orgsync@N`; 4 is a job's default). The sandbox itself always runs from
+ORGSYNC_PEERS_SANDBOX_BIN (default: the ORGSYNC_PEERS_BIN binary).
 
 It measures; it does not judge beyond printing whether dlt / orgsync CPU
 reaches the issue's 50x. It never touches the network beyond 127.0.0.1.
@@ -41,6 +45,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
 import signal
 import statistics
 import subprocess
@@ -56,6 +61,7 @@ import pyarrow.parquet as pq
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 TOOLS = ("orgsync", "orgsync-pgo", "dlt", "plain")
+JOB = os.path.join(HERE, "orgsync.toml")
 TIME = "/usr/bin/time"  # GNU time (Debian/Ubuntu package `time`)
 
 
@@ -74,6 +80,22 @@ def env_int(name, default):
     if value < 1:
         raise BenchError(f"{name}={text!r} must be at least 1")
     return value
+
+
+def env_list_int(name, default):
+    """A comma list of whole numbers >= 1 (duplicates dropped, order kept)."""
+    text = os.environ.get(name, "") or default
+    values = []
+    for part in text.split(","):
+        try:
+            value = int(part.strip())
+        except ValueError:
+            raise BenchError(f"{name}={text!r}: {part.strip()!r} is not a whole number") from None
+        if value < 1:
+            raise BenchError(f"{name}={text!r}: every value must be at least 1")
+        if value not in values:
+            values.append(value)
+    return values
 
 
 def proc_cpu(pid):
@@ -144,11 +166,45 @@ class Sandbox:
         os.unlink(self.log.name)
 
 
-def command(tool, binary, url, work):
+def job_concurrency(text):
+    """The `concurrency = N` of the peers' job file's text."""
+    found = re.findall(r"(?m)^concurrency = (\d+)\s*$", text)
+    if len(found) != 1:
+        raise BenchError(f"{JOB}: expected one `concurrency = N` line, found {len(found)}")
+    return int(found[0])
+
+
+def job_at(concurrency, work):
+    """The peers' job file, or (another concurrency) a copy of it in `work`
+    with only `concurrency` changed and the schema path made absolute."""
+    with open(JOB, encoding="utf-8") as f:
+        text = f.read()
+    if concurrency == job_concurrency(text):
+        return JOB
+    text = re.sub(r"(?m)^concurrency = \d+\s*$", f"concurrency = {concurrency}", text)
+    text, n = re.subn(
+        r'(?m)^schema = "([^"]+)"',
+        lambda m: f"schema = {json.dumps(os.path.normpath(os.path.join(HERE, m.group(1))))}",
+        text,
+    )
+    if n != 1:
+        raise BenchError(f"{JOB}: expected one `schema = \"...\"` line, found {n}")
+    path = os.path.join(work, f"orgsync-concurrency-{concurrency}.toml")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return path
+
+
+def label(build, concurrency):
+    """A run's name in the output: the build, and `@N` unless one request is in flight."""
+    return build if concurrency == 1 else f"{build}@{concurrency}"
+
+
+def command(tool, binary, url, work, concurrency=1):
     """The child command line and its extra environment for one run of `tool`."""
     py = sys.executable
     if tool.startswith("orgsync"):
-        job = os.path.join(HERE, "orgsync.toml")
+        job = job_at(concurrency, work)
         env = {"ORGSYNC_BASE_URL": url, "VAINU_CLIENT_ID": "sandbox", "VAINU_CLIENT_SECRET": "sandbox-secret"}
         return [binary, "run", "-q", "--overwrite", "--out-dir", work, job], env
     if tool == "dlt":
@@ -194,11 +250,12 @@ def read_usage(path):
         raise BenchError(f"cannot read {TIME}'s usage line from {path}: {e}") from None
 
 
-def run_once(tool, binary, sandbox, records, keep_tables):
-    """One measured run of `tool`; returns its numbers. If `tool` is a key of
-    `keep_tables`, the table it wrote is put there (read after the measurement)."""
+def run_once(tool, binary, sandbox, records, keep_tables, concurrency=1):
+    """One measured run of `tool` (orgsync with `concurrency` requests in
+    flight); returns its numbers. If `tool` is a key of `keep_tables`, the
+    table it wrote is put there (read after the measurement)."""
     with tempfile.TemporaryDirectory(prefix=f"orgsync-peers-{tool}-") as work:
-        argv, extra = command(tool, binary, sandbox.url, work)
+        argv, extra = command(tool, binary, sandbox.url, work, concurrency)
         env = {k: v for k, v in os.environ.items() if k != "RUST_LOG"}
         env.update(extra)
         log_path = os.path.join(work, "stderr.log")
@@ -284,9 +341,10 @@ def versions(binary, pgo_binary):
 
 
 def table(results, records, vers, tools):
-    """The Markdown table of medians, ratios against orgsync when it ran."""
+    """The Markdown table of medians, ratios against the first orgsync run
+    (`orgsync`, one request in flight, unless it did not run)."""
     med = {t: {k: statistics.median(r[k] for r in results[t]) for k in results[t][0]} for t in tools}
-    base = med.get("orgsync")
+    base = next((med[t] for t in tools if t.startswith("orgsync")), None)
     lines = [
         "| tool | version | records | CPU-s (median) | CPU-s (min-max) | records / CPU-s | peak RSS MiB (median) "
         "| wall s (median) | CPU vs orgsync | RSS vs orgsync | wall vs orgsync | sandbox CPU-s (median) |",
@@ -319,6 +377,13 @@ def main():
     if "orgsync-pgo" in only and not pgo_binary:
         raise BenchError("ORGSYNC_PEERS_ONLY names orgsync-pgo: set ORGSYNC_PEERS_PGO_BIN (make release-pgo builds one)")
     tools = [t for t in TOOLS if t in only]
+    concurrencies = env_list_int("ORGSYNC_PEERS_CONCURRENCY", "1,4")
+    # (name in the output, tool, requests in flight): every orgsync build at every concurrency.
+    plan = [
+        (label(t, c) if t.startswith("orgsync") else t, t, c)
+        for t in tools
+        for c in (concurrencies if t.startswith("orgsync") else [1])
+    ]
     binary = os.path.abspath(os.environ.get("ORGSYNC_PEERS_BIN") or os.path.join(ROOT, "target", "release", "orgsync"))
     sandbox_bin = os.path.abspath(os.environ.get("ORGSYNC_PEERS_SANDBOX_BIN") or binary)
     binaries = {t: (pgo_binary if t == "orgsync-pgo" else binary) for t in tools}
@@ -330,26 +395,31 @@ def main():
     if not os.access(TIME, os.X_OK):
         raise BenchError(f"{TIME} (GNU time) is missing: install it (apt-get install time)")
     vers = versions(binary, pgo_binary)
+    for name, t, c in plan:
+        vers[name] = vers[t] if c == 1 else f"{vers[t]}, concurrency {c}"
+    names = [name for name, _, _ in plan]
     print(
-        f"bench-peers: {records:,} records, {runs} interleaved runs of {', '.join(tools)}; "
+        f"bench-peers: {records:,} records, {runs} interleaved runs of {', '.join(names)}; "
         f"{os.cpu_count()} CPUs ({cpu_model()}), load average {os.getloadavg()[0]:.1f} at start; "
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
         flush=True,
     )
     sandbox = Sandbox(sandbox_bin, records)
-    results = {t: [] for t in tools}
+    results = {name: [] for name in names}
     tables = {}
     try:
         sandbox.warm_up(records)
         print(f"sandbox {sandbox.url} (pid {sandbox.proc.pid})", flush=True)
+        # The first orgsync run of the default build, and the plain loop's, keep their tables.
+        kept = {next((name for name, t, _ in plan if t == "orgsync"), None), "plain"}
         for i in range(runs):
-            for t in tools:
-                keep = {t: None} if i == 0 and t in ("orgsync", "plain") else {}
-                r = run_once(t, binaries[t], sandbox, records, keep)
+            for name, t, c in plan:
+                keep = {t: None} if i == 0 and name in kept else {}
+                r = run_once(t, binaries[t], sandbox, records, keep, c)
                 tables.update(keep)
-                results[t].append(r)
+                results[name].append(r)
                 print(
-                    f"run {i + 1}/{runs} {t:11} cpu {r['cpu']:7.2f} s (user {r['user']:.2f} sys {r['sys']:.2f}) "
+                    f"run {i + 1}/{runs} {name:13} cpu {r['cpu']:7.2f} s (user {r['user']:.2f} sys {r['sys']:.2f}) "
                     f"rss {r['rss_mib']:7.1f} MiB wall {r['wall']:7.2f} s rows {r['rows']:,} "
                     f"parquet {r['bytes'] / 2**20:.1f} MiB sandbox cpu {r['sandbox_cpu']:.2f} s",
                     flush=True,
@@ -358,15 +428,18 @@ def main():
         sandbox.stop()
     if "orgsync" in tables and "plain" in tables:
         print(same_data(tables["orgsync"], tables["plain"]))
-    text, med = table(results, records, vers, tools)
+    text, med = table(results, records, vers, names)
     print()
     print(text)
     print()
     print(f"versions: {vers['all']}; load average {os.getloadavg()[0]:.1f} at the end")
-    for build in ("orgsync", "orgsync-pgo"):
-        if build in med and "dlt" in med:
-            r = med["dlt"]["cpu"] / med[build]["cpu"]
-            print(f"dlt / {build} client CPU: {r:.1f}x (issue 10's target: >= 50x): {'met' if r >= 50 else 'not met'}")
+    for name, t, c in plan:
+        if t.startswith("orgsync") and "dlt" in med:
+            r = med["dlt"]["cpu"] / med[name]["cpu"]
+            print(
+                f"dlt / {name} client CPU: {r:.1f}x (issue 10's target: >= 50x): {'met' if r >= 50 else 'not met'}"
+                f" ({'one request' if c == 1 else f'{c} requests'} in flight)"
+            )
 
 
 if __name__ == "__main__":
