@@ -168,7 +168,7 @@ class Sandbox:
 
 def job_concurrency(text):
     """The `concurrency = N` of the peers' job file's text."""
-    found = re.findall(r"(?m)^concurrency = (\d+)\s*$", text)
+    found = re.findall(r"(?m)^concurrency = (\d+)[ \t]*$", text)
     if len(found) != 1:
         raise BenchError(f"{JOB}: expected one `concurrency = N` line, found {len(found)}")
     return int(found[0])
@@ -181,7 +181,7 @@ def job_at(concurrency, work):
         text = f.read()
     if concurrency == job_concurrency(text):
         return JOB
-    text = re.sub(r"(?m)^concurrency = \d+\s*$", f"concurrency = {concurrency}", text)
+    text = re.sub(r"(?m)^concurrency = \d+[ \t]*$", f"concurrency = {concurrency}", text)
     text, n = re.subn(
         r'(?m)^schema = "([^"]+)"',
         lambda m: f"schema = {json.dumps(os.path.normpath(os.path.join(HERE, m.group(1))))}",
