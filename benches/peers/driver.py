@@ -69,30 +69,27 @@ class BenchError(Exception):
     """A run failed or wrote the wrong records: the benchmark's numbers would be meaningless."""
 
 
+def whole(name, text):
+    """`text` as a whole number >= 1, or a BenchError naming the knob."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise BenchError(f"{name}: {text.strip()!r} is not a whole number") from None
+    if value < 1:
+        raise BenchError(f"{name}: {text.strip()!r} must be at least 1")
+    return value
+
+
 def env_int(name, default):
     text = os.environ.get(name, "")
-    if not text:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise BenchError(f"{name}={text!r} is not a whole number") from None
-    if value < 1:
-        raise BenchError(f"{name}={text!r} must be at least 1")
-    return value
+    return whole(name, text) if text else default
 
 
 def env_list_int(name, default):
     """A comma list of whole numbers >= 1 (duplicates dropped, order kept)."""
-    text = os.environ.get(name, "") or default
     values = []
-    for part in text.split(","):
-        try:
-            value = int(part.strip())
-        except ValueError:
-            raise BenchError(f"{name}={text!r}: {part.strip()!r} is not a whole number") from None
-        if value < 1:
-            raise BenchError(f"{name}={text!r}: every value must be at least 1")
+    for part in (os.environ.get(name, "") or default).split(","):
+        value = whole(name, part)
         if value not in values:
             values.append(value)
     return values
