@@ -89,7 +89,8 @@ bench-peers: $(PEERS_STAMP)
 
 ## A profile-guided (PGO) release build at target/pgo/orgsync: an instrumented build trained on
 ## five pulls from `orgsync sandbox`, then the optimized build (benches/pgo/build.sh; needs an
-## llvm-profdata of LLVM 19 or newer, e.g. Debian's llvm-19; two release builds of time).
+## llvm-profdata of LLVM 19 or newer, and installs rustup's llvm-tools when there is none; two
+## release builds of time).
 release-pgo:
 	CARGO=$(CARGO) benches/pgo/build.sh
 

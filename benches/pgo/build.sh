@@ -17,10 +17,13 @@
 #   5. the PGO build (target/pgo/use, -Cprofile-use), copied to
 #      target/pgo/orgsync.
 #
-# Needs llvm-profdata that reads rustc's raw profiles: rustc 1.95 is LLVM 22;
-# Debian 12's llvm-19 (`apt-get install llvm-19`) reads them. LLVM_PROFDATA
-# names another one. About two release builds of time (~15 min on 2 vCPUs).
-# Exit 2 when llvm-profdata is missing, 1 when a step fails.
+# Needs an llvm-profdata that reads rustc's raw profiles (LLVM 19 or newer;
+# rustc 1.95 is LLVM 22). In order: LLVM_PROFDATA; rustup's llvm-tools
+# component (the same LLVM as rustc); llvm-profdata-22 down to -19 (Debian
+# 12: `apt-get install llvm-19`); else, with rustup, it installs llvm-tools
+# (`rustup component add llvm-tools`). About two release builds of time
+# (14-17 min on 2 vCPUs). Exit 2 when no llvm-profdata can be had, 1 when a
+# step fails.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -28,19 +31,25 @@ PGO=$ROOT/target/pgo
 CARGO=${CARGO:-cargo}
 RECORDS=${ORGSYNC_PGO_RECORDS:-50000}
 
+rustup_profdata="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-profdata"
 profdata=${LLVM_PROFDATA:-}
 if [ -z "$profdata" ]; then
-    for candidate in llvm-profdata-22 llvm-profdata-21 llvm-profdata-20 llvm-profdata-19 \
-        "$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-profdata"; do
+    for candidate in "$rustup_profdata" llvm-profdata-22 llvm-profdata-21 llvm-profdata-20 llvm-profdata-19; do
         if command -v "$candidate" > /dev/null 2>&1; then
             profdata=$candidate
             break
         fi
     done
 fi
+if [ -z "$profdata" ] && command -v rustup > /dev/null 2>&1; then
+    echo "release-pgo: no llvm-profdata found; installing rustup's llvm-tools (rustup component add llvm-tools)"
+    if rustup component add llvm-tools && [ -x "$rustup_profdata" ]; then
+        profdata=$rustup_profdata
+    fi
+fi
 if [ -z "$profdata" ]; then
-    echo "release-pgo: no llvm-profdata 19 or newer found: install one (Debian: apt-get install llvm-19)," >&2
-    echo "or set LLVM_PROFDATA to its path" >&2
+    echo "release-pgo: no llvm-profdata 19 or newer found: install one (rustup component add llvm-tools," >&2
+    echo "or Debian: apt-get install llvm-19), or set LLVM_PROFDATA to its path" >&2
     exit 2
 fi
 
